@@ -1,0 +1,3 @@
+from promptslim.cli import main
+
+main()

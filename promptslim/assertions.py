@@ -1,0 +1,74 @@
+"""Deterministic checks: free, exact, and each failure keeps a reason a person can read."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from promptslim.evalset import Assertion
+from promptslim.tokens import count_text
+
+# A sentence ends at . ! ? (or a line break) followed by space or the end; enough for length limits.
+_SENTENCE = re.compile(r"[^.!?\n]*[A-Za-z0-9][^.!?\n]*(?:[.!?]+|$)", re.M)
+
+
+def count_sentences(text: str) -> int:
+    return len([s for s in _SENTENCE.findall(text) if s.strip()])
+
+
+def _short(text: str, width: int = 40) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= width else flat[: width - 1] + "…")
+
+
+def check(assertion: Assertion, output: str, model: str = "gpt-4o") -> str | None:
+    """None when the output passes; otherwise why it failed."""
+    kind, value = assertion.type, assertion.value
+    if kind == "contains":
+        return None if value in output else f"contains {value!r}: not found"
+    if kind == "not-contains":
+        return None if value not in output else f"not-contains {value!r}: found"
+    if kind == "icontains":
+        return None if value.lower() in output.lower() else f"icontains {value!r}: not found"
+    if kind == "equals":
+        return None if output.strip() == value.strip() else f"equals {value!r}: got {_short(output)}"
+    if kind == "regex":
+        return None if re.search(str(value), output) else f"regex {value!r}: no match"
+    if kind == "one-of":
+        allowed = [str(v).strip().lower() for v in value]
+        got = output.strip().lower()
+        return None if got in allowed else f"one-of {', '.join(map(str, value))}: got {_short(output)}"
+    if kind in ("is-json", "json-schema"):
+        try:
+            data = json.loads(_strip_fence(output))
+        except json.JSONDecodeError as exc:
+            return f"{kind}: not valid JSON ({exc.msg} at char {exc.pos})"
+        if kind == "is-json":
+            return None
+        from jsonschema import Draft202012Validator
+
+        errors = sorted(Draft202012Validator(value).iter_errors(data), key=lambda e: list(e.path))
+        if errors:
+            where = "/".join(str(p) for p in errors[0].path) or "(root)"
+            return f"json-schema: {where}: {errors[0].message}"
+        return None
+    if kind == "max-words":
+        words = len(output.split())
+        return None if words <= value else f"max-words {value}: {words} words"
+    if kind == "max-sentences":
+        sentences = count_sentences(output)
+        return None if sentences <= value else f"max-sentences {value}: {sentences} sentences"
+    if kind == "max-tokens":
+        tokens = count_text(output, model)
+        return None if tokens <= value else f"max-tokens {value}: {tokens} tokens"
+    raise ValueError(f"unknown assertion type {kind}")  # validated at load time; unreachable
+
+
+def _strip_fence(text: str) -> str:
+    """Models often wrap JSON in a ```json fence; the content is what counts."""
+    match = re.fullmatch(r"\s*```(?:json)?\s*(.*?)\s*```\s*", text, re.S)
+    return match.group(1) if match else text
+
+
+def failures(asserts: tuple[Assertion, ...], output: str, model: str = "gpt-4o") -> list[str]:
+    return [reason for a in asserts if (reason := check(a, output, model)) is not None]

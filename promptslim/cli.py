@@ -1,0 +1,320 @@
+"""The command line: parse options, call one engine function, render what it returns, map errors to exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from promptslim.errors import BudgetStop, PromptslimError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  help="Find the prompt tokens you pay for on every call but do not need.")
+cache_app = typer.Typer(no_args_is_help=True, help="The response cache in .promptslim/cache.sqlite.")
+app.add_typer(cache_app, name="cache")
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON instead of a table.")
+MODEL_OPT = typer.Option(None, "--model", "-m", help="Model under test ('local' = the embedded model).")
+JUDGE_OPT = typer.Option(None, "--judge-model", help="LLM judge model; 'none' grades by assertions alone.")
+REPEATS_OPT = typer.Option(None, "--repeats", "-r", min=1, help="Samples per case (sample index is in the cache key).")
+CPM_OPT = typer.Option(None, "--calls-per-month", min=0, help="Traffic for $/month (default: config).")
+COST_OPT = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD for this run's own API spend.")
+YES_OPT = typer.Option(False, "--yes", "-y", help="Start even when the estimate exceeds the budget.")
+NOCACHE_OPT = typer.Option(False, "--no-cache", help="Ask the endpoint again instead of reusing cached answers.")
+
+
+def main() -> None:
+    app()
+
+
+def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """One line on stderr and the DESIGN.md exit code; never a traceback for an expected failure."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PromptslimError as exc:
+            err.print(f"error: {exc.message}" if exc.exit_code == 2 else exc.message, markup=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted — every completed call is cached; rerun the same command to resume", markup=False)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _usd(x: float | None, digits: int = 2) -> str:
+    if x is None:
+        return "n/a"
+    if x != 0 and abs(x) < 0.01:
+        return f"${x:.6f}"
+    return f"${x:,.{digits}f}"
+
+
+def _approx(flag: bool) -> str:
+    return " ≈" if flag else ""
+
+
+# ---------------------------------------------------------------- units / count
+@app.command()
+@handles_errors
+def units(template: str = typer.Argument(..., help="prompts/x.j2"), as_json: bool = JSON_OPT,
+          model: str = typer.Option("gpt-4o-mini", "--model", "-m", help="Tokenizer for the token column.")) -> None:
+    """List the instruction units the ablation can remove, and the fixed parts it never touches."""
+    from promptslim.counting import list_units
+
+    data = list_units(template, model)
+    if as_json:
+        return _json(data)
+    table = Table(title=f"{data['template']}: {len(data['units'])} units, {len(data['fixed'])} fixed")
+    for col in ("id", "line", "tokens", "mark", "text"):
+        table.add_column(col, justify="right" if col in ("id", "line", "tokens") else "left")
+    for u in data["units"]:
+        table.add_row(str(u["id"]), str(u["line"]), f"{u['tokens']}{_approx(data['tokens_approximate'])}",
+                      "kept" if u["pinned"] else u["kind"], _short(u["text"]))
+    for f in data["fixed"]:
+        table.add_row("·", str(f["line"]), "", f"fixed ({f['kind']})", _short(f["text"]))
+    out.print(table)
+
+
+def _short(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command()
+@handles_errors
+def count(template: str = typer.Argument(..., help="prompts/x.j2"),
+          models: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Repeat for a side-by-side view."),
+          calls_per_month: Optional[int] = CPM_OPT,
+          vars_file: Optional[Path] = typer.Option(None, "--vars", help="YAML with the template's variables "
+                                                   "(default: the eval set's first case)."),
+          output_tokens: int = typer.Option(0, "--output-tokens", min=0, help="Assumed answer length for $ figures."),
+          as_json: bool = JSON_OPT) -> None:
+    """Input tokens per call, $ per call and $ per month, per model."""
+    from promptslim.counting import count_template
+
+    data = count_template(template, models or [], calls_per_month, vars_file, output_tokens)
+    if as_json:
+        return _json(data)
+    table = Table(title=f"{data['template']} — {data['calls_per_month']:,} calls/month, rendered with "
+                        f"{data['rendered_with']}")
+    for col in ("model", "input tokens/call", "$/call", "$/month", "price source"):
+        table.add_column(col, justify="left" if col in ("model", "price source") else "right")
+    for row in data["models"]:
+        table.add_row(row["model"], f"{row['input_tokens']:,}{_approx(row['approximate'])}", _usd(row["usd_per_call"], 6),
+                      _usd(row["usd_per_month"]), row["price_source"])
+    out.print(table)
+    if any(r["approximate"] for r in data["models"]):
+        out.print("≈ approximate: no public tokenizer for that model, counted with o200k_base")
+
+
+# ---------------------------------------------------------------- eval / ablate
+class _Progress:
+    """Rich progress bars per phase with cases done / total, cache hits and $ spent (on stderr)."""
+
+    def __init__(self, runner: Any, enabled: bool) -> None:
+        self.runner = runner
+        self.bar = Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=err,
+                            disable=not enabled, transient=False)
+        self.task = None
+        runner.listeners.append(self._on_call)
+
+    def _stats(self) -> str:
+        return f"calls {self.runner.api_calls}  cached {self.runner.cache_hits}  ${self.runner.spent:.4f}"
+
+    def _on_call(self, _event: Any) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, stats=self._stats())
+
+    def phase(self, name: str, total: int) -> Callable[[], None]:
+        if self.task is not None:
+            self.bar.update(self.task, completed=self.bar.tasks[-1].total)
+        self.task = self.bar.add_task(name, total=total, stats=self._stats())
+        task = self.task
+        return lambda: self.bar.update(task, advance=1, stats=self._stats())
+
+    def __enter__(self) -> "_Progress":
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+
+def _notices(prepared: Any) -> None:
+    from promptslim.llm.local import NOTICE
+
+    for note in prepared.models.notices:
+        err.print(f"promptslim: {note}", markup=False)
+    if prepared.models.local or prepared.models.judge_is_local:
+        err.print(NOTICE, markup=False)
+
+
+def _check_plan(prepared: Any, sources: list[str], budget: float, yes: bool, quiet: bool) -> None:
+    from promptslim.prepare import plan
+
+    p = plan(prepared, sources, budget)
+    if not quiet:
+        judge = f" + {p.judge_calls} judge calls ({prepared.models.judge_model})" if p.judge_calls else ""
+        err.print(f"plan: {p.variants} variant(s) × {p.cases} cases × {p.repeats} repeat(s) = {p.target_calls} target "
+                  f"calls ({prepared.models.model}; {p.cached_calls} cached){judge}; ~{p.input_tokens:,} input tokens, "
+                  f"~{p.output_tokens:,} output tokens (estimated); estimated ${p.usd:.4f} of ${budget:.2f} budget",
+                  markup=False)
+    if p.over_budget and not yes:
+        raise BudgetStop(f"estimated ${p.usd:.2f} exceeds the budget ${budget:.2f} (max_cost_usd) — rerun with --yes "
+                         "to start anyway (the run still stops at the budget), or raise --max-cost")
+
+
+def _budget(prepared: Any, max_cost: float | None) -> float:
+    return prepared.config.max_cost_usd if max_cost is None else max_cost
+
+
+async def _run_and_close(runner: Any, coro: Any) -> Any:
+    try:
+        return await coro
+    finally:
+        await runner.aclose()
+
+
+def _finish(runner: Any, status: str) -> None:
+    if runner.store is not None:
+        runner.store.finish_run(runner.run_id, status)
+
+
+@app.command("eval")
+@handles_errors
+def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Optional[str] = MODEL_OPT,
+             judge_model: Optional[str] = JUDGE_OPT, repeats: Optional[int] = REPEATS_OPT,
+             calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
+             no_cache: bool = NOCACHE_OPT, as_json: bool = JSON_OPT,
+             csv: Optional[Path] = typer.Option(None, "--csv", help="Write the per-case rows to this CSV file.")) -> None:
+    """Run the eval set once: per-case table, mean score with 95% CI, pass rate, $ and cost per usable output."""
+    from promptslim.evalreport import eval_data, eval_frame
+    from promptslim.prepare import prepare
+
+    prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
+                       max_cost=max_cost, use_cache=not no_cache, command="eval")
+    _notices(prepared)
+    ev = prepared.evaluator
+    budget = _budget(prepared, max_cost)
+    _check_plan(prepared, [prepared.template.source], budget, yes, as_json)
+    status = "failed"
+    try:
+        with _Progress(ev.runner, enabled=not as_json) as progress:
+            ev.on_case = progress.phase("eval", len(prepared.evalset.cases))
+            result = asyncio.run(_run_and_close(ev.runner, ev.run(prepared.template.source)))
+        status = "done"
+    except BudgetStop:
+        status = "budget"
+        raise
+    finally:
+        _finish(ev.runner, status)
+    data = eval_data(prepared, result)
+    if csv is not None:
+        eval_frame(prepared, result).to_csv(csv, index=False)
+    if as_json:
+        return _json(data)
+    _print_eval(data)
+    if csv is not None:
+        out.print(f"wrote {csv}")
+
+
+def _print_eval(data: dict) -> None:
+    approx = _approx(data["tokens_approximate"])
+    table = Table(title=f"{data['template']} on {data['model']} — {data['evalset']}")
+    for col in ("case", "score", "failed assertions", "in tok", "out tok"):
+        table.add_column(col, justify="right" if col in ("score", "in tok", "out tok") else "left")
+    for row in data["cases"]:
+        score = "judge error" if row["score"] is None else f"{row['score']:.2f}"
+        table.add_row(row["id"], score, "; ".join(row["failures"]) or "", f"{row['input_tokens']:.0f}{approx}",
+                      f"{row['output_tokens']:.0f}")
+    out.print(table)
+    s = data["summary"]
+    score = s["score"]
+    if score["mean"] is None:
+        line = "score: no graded cases"
+    elif score["ci"] is None:
+        line = f"score: {score['mean']:.3f} (n={score['n']}; fewer than 2 cases, no CI)"
+    else:
+        line = (f"score: {score['mean']:.3f}  95% CI [{score['ci'][0]:.3f}, {score['ci'][1]:.3f}]  "
+                f"(n={score['n']}, se={score['se']:.3f})")
+    out.print(line, markup=False)
+    rate = "n/a" if s["pass_rate"] is None else f"{s['pass_rate']:.0%}"
+    out.print(f"pass rate at threshold {data['threshold']}: {rate} ({s['passes']}/{s['graded']} samples)   "
+              f"judge errors: {s['judge_errors']}", markup=False)
+    out.print(f"tokens per call: {s['input_tokens']:.1f}{approx} in, {s['output_tokens']:.1f} out   "
+              f"{_usd(s['usd_per_call'], 6)}/call, {_usd(s['usd_per_month'])}/month at {data['calls_per_month']:,} "
+              f"calls ({data['price_model']} prices)", markup=False)
+    usable = s["usd_per_usable_output"]
+    out.print(f"cost per usable output: {_usd(usable, 6) if usable is not None else 'n/a (no usable output)'}",
+              markup=False)
+    run = data["run"]
+    out.print(f"this run: {run['calls']} API calls, {run['cache_hits']} cached, ${run['usd']:.4f} "
+              f"(target ${run['usd_target']:.4f}, judge ${run['usd_judge']:.4f})", markup=False)
+    if data.get("judge_note"):
+        out.print(f"note: {data['judge_note']}", markup=False)
+
+
+@app.command()
+@handles_errors
+def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Optional[str] = MODEL_OPT,
+           judge_model: Optional[str] = JUDGE_OPT, repeats: Optional[int] = REPEATS_OPT,
+           margin: Optional[float] = typer.Option(None, "--margin", min=0.0, max=1.0,
+                                                  help="Non-inferiority margin on the 0..1 score scale."),
+           calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
+           write: bool = typer.Option(False, "--write", help="Also apply the slim template to T in place."),
+           no_cache: bool = NOCACHE_OPT, as_json: bool = JSON_OPT) -> None:
+    """Remove one instruction at a time, decide with statistics, verify a slim prompt, write reports/<name>/."""
+    from promptslim.ablate import run_ablation
+    from promptslim.outputs import write_ablation
+    from promptslim.prepare import prepare
+
+    prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
+                       max_cost=max_cost, use_cache=not no_cache, command="ablate")
+    _notices(prepared)
+    ev, tpl = prepared.evaluator, prepared.template
+    if not tpl.candidates:
+        raise PromptslimError(f"{tpl.rel}: no removable units (all pinned or fixed) — see `promptslim units {tpl.rel}`")
+    budget = _budget(prepared, max_cost)
+    sources = [tpl.source, *(tpl.without({u.id}) for u in tpl.candidates)]
+    _check_plan(prepared, sources, budget, yes, as_json)
+    the_margin = prepared.config.margin if margin is None else margin
+    slim_rel = f"reports/{tpl.name}/slim.j2"
+    status = "failed"
+    try:
+        with _Progress(ev.runner, enabled=not as_json) as progress:
+            result = asyncio.run(_run_and_close(ev.runner, run_ablation(ev, the_margin, progress.phase, slim_rel)))
+        status = "done"
+    except BudgetStop:
+        status = "budget"
+        raise
+    finally:
+        _finish(ev.runner, status)
+    files = write_ablation(prepared.config.root, tpl, result, write)
+    if as_json:
+        return _json(result.data)
+    from promptslim.report import headline
+
+    out.print(headline(result.data), markup=False)
+    for name, path in files.items():
+        out.print(f"  {name:<6} {path}", markup=False)
+    if write:
+        out.print(f"applied the slim template to {tpl.rel} — review with: git diff {tpl.rel}", markup=False)
+    if result.data.get("inconclusive_hint"):
+        out.print(result.data["inconclusive_hint"], markup=False)

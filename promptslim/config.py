@@ -1,0 +1,258 @@
+"""Load promptslim.toml (or [tool.promptslim] in pyproject.toml) into frozen dataclasses, rejecting unknown keys."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptslim.errors import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_FILE = "promptslim.toml"
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """Traffic and budget of one template, keyed by its path under prompts/ without .j2."""
+
+    calls_per_month: int = 0
+    cached_input_fraction: float = 0.0
+    max_input_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class PriceOverride:
+    """USD per million tokens, for models genai-prices lacks or negotiated rates."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one role's calls go; api_key_env names the variable, the key itself is never stored."""
+
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything promptslim.toml can set; defaults are DESIGN.md's."""
+
+    root: Path
+    source: str | None = None
+    model: str | None = None
+    judge_model: str | None = None
+    margin: float = 0.02
+    repeats: int = 1
+    concurrency: int = 8
+    max_cost_usd: float = 5.0
+    temperature: float = 0.0
+    max_tokens: int | None = 512
+    timeout: float = 60.0
+    max_retries: int = 6
+    target: Endpoint = field(default_factory=Endpoint)
+    judge: Endpoint = field(default_factory=Endpoint)
+    prompts: dict[str, PromptConfig] = field(default_factory=dict)
+    prices: dict[str, PriceOverride] = field(default_factory=dict)
+
+    def prompt(self, name: str) -> PromptConfig:
+        return self.prompts.get(name, PromptConfig())
+
+    @property
+    def home(self) -> Path:
+        return state_home(self.root)
+
+
+def state_home(root: Path) -> Path:
+    """Where the cache and ledger live: $PROMPTSLIM_HOME, else .promptslim/ at the repo root."""
+    env = os.environ.get("PROMPTSLIM_HOME")
+    return Path(env) if env else root / ".promptslim"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder upwards that holds promptslim.toml, a configured pyproject.toml, prompts/ or .git."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file() or (folder / "prompts").is_dir() or (folder / ".git").exists():
+            return folder
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "[tool.promptslim" in pyproject.read_text(encoding="utf-8", errors="replace"):
+            return folder
+    return here
+
+
+_TOP = {
+    "model", "judge_model", "margin", "repeats", "concurrency", "max_cost_usd", "temperature",
+    "max_tokens", "timeout", "max_retries", "base_url", "api_key_env", "judge", "prompts", "prices",
+}
+_FLOATS = {"margin": (0.0, 1.0), "max_cost_usd": (0.0, None), "temperature": (0.0, 2.0), "timeout": (0.1, None)}
+_INTS = {"repeats": 1, "concurrency": 1, "max_tokens": 1, "max_retries": 0}
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s\"']", "", text)
+
+
+class _Where:
+    """Finds the line of a key in the config text, so errors can name it."""
+
+    def __init__(self, path: str, text: str, table_prefix: str = "") -> None:
+        self.path, self.lines, self.prefix = path, text.splitlines(), table_prefix
+
+    def line(self, key: str, table: str | None = None) -> int | None:
+        start = 0
+        if table is not None:
+            wanted = _norm(self.prefix + table)
+            hits = [i for i, text in enumerate(self.lines) if _norm(text).startswith("[")
+                    and _norm(text.split("#")[0]).strip("[]") == wanted]
+            if not hits:
+                return None
+            start = hits[0] + 1
+        pattern = re.compile(r"^\s*\"?" + re.escape(key) + r"\"?\s*=")
+        for i in range(start, len(self.lines)):
+            if table is not None and i > start and self.lines[i].lstrip().startswith("["):
+                break
+            if pattern.match(self.lines[i]):
+                return i + 1
+        return start or None
+
+    def error(self, message: str, key: str = "", table: str | None = None) -> InputError:
+        line = self.line(key, table) if key or table else None
+        return InputError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+
+
+def load_config(root: Path | None = None) -> Config:
+    """Read the config at root; absent config means DESIGN.md's defaults."""
+    root = find_root() if root is None else root
+    path = root / CONFIG_FILE
+    data: dict[str, Any] = {}
+    where: _Where | None = None
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        where = _Where(CONFIG_FILE, text)
+        data = _parse(text, CONFIG_FILE)
+    else:
+        pyproject = root / "pyproject.toml"
+        if pyproject.is_file():
+            text = pyproject.read_text(encoding="utf-8")
+            parsed = _parse(text, "pyproject.toml")
+            section = parsed.get("tool", {}).get("promptslim")
+            if section is not None:
+                data, where = section, _Where("pyproject.toml", text, "tool.promptslim.")
+    if where is None:
+        return Config(root=root)
+    return _build(root, data, where)
+
+
+def _parse(text: str, name: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = f":{match.group(1)}" if match else ""
+        raise InputError(f"{name}{line}: invalid TOML: {exc}") from None
+
+
+def _build(root: Path, data: dict[str, Any], where: _Where) -> Config:
+    for key in data:
+        if key not in _TOP:
+            raise where.error(f"unknown key '{key}' (known: {', '.join(sorted(_TOP))})", key)
+    kwargs: dict[str, Any] = {}
+    for key in ("model", "judge_model"):
+        if key in data:
+            if not isinstance(data[key], str) or not data[key].strip():
+                raise where.error(f"'{key}' must be a model name (a non-empty string)", key)
+            kwargs[key] = data[key].strip()
+    for key, (low, high) in _FLOATS.items():
+        if key in data:
+            kwargs[key] = _number(data[key], key, low, high, where)
+    for key, low in _INTS.items():
+        if key in data:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise where.error(f"'{key}' must be a whole number >= {low}", key)
+            kwargs[key] = value
+    kwargs["target"] = _endpoint(data, where, None)
+    judge = data.get("judge", {})
+    if not isinstance(judge, dict):
+        raise where.error("'judge' must be a table: [judge] base_url / api_key_env", "judge")
+    for key in judge:
+        if key not in ("base_url", "api_key_env"):
+            raise where.error(f"unknown key 'judge.{key}' (known: base_url, api_key_env)", key, "judge")
+    kwargs["judge"] = _endpoint(judge, where, "judge", fallback=kwargs["target"])
+    kwargs["prompts"] = _prompts(data.get("prompts", {}), where)
+    kwargs["prices"] = _prices(data.get("prices", {}), where)
+    return Config(root=root, source=where.path, **kwargs)
+
+
+def _number(value: Any, key: str, low: float, high: float | None, where: _Where, table: str | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise where.error(f"'{key}' must be a number", key, table)
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise where.error(f"'{key}' must be {bounds}, got {value}", key, table)
+    return float(value)
+
+
+def _endpoint(data: dict[str, Any], where: _Where, table: str | None, fallback: Endpoint | None = None) -> Endpoint:
+    base = fallback or Endpoint()
+    base_url = data.get("base_url", base.base_url)
+    key_env = data.get("api_key_env", base.api_key_env)
+    if base_url is not None and not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
+        raise where.error("'base_url' must be an http(s) URL", "base_url", table)
+    if not isinstance(key_env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+        raise where.error("'api_key_env' must name an environment variable (not the key itself)", "api_key_env", table)
+    return Endpoint(base_url=base_url, api_key_env=key_env)
+
+
+def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
+    if not isinstance(data, dict):
+        raise where.error("'prompts' must be a table of [prompts.\"name\"] sections", "prompts")
+    out = {}
+    for name, section in data.items():
+        table = f'prompts."{name}"'
+        if not isinstance(section, dict):
+            raise where.error(f"'prompts.{name}' must be a table", name, "prompts")
+        for key in section:
+            if key not in ("calls_per_month", "cached_input_fraction", "max_input_tokens"):
+                raise where.error(f"unknown key 'prompts.\"{name}\".{key}' (known: calls_per_month, "
+                                  "cached_input_fraction, max_input_tokens)", key, table)
+        calls = section.get("calls_per_month", 0)
+        if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
+            raise where.error(f"'prompts.\"{name}\".calls_per_month' must be a whole number >= 0", "calls_per_month", table)
+        budget = section.get("max_input_tokens")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+            raise where.error(f"'prompts.\"{name}\".max_input_tokens' must be a whole number >= 1", "max_input_tokens", table)
+        cached = _number(section.get("cached_input_fraction", 0.0), "cached_input_fraction", 0.0, 1.0, where, table)
+        out[name] = PromptConfig(calls_per_month=calls, cached_input_fraction=cached, max_input_tokens=budget)
+    return out
+
+
+def _prices(data: Any, where: _Where) -> dict[str, PriceOverride]:
+    if not isinstance(data, dict):
+        raise where.error("'prices' must be a table of [prices.\"model\"] sections", "prices")
+    out = {}
+    for model, section in data.items():
+        table = f'prices."{model}"'
+        if not isinstance(section, dict):
+            raise where.error(f"'prices.{model}' must be a table with input and output", model, "prices")
+        for key in section:
+            if key not in ("input", "cached_input", "output"):
+                raise where.error(f"unknown key 'prices.\"{model}\".{key}' (known: input, cached_input, output)", key, table)
+        for key in ("input", "output"):
+            if key not in section:
+                raise where.error(f"'prices.\"{model}\"' needs '{key}' (USD per million tokens)", model, "prices")
+        values = {k: _number(v, k, 0.0, None, where, table) for k, v in section.items()}
+        out[model] = PriceOverride(**values)
+    return out

@@ -1,0 +1,83 @@
+"""`units` and `count`: static views of a template that need no model call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from promptslim.config import load_config
+from promptslim.errors import InputError
+from promptslim.evalset import evalset_for, load_evalset
+from promptslim.prepare import resolve_template
+from promptslim.prices import price_for
+from promptslim.session import DEFAULT_MODEL, endpoint_configured
+from promptslim.template import load_template, relpath
+from promptslim.tokens import count_messages, count_text, encoding_for
+
+
+def list_units(template_path: str, model: str = DEFAULT_MODEL) -> dict[str, Any]:
+    config = load_config()
+    template = load_template(resolve_template(template_path, config.root), config.root)
+    _, approximate = encoding_for(model)
+    return {
+        "template": template.rel,
+        "tokens_model": model,
+        "tokens_approximate": approximate,
+        "units": [{"id": u.id, "line": u.line, "kind": u.kind, "pinned": u.pinned, "tokens": count_text(u.text, model),
+                   "text": u.text} for u in template.units],
+        "fixed": [{"line": f.line, "kind": f.kind, "text": f.text} for f in template.fixed],
+    }
+
+
+def _variables(template_rel: str, root: Path, vars_file: Path | None) -> tuple[dict[str, Any], str | None, str]:
+    if vars_file is not None:
+        shown = relpath(vars_file, root)
+        try:
+            data = yaml.safe_load(Path(vars_file).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise InputError(f"{shown}: no such file") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise InputError(f"{shown}:{mark.line + 1 if mark else '?'}: invalid YAML") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{shown}:1: --vars must be a mapping of variable names to values")
+        user_input = data.pop("input", None)
+        return data, None if user_input is None else str(user_input), shown
+    path = evalset_for(template_rel, root)
+    if path is None:
+        return {}, "", "no variables (no eval set; pass --vars)"
+    evalset = load_evalset(path, root)
+    case = evalset.cases[0]
+    return case.vars, case.input if case.input is not None else "", f"{evalset.path} case '{case.id}'"
+
+
+def count_template(template_path: str, models: list[str], calls_per_month: int | None, vars_file: Path | None,
+                   output_tokens: int = 0) -> dict[str, Any]:
+    """Tokens and dollars of one rendered call, side by side for several models (the tiering view)."""
+    config = load_config()
+    template = load_template(resolve_template(template_path, config.root), config.root)
+    variables, user_input, shown = _variables(template.rel, config.root, vars_file)
+    messages = template.render(variables, user_input, None if vars_file else "the eval set")
+    prompt = config.prompt(template.name)
+    cpm = prompt.calls_per_month if calls_per_month is None else calls_per_month
+    if not models:
+        models = [config.model or DEFAULT_MODEL]
+        if config.judge_model and config.judge_model not in models and config.judge_model != "none":
+            models.append(config.judge_model)
+        if not endpoint_configured(config):
+            models.append("local")
+    rows = []
+    for model in models:
+        counted = count_messages(messages, model)
+        price = price_for(model, config)
+        per_call = price.per_call(counted.tokens, output_tokens, prompt.cached_input_fraction)
+        rows.append({"model": model, "input_tokens": counted.tokens, "approximate": counted.approximate,
+                     "encoding": counted.encoding, "output_tokens": output_tokens, "usd_per_call": per_call,
+                     "usd_per_month": per_call * cpm, "price_source": price.source,
+                     "usd_per_mtok": {"input": price.input, "cached_input": price.cached_input, "output": price.output,
+                                      "batch_input": price.batch_input, "batch_output": price.batch_output}})
+    return {"template": template.rel, "calls_per_month": cpm, "rendered_with": shown,
+            "cached_input_fraction": prompt.cached_input_fraction, "max_input_tokens": prompt.max_input_tokens,
+            "models": rows}

@@ -1,0 +1,189 @@
+"""Run a template variant over its eval set and grade every answer: the score the ablation compares."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Callable
+
+from promptslim.assertions import failures
+from promptslim.config import Config
+from promptslim.evalset import Case, EvalSet
+from promptslim.judge import Judge
+from promptslim.llm.base import Message, Params, cache_key
+from promptslim.llm.runner import Runner
+from promptslim.prices import Price
+from promptslim.session import Models
+from promptslim.stats import Estimate, mean_ci
+from promptslim.template import Template
+from promptslim.tokens import count_messages, count_text
+
+SAMPLING_TEMPERATURE = 0.7  # repeats at temperature 0 would draw the same answer R times
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One answer to one case: exact input tokens, reported output tokens, and its grade."""
+
+    output: str
+    input_tokens: int
+    output_tokens: int
+    score: float | None
+    failures: tuple[str, ...]
+    judge_error: str | None = None
+    judge_reason: str = ""
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """A case's samples; its score is the mean over samples the judge could grade."""
+
+    case_id: str
+    samples: tuple[Sample, ...]
+
+    @property
+    def score(self) -> float | None:
+        scores = [s.score for s in self.samples if s.score is not None]
+        return sum(scores) / len(scores) if scores else None
+
+    @property
+    def input_tokens(self) -> float:
+        return sum(s.input_tokens for s in self.samples) / len(self.samples)
+
+    @property
+    def output_tokens(self) -> float:
+        return sum(s.output_tokens for s in self.samples) / len(self.samples)
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for sample in self.samples:
+            for reason in sample.failures:
+                seen.setdefault(reason, None)
+        return tuple(seen)
+
+    @property
+    def judge_errors(self) -> int:
+        return sum(1 for s in self.samples if s.judge_error)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Everything `eval` prints under the table; money at the price model's list prices."""
+
+    score: Estimate
+    pass_rate: float | None
+    passes: int
+    graded: int
+    judge_errors: int
+    input_tokens: float
+    output_tokens: float
+    usd_per_call: float
+    usd_per_month: float
+    usd_per_usable_output: float | None
+    tokens_approximate: bool
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    cases: tuple[CaseResult, ...]
+    summary: Summary
+
+    def scores(self) -> list[float | None]:
+        return [c.score for c in self.cases]
+
+
+@dataclass
+class Evaluator:
+    """Binds a template, its eval set, the models and the runner; evaluates any variant source."""
+
+    template: Template
+    evalset: EvalSet
+    runner: Runner
+    models: Models
+    config: Config
+    price: Price  # the price model's, for $/call and $/month projections
+    repeats: int = 1
+    calls_per_month: int = 0
+    judge: Judge | None = None
+    on_case: Callable[[], None] | None = None
+    _messages: dict[str, list[list[Message]]] = field(default_factory=dict)
+
+    @property
+    def temperature(self) -> float:
+        if self.repeats > 1 and self.config.temperature == 0:
+            return SAMPLING_TEMPERATURE
+        return self.config.temperature
+
+    def messages(self, source: str) -> list[list[Message]]:
+        """Rendered messages per case for a variant source; rendering errors surface before any call."""
+        if source not in self._messages:
+            self._messages[source] = [self.template.render(c.vars, c.input, self.evalset.path, source=source)
+                                      for c in self.evalset.cases]
+        return self._messages[source]
+
+    def params(self, sample: int) -> Params:
+        return Params(model=self.models.model, temperature=self.temperature, max_tokens=self.config.max_tokens,
+                      sample=sample)
+
+    def pending_calls(self, source: str) -> int:
+        """Target calls for this variant that the cache cannot answer (for the plan)."""
+        store = self.runner.store
+        endpoint = self.runner.roles["target"].backend.endpoint
+        missing = 0
+        for messages in self.messages(source):
+            for r in range(self.repeats):
+                if store is None or not self.runner.use_cache or store.get(
+                        cache_key(endpoint, messages, self.params(r))) is None:
+                    missing += 1
+        return missing
+
+    async def run(self, source: str) -> VariantResult:
+        all_messages = self.messages(source)
+        results = await self.runner.gather(self._case(case, msgs) for case, msgs in zip(self.evalset.cases,
+                                                                                          all_messages))
+        return VariantResult(tuple(results), self.summarize(results))
+
+    async def _case(self, case: Case, messages: list[Message]) -> CaseResult:
+        samples = await asyncio.gather(*(self._sample(case, messages, r) for r in range(self.repeats)))
+        if self.on_case:
+            self.on_case()
+        return CaseResult(case.id, tuple(samples))
+
+    async def _sample(self, case: Case, messages: list[Message], r: int) -> Sample:
+        completion = await self.runner.complete("target", messages, self.params(r))
+        text = completion.text
+        input_tokens = count_messages(messages, self.models.price_model).tokens
+        output_tokens = completion.completion_tokens or (count_text(text, self.models.price_model) if text else 0)
+        failed = tuple(failures(case.asserts, text, self.models.price_model))
+        if failed:
+            return Sample(text, input_tokens, output_tokens, 0.0, failed)
+        if self.judge is None:
+            return Sample(text, input_tokens, output_tokens, 1.0, ())
+        user_input = case.input if case.input is not None else messages[-1]["content"]
+        verdict = await self.judge.score(user_input, text, case.expected)
+        return Sample(text, input_tokens, output_tokens, verdict.score, (), verdict.error, verdict.reason)
+
+    def summarize(self, cases: list[CaseResult] | tuple[CaseResult, ...]) -> Summary:
+        scores = [c.score for c in cases if c.score is not None]
+        samples = [s for c in cases for s in c.samples]
+        graded = [s for s in samples if s.score is not None]
+        passes = sum(1 for s in graded if s.score >= self.evalset.threshold)
+        input_tokens = sum(s.input_tokens for s in samples) / len(samples) if samples else 0.0
+        output_tokens = sum(s.output_tokens for s in samples) / len(samples) if samples else 0.0
+        prompt = self.config.prompt(self.template.name)
+        per_call = self.price.per_call(input_tokens, output_tokens, prompt.cached_input_fraction)
+        total = per_call * len(samples)
+        return Summary(
+            score=mean_ci(scores),
+            pass_rate=passes / len(graded) if graded else None,
+            passes=passes,
+            graded=len(graded),
+            judge_errors=sum(1 for s in samples if s.judge_error),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            usd_per_call=per_call,
+            usd_per_month=per_call * self.calls_per_month,
+            usd_per_usable_output=total / passes if passes else None,
+            tokens_approximate=self.models.local or count_messages([], self.models.price_model).approximate,
+        )

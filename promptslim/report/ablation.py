@@ -1,0 +1,233 @@
+"""Ablation reports: ablation.json, .md, .csv and .html from the engine's result dict."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import fmt
+from .chart import ablation_chart_svg
+
+if TYPE_CHECKING:
+    import pandas
+
+CSV_COLUMNS = [
+    "id", "line", "verdict", "in_slim", "tokens", "input_tokens_saved", "output_tokens_delta",
+    "score_delta", "ci_low", "ci_high", "n", "usd_per_call_saved", "usd_per_month_saved", "text",
+]
+
+
+def write_ablation_reports(result: dict, outdir: Path, diff: str) -> dict[str, Path]:
+    """Write ablation.json, ablation.md, ablation.csv, ablation.html into outdir (created); return {"json": path, ...}."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = {kind: outdir / f"ablation.{kind}" for kind in ("json", "md", "csv", "html")}
+    contents = {
+        "json": json.dumps(result, indent=2, ensure_ascii=False) + "\n",
+        "md": render_markdown(result, diff),
+        "csv": units_frame(result).to_csv(index=False),
+        "html": render_html(result, diff),
+    }
+    for kind, path in paths.items():
+        # newline="" keeps "\n" on every OS, so reports diff cleanly in git.
+        path.write_text(contents[kind], encoding="utf-8", newline="")
+    return paths
+
+
+def nothing_removable(result: dict) -> bool:
+    slim = result.get("slim") or {}
+    return not slim.get("removed") or slim.get("verdict") == "none"
+
+
+def headline(result: dict) -> str:
+    """e.g. 'remove 4 of 12 instructions: −111 tokens/call (−27%), quality −0.004 [−0.015, +0.006], −$44/month'"""
+    slim = result["slim"]
+    n_units = len(result.get("units") or [])
+    if nothing_removable(result):
+        return (
+            "no instruction can be removed without risking quality "
+            f"({fmt.plural(n_units, 'unit')} tested)"
+        )
+    base_in = float(result["baseline"]["input_tokens"])
+    saved = base_in - float(slim["input_tokens"])
+    tokens = f"{fmt.signed_tokens(-saved)} tokens/call"
+    if base_in > 0:
+        tokens += f" ({fmt.signed(-saved / base_in * 100, 0)}%)"
+    quality = "quality " + fmt.delta_ci(slim.get("score_delta"), slim.get("ci"))
+    if result.get("calls_per_month"):
+        money = f"{fmt.usd_compact(-float(slim.get('usd_per_month_saved') or 0.0), sign=True)}/month"
+    else:
+        per_call = fmt.usd(-float(slim.get("usd_per_call_saved") or 0.0), None, sign=True)
+        money = f"{per_call}/call (set calls_per_month for $/month)"
+    removed = len(slim["removed"])
+    return f"remove {removed} of {n_units} instructions: {tokens}, {quality}, {money}"
+
+
+def units_frame(result: dict) -> "pandas.DataFrame":
+    """One row per unit in document order, raw numbers (no formatting), for the CSV."""
+    import pandas as pd
+
+    in_slim = set((result.get("slim") or {}).get("removed") or [])
+    rows = []
+    for u in result.get("units") or []:
+        ci = u.get("ci") or [None, None]
+        rows.append({
+            "id": u["id"], "line": u.get("line"), "verdict": u.get("verdict"),
+            "in_slim": u["id"] in in_slim, "tokens": u.get("tokens"),
+            "input_tokens_saved": u.get("input_tokens_saved"),
+            "output_tokens_delta": u.get("output_tokens_delta"), "score_delta": u.get("score_delta"),
+            "ci_low": ci[0], "ci_high": ci[1], "n": u.get("n"),
+            "usd_per_call_saved": u.get("usd_per_call_saved"),
+            "usd_per_month_saved": u.get("usd_per_month_saved"), "text": u.get("text", ""),
+        })
+    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+
+
+def render_markdown(result: dict, diff: str) -> str:
+    return fmt.environment().get_template("ablation.md.j2").render(**_view(result, diff))
+
+
+def render_html(result: dict, diff: str) -> str:
+    view = _view(result, diff)
+    view["chart_svg"] = ablation_chart_svg(result) if result.get("units") else ""
+    view["diff_lines"] = diff_lines(diff)
+    return fmt.environment().get_template("ablation.html.j2").render(**view)
+
+
+def diff_lines(diff: str) -> list[tuple[str, str]]:
+    """(css class, line) per unified-diff line: add, del, hunk, meta or ctx."""
+    out = []
+    for line in (diff or "").splitlines():
+        if line.startswith(("+++", "---")):
+            kind = "meta"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        else:
+            kind = "ctx"
+        out.append((kind, line))
+    return out
+
+
+def _view(result: dict, diff: str) -> dict:
+    """Everything the templates show, already formatted, so md and html cannot disagree."""
+    slim = result.get("slim") or {}
+    base = result["baseline"]
+    removed = sorted(slim.get("removed") or [])
+    restored = sorted(slim.get("restored") or [])
+    units = sorted(
+        result.get("units") or [],
+        key=lambda u: (-(u.get("usd_per_month_saved") or 0.0), u["id"]),
+    )
+    rows = []
+    for u in units:
+        verdict = u.get("verdict", "")
+        note = "in slim" if u["id"] in removed else ("restored" if u["id"] in restored else "")
+        label = f"{fmt.VERDICT_MARK.get(verdict, '')} {verdict}".strip() + (f" ({note})" if note else "")
+        rows.append({
+            "id": u["id"], "line": u.get("line", ""), "verdict": verdict, "verdict_label": label,
+            "verdict_note": note,
+            "tokens_saved": fmt.tokens(u.get("input_tokens_saved")),
+            "output_delta": fmt.signed(u.get("output_tokens_delta"), 1),
+            "score": fmt.delta_ci(u.get("score_delta"), u.get("ci")),
+            "n": u.get("n", ""),
+            "usd_month": fmt.usd(u.get("usd_per_month_saved")),
+            "text": fmt.short_text(u.get("text", "")), "full_text": u.get("text", ""),
+        })
+    return {
+        "template": result.get("template", ""),
+        "headline": headline(result),
+        "nothing_removable": nothing_removable(result),
+        "context": _context(result),
+        "provenance": _provenance(result),
+        "judge_note": result.get("judge_note"),
+        "inconclusive_hint": result.get("inconclusive_hint"),
+        "summary": _summary(result, base, slim),
+        "rows": rows,
+        "pinned": fmt.ids(result.get("pinned") or []),
+        "restored": fmt.ids(restored),
+        "removed": fmt.ids(removed),
+        "slim_path": slim.get("path", ""),
+        "diff": (diff or "").rstrip("\n"),
+        "fence": "`" * max(3, _longest_backtick_run(diff or "") + 1),
+        "method": result.get("method", ""),
+    }
+
+
+def _context(result: dict) -> list[str]:
+    model = result.get("model", "?")
+    price_model = result.get("price_model")
+    judge = result.get("judge_model")
+    parts = [f"model {model}" + (f" (priced as {price_model})" if price_model and price_model != model else "")]
+    parts.append("judge: none (assertions only)" if not judge or judge == "none" else f"judge {judge}")
+    cases, repeats = result.get("cases", 0), result.get("repeats", 1)
+    parts.append(f"{fmt.plural(cases, 'case')} × {fmt.plural(repeats, 'repeat')}")
+    parts.append(f"margin {result.get('margin', 0):g}")
+    if result.get("method"):
+        parts.append(result["method"])
+    run = result.get("run") or {}
+    payback = run.get("payback_hours")
+    run_line = (
+        f"this run: {fmt.usd(run.get('usd'), None if (run.get('usd') or 0) < 0.01 else 2)}, "
+        f"{run.get('calls', 0):,} calls, {run.get('cache_hits', 0):,} cache hits, "
+        f"{run.get('wall_seconds', 0):,.0f} s"
+    )
+    if payback is not None:
+        run_line += f", pays for itself in {fmt.hours(payback)}"
+    return [" · ".join(parts), run_line]
+
+
+def _provenance(result: dict) -> str:
+    sha = result.get("template_sha256") or ""
+    parts = [
+        f"eval set {result.get('evalset', '?')}",
+        f"{result.get('calls_per_month') or 0:,} calls/month",
+        f"commit {fmt.short_commit(result.get('git_commit'))}",
+        f"template sha256 {sha[:12]}" if sha else "",
+        f"created {result.get('created_at', '')}",
+    ]
+    if result.get("tokens_approximate"):
+        parts.append("token counts approximate (no exact tokenizer for this model)")
+    return " · ".join(p for p in parts if p)
+
+
+def _summary(result: dict, base: dict, slim: dict) -> list[dict]:
+    """Baseline and slim side by side."""
+    rows = [{
+        "prompt": "baseline",
+        "input_tokens": fmt.tokens(base.get("input_tokens")),
+        "output_tokens": fmt.tokens(base.get("output_tokens")),
+        "score": fmt.score_ci(base.get("score"), base.get("ci")) + f" (n={result.get('cases', 0)})",
+        "pass_rate": fmt.pct(base.get("pass_rate")),
+        "usd_call": fmt.usd(base.get("usd_per_call"), None),
+        "usd_month": fmt.usd(base.get("usd_per_month")),
+        "usd_usable": (
+            "n/a (no usable output)" if base.get("usd_per_usable_output") is None
+            else fmt.usd(base["usd_per_usable_output"], None)
+        ),
+    }]
+    if not nothing_removable(result):
+        usd_call = (base.get("usd_per_call") or 0.0) - (slim.get("usd_per_call_saved") or 0.0)
+        usd_month = (base.get("usd_per_month") or 0.0) - (slim.get("usd_per_month_saved") or 0.0)
+        rows.append({
+            "prompt": "slim",
+            "input_tokens": fmt.tokens(slim.get("input_tokens")),
+            "output_tokens": fmt.tokens(slim.get("output_tokens")),
+            "score": fmt.number(slim.get("score")) + " (Δ " + fmt.delta_ci(slim.get("score_delta"), slim.get("ci")) + ")",
+            "pass_rate": "—",
+            "usd_call": fmt.usd(usd_call, None),
+            "usd_month": fmt.usd(usd_month),
+            "usd_usable": "—",
+        })
+    return rows
+
+
+def _longest_backtick_run(text: str) -> int:
+    best = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        best = max(best, run)
+    return best

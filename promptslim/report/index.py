@@ -1,0 +1,99 @@
+"""Reviewer index: what each prompt costs per month and what ablation found to save."""
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+
+from . import fmt
+from .chart import index_chart_svg, saving
+
+STALE = "stale — template changed since"
+
+
+def write_index(entries: list[dict], totals: dict, outdir: Path) -> dict[str, Path]:
+    """Write index.md and index.html into outdir (created); return {"md": path, "html": path}."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = {"md": outdir / "index.md", "html": outdir / "index.html"}
+    paths["md"].write_text(render_index_markdown(entries, totals), encoding="utf-8", newline="")
+    paths["html"].write_text(render_index_html(entries, totals), encoding="utf-8", newline="")
+    return paths
+
+
+def render_index_markdown(entries: list[dict], totals: dict) -> str:
+    return fmt.environment().get_template("index.md.j2").render(**_view(entries, totals))
+
+
+def render_index_html(entries: list[dict], totals: dict) -> str:
+    view = _view(entries, totals)
+    view["chart_svg"] = index_chart_svg(entries) if entries else ""
+    return fmt.environment().get_template("index.html.j2").render(**view)
+
+
+def total_line(totals: dict) -> str:
+    now = totals.get("usd_per_month_now") or 0.0
+    found = totals.get("usd_per_month_removable") or 0.0
+    return f"${now:,.2f}/month now, ${found:,.2f}/month found removable"
+
+
+def _view(entries: list[dict], totals: dict) -> dict:
+    # Most expensive prompt first: that is where a reviewer's attention pays most.
+    ordered = sorted(entries, key=lambda e: (-(e.get("usd_per_month") or 0.0), e.get("template", "")))
+    rows = [_row(e) for e in ordered]
+    stale = totals.get("stale", 0)
+    counts = [
+        fmt.plural(totals.get("templates", len(entries)), "template"),
+        f"{totals.get('ablated', 0)} ablated",
+    ]
+    if stale:
+        counts.append(f"{stale} stale (template changed since its ablation; savings not counted)")
+    return {
+        "total_line": total_line(totals),
+        "counts": ", ".join(counts),
+        "stale": stale,
+        "rows": rows,
+        "any_approximate": any(e.get("tokens_approximate") for e in entries),
+    }
+
+
+def _row(e: dict) -> dict:
+    ab = e.get("ablation")
+    tokens = fmt.tokens(e.get("input_tokens")) + (" ≈" if e.get("tokens_approximate") else "")
+    calls = e.get("calls_per_month")
+    row = {
+        "template": e.get("template", ""),
+        "model": e.get("model", ""),
+        "tokens": tokens,
+        "calls": f"{calls:,}" if calls else "—",
+        "usd_month": fmt.usd(e.get("usd_per_month")) if e.get("usd_per_month") is not None else "n/a",
+        "removable": "—", "saves": "—", "run": "—", "link_md": "", "link_html": "",
+        "status": "not ablated", "status_class": "muted", "stale": False,
+    }
+    if not ab:
+        return row
+    removable = list(ab.get("removable") or [])
+    row["removable"] = f"{len(removable)} of {ab.get('units', 0)}" + (f": {fmt.ids(removable)}" if removable else "")
+    run = f"{fmt.day(ab.get('created_at'))}, {fmt.short_commit(ab.get('git_commit'))}"
+    if ab.get("model") and ab.get("model") != e.get("model"):
+        run += f", on {ab['model']}"
+    row["run"] = run
+    row["link_md"] = _relative(ab.get("path", ""))
+    row["link_html"] = _relative(ab.get("path", ""), ".html")
+    if ab.get("stale"):
+        row.update(saves="stale", status=STALE, status_class="stale", stale=True)
+    else:
+        row.update(saves=fmt.usd(saving(e)), status="current", status_class="")
+    return row
+
+
+def _relative(path: str, suffix: str | None = None) -> str:
+    """Link from reports/index.* to a report path given relative to the repo root."""
+    if not path:
+        return ""
+    p = path.replace("\\", "/")
+    # DESIGN fixes the layout: the index sits in reports/, ablations in reports/<name>/.
+    if p.startswith("reports/"):
+        p = p[len("reports/"):]
+    if suffix:
+        p = posixpath.splitext(p)[0] + suffix
+    return p

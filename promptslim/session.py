@@ -1,0 +1,96 @@
+"""Resolve which models run where and build the runner: the set-up every engine command shares."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from promptslim.config import Config, Endpoint
+from promptslim.errors import InputError
+from promptslim.llm.openai_backend import OpenAIBackend
+from promptslim.llm.retry import RetryPolicy
+from promptslim.llm.runner import Role, Runner
+from promptslim.llm.store import Store
+from promptslim.prices import LOCAL, Price, price_for
+
+DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_JUDGE = "gpt-4o"
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class Models:
+    """Who answers, who judges, and whose prices the monthly figures use."""
+
+    model: str
+    judge_model: str  # "none" = assertions only
+    price_model: str
+    notices: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def local(self) -> bool:
+        return self.model == LOCAL
+
+    @property
+    def judge_is_local(self) -> bool:
+        return self.judge_model == LOCAL
+
+
+def endpoint_configured(config: Config) -> bool:
+    """True when some real endpoint is set up: a key, a base URL, or a config base_url."""
+    return bool(os.environ.get(config.target.api_key_env) or os.environ.get("OPENAI_BASE_URL")
+                or config.target.base_url)
+
+
+def resolve_models(config: Config, model: str | None, judge_model: str | None) -> Models:
+    """Flags win; with no endpoint configured the embedded local model stands in (and says so)."""
+    notices: list[str] = []
+    configured = endpoint_configured(config)
+    if model:
+        chosen = model
+    elif configured:
+        chosen = config.model or DEFAULT_MODEL
+    else:
+        chosen = LOCAL
+        if config.model:
+            notices.append(f"no endpoint configured (OPENAI_API_KEY / OPENAI_BASE_URL), so the embedded local model "
+                           f"runs instead of '{config.model}'; $ figures are projected at {config.model}'s prices")
+    if judge_model:
+        judge = judge_model
+    elif chosen == LOCAL and not (configured and config.judge_model):
+        judge = LOCAL
+    else:
+        judge = config.judge_model or DEFAULT_JUDGE
+    price_model = chosen if chosen != LOCAL else (config.model or DEFAULT_MODEL)
+    return Models(chosen, judge, price_model, tuple(notices))
+
+
+def _backend(model: str, endpoint: Endpoint, config: Config):
+    if model == LOCAL:
+        from promptslim.llm.local import LocalBackend
+
+        return LocalBackend()
+    base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL")
+    api_key = os.environ.get(endpoint.api_key_env)
+    if not api_key and not base_url:
+        raise InputError(f"model '{model}' needs an endpoint: set ${endpoint.api_key_env} (and OPENAI_BASE_URL for "
+                         "a non-OpenAI server), or use --model local")
+    return OpenAIBackend(base_url, api_key, config.timeout, endpoint.api_key_env)
+
+
+def make_runner(config: Config, models: Models, *, budget_usd: float | None, use_cache: bool = True,
+                command: str = "") -> Runner:
+    """The runner with target (and judge) roles, the cache/ledger store, and the run's budget."""
+    roles = {"target": Role(_backend(models.model, config.target, config), run_price(models.model, config))}
+    if models.judge_model != NONE:
+        roles["judge"] = Role(_backend(models.judge_model, config.judge, config), run_price(models.judge_model, config))
+    store = Store(config.home / "cache.sqlite")
+    runner = Runner(roles=roles, store=store, budget_usd=budget_usd, concurrency=config.concurrency,
+                    retry=RetryPolicy.from_env(config.max_retries), use_cache=use_cache)
+    store.start_run(runner.run_id, command)
+    return runner
+
+
+def run_price(model: str, config: Config) -> Price:
+    """What the run itself pays per token (the local model is free)."""
+    return price_for(model, config)

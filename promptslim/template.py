@@ -1,0 +1,172 @@
+"""Load and render prompt templates in the Jinja2 sandbox, turning them into chat messages.
+
+Templates arrive in pull requests and render in CI next to an API key, so they are untrusted
+code: always the immutable sandbox, StrictUndefined, no loader (no include/import of files).
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from promptslim.errors import InputError
+from promptslim.units import Fixed, Unit, remove_units, segment
+
+ROLES = ("system", "user", "assistant")
+_ROLE_MARK = re.compile(r"\{#-?\s*role:\s*([A-Za-z_-]*)\s*-?#\}")
+_SENTINEL = "\x1e"
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt template and its instruction units; `rel` is the path shown in messages."""
+
+    rel: str
+    name: str
+    source: str
+    units: tuple[Unit, ...]
+    fixed: tuple[Fixed, ...]
+
+    @property
+    def candidates(self) -> tuple[Unit, ...]:
+        """The units the ablation may drop: every unit the author did not pin."""
+        return tuple(u for u in self.units if not u.pinned)
+
+    def without(self, ids: frozenset[int] | set[int] | list[int]) -> str:
+        """The template source with the given units removed; it still parses and renders."""
+        return remove_units(self.source, [u for u in self.units if u.id in set(ids)])
+
+    def render(self, variables: dict[str, Any], user_input: str | None, evalset: str | None = None,
+               source: str | None = None) -> list[Message]:
+        return render_messages(self.source if source is None else source, self.rel, variables, user_input, evalset)
+
+
+def template_name(rel: str) -> str:
+    """prompts/sub/x.j2 -> sub/x: the key for config and reports."""
+    path = Path(rel)
+    parts = path.parts[1:] if path.parts and path.parts[0] == "prompts" else path.parts
+    return str(Path(*parts).with_suffix("")) if parts else path.stem
+
+
+def relpath(path: Path, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def load_template(path: Path, root: Path) -> Template:
+    """Read, compile (to surface syntax errors early) and segment a template."""
+    rel = relpath(path, root)
+    if not Path(path).is_file():
+        raise InputError(f"{rel}: no such template")
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{rel}: not UTF-8 text ({exc.reason})") from None
+    return template_from_source(source, rel)
+
+
+def template_from_source(source: str, rel: str) -> Template:
+    compile_source(source, rel)
+    units, fixed = segment(source, rel)
+    return Template(rel=rel, name=template_name(rel), source=source, units=tuple(units), fixed=tuple(fixed))
+
+
+def sandbox() -> ImmutableSandboxedEnvironment:
+    """The one environment promptslim renders user templates with."""
+    return ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, autoescape=False,
+    )
+
+
+_ENV = sandbox()
+
+
+def _mark_roles(source: str, rel: str) -> str:
+    def repl(match: re.Match[str]) -> str:
+        role = match.group(1).lower()
+        if role not in ROLES:
+            line = source.count("\n", 0, match.start()) + 1
+            raise InputError(f"{rel}:{line}: unknown role '{match.group(1)}' (use system, user or assistant)")
+        return f"{_SENTINEL}{role}{_SENTINEL}"
+
+    return _ROLE_MARK.sub(repl, source)
+
+
+@lru_cache(maxsize=512)
+def compile_source(source: str, rel: str) -> jinja2.Template:
+    """Compile once per distinct source text; errors name the file and line."""
+    marked = _mark_roles(source, rel)
+    try:
+        code = _ENV.compile(marked, name=rel, filename=rel)
+    except TemplateSyntaxError as exc:
+        raise InputError(f"{rel}:{exc.lineno}: syntax error: {exc.message}") from None
+    return _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None))
+
+
+def _template_line(tb: types.TracebackType | None, rel: str) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == rel:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def render_text(source: str, rel: str, variables: dict[str, Any], evalset: str | None = None) -> str:
+    """Render to text (role markers become sentinels); every failure is an InputError with a line."""
+    template = compile_source(source, rel)
+    try:
+        return template.render(**variables)
+    except SecurityError as exc:
+        line = _template_line(exc.__traceback__, rel)
+        raise InputError(f"{rel}:{line or '?'}: refused by the sandbox: {exc}") from None
+    except UndefinedError as exc:
+        line = _template_line(exc.__traceback__, rel)
+        match = re.match(r"'([^']+)' is undefined", str(exc))
+        where = f" in {evalset}" if evalset else ""
+        if match:
+            message = f"undefined variable '{match.group(1)}' — add it to the case's vars{where}"
+        else:
+            message = f"{exc}"
+        raise InputError(f"{rel}:{line or '?'}: {message}") from None
+    except InputError:
+        raise
+    except Exception as exc:  # any other failure inside user template code
+        line = _template_line(exc.__traceback__, rel)
+        raise InputError(f"{rel}:{line or '?'}: render error: {type(exc).__name__}: {exc}") from None
+
+
+def render_messages(source: str, rel: str, variables: dict[str, Any], user_input: str | None,
+                    evalset: str | None = None) -> list[Message]:
+    """Render to chat messages per DESIGN.md: no role markup -> one system message + the case input as user."""
+    context = dict(variables)
+    if user_input is not None:
+        context.setdefault("input", user_input)
+    text = render_text(source, rel, context, evalset)
+    pieces = text.split(_SENTINEL)
+    messages: list[Message] = []
+    head = pieces[0].strip()
+    if head:
+        messages.append({"role": "system", "content": head})
+    for role, content in zip(pieces[1::2], pieces[2::2]):
+        content = content.strip()
+        if content:
+            messages.append({"role": role, "content": content})
+    if not any(m["role"] == "user" for m in messages):
+        if user_input is None:
+            raise InputError(f"{rel}: renders no user message and the case has no input"
+                             + (f" — add 'input' to the cases in {evalset}" if evalset else ""))
+        messages.append({"role": "user", "content": user_input})
+    return messages
