@@ -318,3 +318,87 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
         out.print(f"applied the slim template to {tpl.rel} — review with: git diff {tpl.rel}", markup=False)
     if result.data.get("inconclusive_hint"):
         out.print(result.data["inconclusive_hint"], markup=False)
+
+
+# ---------------------------------------------------------------- check / report
+@app.command()
+@handles_errors
+def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these templates (default: all changed)."),
+          base: Optional[str] = typer.Option(None, "--base", help="Git ref to compare against "
+                                             "(default: merge base with origin/main, else main)."),
+          no_eval: bool = typer.Option(False, "--no-eval", help="Static only: tokens, budgets, dollars; no API call."),
+          allow_missing_evalset: bool = typer.Option(False, "--allow-missing-evalset",
+                                                     help="Do not fail when a changed template has no eval set."),
+          fail_on_cost_increase: Optional[float] = typer.Option(None, "--fail-on-cost-increase", min=0.0,
+                                                                help="Fail when $/month rises by more than PCT %."),
+          model: Optional[str] = MODEL_OPT, judge_model: Optional[str] = JUDGE_OPT,
+          max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT, no_cache: bool = NOCACHE_OPT,
+          as_json: bool = JSON_OPT) -> None:
+    """PR check: base vs head for changed templates — tokens, quality, dollars; exit 1 on a regression."""
+    import os
+
+    from promptslim.check import run_check
+
+    result = run_check(base=base, templates=list(templates or []), no_eval=no_eval,
+                       allow_missing_evalset=allow_missing_evalset, fail_on_cost_increase=fail_on_cost_increase,
+                       model=model, judge_model=judge_model, max_cost=max_cost, yes=yes, use_cache=not no_cache,
+                       notice=lambda line: err.print(line, markup=False))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(result.markdown + "\n")
+    if as_json:
+        _json(result.data)
+    else:
+        sys.stdout.write(result.markdown + "\n")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def report(as_json: bool = JSON_OPT) -> None:
+    """Reviewer savings report over every template: reports/index.md and reports/index.html."""
+    from promptslim.index import build_index
+
+    result = build_index()
+    if as_json:
+        return _json(result.data)
+    out.print(result.total_line, markup=False)
+    for name, path in result.files.items():
+        out.print(f"  {name:<5} {path}", markup=False)
+
+
+# ---------------------------------------------------------------- cache
+@cache_app.command("stats")
+@handles_errors
+def cache_stats(as_json: bool = JSON_OPT) -> None:
+    """Entries, size on disk, and the hit rate of the last run."""
+    from promptslim.config import load_config
+    from promptslim.llm.store import Store
+
+    store = Store(load_config().home / "cache.sqlite")
+    stats = store.stats()
+    store.close()
+    data = {"path": stats.path, "entries": stats.entries, "size_bytes": stats.size_bytes, "last_run": stats.last_run,
+            "last_run_calls": stats.last_run_calls, "last_run_cache_hits": stats.last_run_hits,
+            "last_run_hit_rate": stats.hit_rate}
+    if as_json:
+        return _json(data)
+    rate = "n/a" if stats.hit_rate is None else f"{stats.hit_rate:.0%}"
+    out.print(f"{stats.path}: {stats.entries} cached responses, {stats.size_bytes / 1024:.1f} KiB", markup=False)
+    out.print(f"last run: {stats.last_run or 'none'} — {stats.last_run_hits}/{stats.last_run_calls} calls from cache "
+              f"(hit rate {rate})", markup=False)
+
+
+@cache_app.command("clear")
+@handles_errors
+def cache_clear() -> None:
+    """Delete every cached response (the spend ledger is kept)."""
+    from promptslim.config import load_config
+    from promptslim.llm.store import Store
+
+    store = Store(load_config().home / "cache.sqlite")
+    removed = store.clear()
+    store.close()
+    out.print(f"removed {removed} cached responses", markup=False)

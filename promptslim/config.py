@@ -112,8 +112,9 @@ class _Where:
 
     def line(self, key: str, table: str | None = None) -> int | None:
         start = 0
-        if table is not None:
-            wanted = _norm(self.prefix + table)
+        full = self.prefix + table if table is not None else self.prefix.rstrip(".")
+        if full:
+            wanted = _norm(full)
             hits = [i for i, text in enumerate(self.lines) if _norm(text).startswith("[")
                     and _norm(text.split("#")[0]).strip("[]") == wanted]
             if not hits:
@@ -121,7 +122,7 @@ class _Where:
             start = hits[0] + 1
         pattern = re.compile(r"^\s*\"?" + re.escape(key) + r"\"?\s*=")
         for i in range(start, len(self.lines)):
-            if table is not None and i > start and self.lines[i].lstrip().startswith("["):
+            if full and i > start and self.lines[i].lstrip().startswith("["):
                 break
             if pattern.match(self.lines[i]):
                 return i + 1
@@ -211,7 +212,8 @@ def _endpoint(data: dict[str, Any], where: _Where, table: str | None, fallback: 
     key_env = data.get("api_key_env", base.api_key_env)
     if base_url is not None and not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
         raise where.error("'base_url' must be an http(s) URL", "base_url", table)
-    if not isinstance(key_env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+    # upper-case only: a pasted key (sk-…, gsk_…) must never be accepted as a variable name
+    if not isinstance(key_env, str) or not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", key_env):
         raise where.error("'api_key_env' must name an environment variable (not the key itself)", "api_key_env", table)
     return Endpoint(base_url=base_url, api_key_env=key_env)
 

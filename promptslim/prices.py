@@ -10,6 +10,7 @@ from promptslim.errors import InputError
 
 LOCAL = "local"
 _MTOK = 1_000_000
+_PROBE = 1_000  # price a prompt-sized request: 1M tokens would hit long-context tiers
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,15 @@ def _from_genai_prices(model: str) -> Price:
 
     def per_mtok(context: dict[str, str] | None = None, **usage: int) -> tuple[float, float]:
         result = calc_price(Usage(**usage), ref, price_context=context, **kwargs)
-        return float(result.input_price), float(result.output_price)
+        scale = _MTOK / _PROBE
+        return float(result.input_price) * scale, float(result.output_price) * scale
 
     try:
-        input_price, _ = per_mtok(input_tokens=_MTOK)
-        cached_price, _ = per_mtok(input_tokens=_MTOK, cache_read_tokens=_MTOK)
-        _, output_price = per_mtok(output_tokens=_MTOK)
-        batch_in, _ = per_mtok({"processing": "batch"}, input_tokens=_MTOK)
-        _, batch_out = per_mtok({"processing": "batch"}, output_tokens=_MTOK)
+        input_price, _ = per_mtok(input_tokens=_PROBE)
+        cached_price, _ = per_mtok(input_tokens=_PROBE, cache_read_tokens=_PROBE)
+        _, output_price = per_mtok(output_tokens=_PROBE)
+        batch_in, _ = per_mtok({"processing": "batch"}, input_tokens=_PROBE)
+        _, batch_out = per_mtok({"processing": "batch"}, output_tokens=_PROBE)
         found = calc_price(Usage(input_tokens=1), ref, **kwargs)
     except (LookupError, ValueError, KeyError) as exc:
         raise InputError(f"no price for model '{model}' — add [prices.\"{model}\"] with input and output "

@@ -7,6 +7,7 @@ code: always the immutable sandbox, StrictUndefined, no loader (no include/impor
 from __future__ import annotations
 
 import re
+import secrets
 import types
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,7 +23,8 @@ from promptslim.units import Fixed, Unit, remove_units, segment
 
 ROLES = ("system", "user", "assistant")
 _ROLE_MARK = re.compile(r"\{#-?\s*role:\s*([A-Za-z_-]*)\s*-?#\}")
-_SENTINEL = "\x1e"
+# A per-process nonce makes the role marker unforgeable by variable values.
+_SENTINEL = f"\x1e{secrets.token_hex(8)}\x1e"
 Message = dict[str, str]
 
 

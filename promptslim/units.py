@@ -19,6 +19,7 @@ _ROLE = re.compile(r"\{#-?\s*role:")
 _BULLET = re.compile(r"^(\s*)([-*•+]|\d{1,3}[.)])\s+\S")
 _HEADING = re.compile(r"^\s*(#{1,6}\s+\S.*|[^.!?{}]{1,60}:|[=\-*_]{3,}|</?[A-Za-z_][\w-]*>)\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[{])")
+_ABBREVIATIONS = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|incl|Dr|Mr|Mrs|Ms|Prof|St|No|Inc|Ltd|Co)\.|\b[A-Z]\.)[\"')\]]*\s+$")
 _BLOCKS = {"if", "for", "macro", "call", "filter", "with", "block", "raw", "autoescape", "trans"}
 _UNIT_BLOCKS = {"if", "for"}
 
@@ -219,7 +220,8 @@ def _sentences(source: str, paragraph: list[tuple[int, int]], starts: list[int],
         return
     masked = _SPAN.sub(lambda m: "x" * len(m.group(0)), text)
     lead = len(masked) - len(masked.lstrip())
-    cuts = [lead] + [m.end() for m in _SENTENCE_END.finditer(masked)] + [len(text)]
+    ends = [m.end() for m in _SENTENCE_END.finditer(masked) if not _ABBREVIATIONS.search(masked[:m.end()])]
+    cuts = [lead] + ends + [len(text)]
     import bisect
 
     for a, b in zip(cuts, cuts[1:]):

@@ -34,14 +34,21 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_responses, _m002
 def migrate(db: sqlite3.Connection) -> list[int]:
     """Apply the numbered migrations not yet recorded in `migrations`; returns those applied."""
     db.execute("CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL)")
-    done = {row[0] for row in db.execute("SELECT id FROM migrations")}
     applied = []
     for number, step in enumerate(MIGRATIONS, start=1):
-        if number in done:
-            continue
-        with db:
+        # each step under the write lock, re-checked inside it: two processes opening a fresh file
+        # cannot both apply it, and a step that fails half-way leaves nothing behind
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM migrations WHERE id = ?", (number,)).fetchone():
+                db.execute("COMMIT")
+                continue
             step(db)
             db.execute("INSERT INTO migrations VALUES (?, ?, ?)", (number, step.__name__, time.time()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
         applied.append(number)
     return applied
 
@@ -72,7 +79,14 @@ class Store:
         self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA busy_timeout = 30000")
         if str(path) != ":memory:":
-            self.db.execute("PRAGMA journal_mode = WAL")
+            for attempt in range(50):  # switching to WAL ignores busy_timeout, so retry it ourselves
+                try:
+                    self.db.execute("PRAGMA journal_mode = WAL")
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.1)
         self.db.execute("PRAGMA synchronous = NORMAL")
         migrate(self.db)
 

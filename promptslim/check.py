@@ -1,0 +1,543 @@
+"""The PR check: every prompt template changed since a base ref, base vs head — tokens, quality, dollars, gates.
+
+The base side is read from git (`git show REF:path`), never from the working tree, and renders in
+the same sandbox as the head side: a pull request can change what "base" means only through git.
+Both sides are evaluated on the head eval set through one runner, so an unchanged side is a cache
+hit and a rerun of the same check costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import hashlib
+import re
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from promptslim import gitutil
+from promptslim.config import Config, PromptConfig, load_config
+from promptslim.errors import BudgetStop, InputError
+from promptslim.evalset import EvalSet, evalset_for, load_evalset
+from promptslim.prices import Price, price_for
+from promptslim.report import fmt
+from promptslim.session import NONE, Models, resolve_models
+from promptslim.stats import paired_delta
+from promptslim.template import Message, Template, relpath, template_from_source, template_name
+from promptslim.tokens import count_messages
+
+PROMPTS, EVALSETS = "prompts", "evalsets"
+EVALSET_SUFFIXES = (".yaml", ".yml", ".jsonl")
+REPORT = "reports/check.md"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    markdown: str  # PR-comment markdown (also written to reports/check.md by run_check)
+    failed: bool  # True -> CLI exits 1
+    data: dict  # the same as JSON-able data (per template rows, gates, base ref)
+
+
+@dataclass
+class _Target:
+    """One changed template with both sides loaded and rendered (before any call)."""
+
+    status: str  # added | modified | renamed | deleted
+    path: str  # head path; the base path when deleted
+    base_path: str | None
+    name: str
+    prompt: PromptConfig
+    evalset: EvalSet | None = None
+    evalset_note: str | None = None  # "changed" | "new" when the head eval set differs from the base's
+    base: Template | None = None
+    head: Template | None = None
+    base_msgs: list[list[Message]] | None = None
+    head_msgs: list[list[Message]] | None = None
+    base_note: str | None = None  # why the base side has no figures
+
+    @property
+    def evaluable(self) -> bool:
+        return self.status != "deleted" and self.evalset is not None and self.head_msgs is not None
+
+
+def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_missing_evalset: bool,
+              fail_on_cost_increase: float | None, model: str | None, judge_model: str | None,
+              max_cost: float | None, yes: bool, use_cache: bool, notice: Callable[[str], None],
+              root: Path | None = None) -> CheckResult:
+    """Compare changed templates at REF with the working tree; gates decide `failed`."""
+    config = load_config(root)
+    root = config.root
+    ref, sha = _resolve_base(root, base)
+    changes = _restrict(_discover(root, sha), templates, root)
+    models = resolve_models(config, model, judge_model)
+    price = price_for(models.price_model, config)
+    targets = [_load(change, root, sha, config) for change in changes]
+    results: dict[tuple[int, str], Any] = {}
+    run: dict | None = None
+    if not no_eval and any(t.evaluable for t in targets):
+        results, run = _evaluate(targets, config, models, price, max_cost, yes, use_cache, notice)
+    gates = {"margin": config.margin, "fail_on_cost_increase": fail_on_cost_increase,
+             "allow_missing_evalset": allow_missing_evalset}
+    rows = [_row(i, t, results, no_eval, price, models.price_model, gates) for i, t in enumerate(targets)]
+    data = {
+        "base": ref, "base_sha": sha, "no_eval": no_eval, "model": models.model, "judge_model": models.judge_model,
+        "price_model": models.price_model, "price_source": price.source,
+        "usd_per_mtok": {"input": price.input, "cached_input": price.cached_input, "output": price.output},
+        "restricted_to": sorted(templates) if templates else None, "gates": gates, "templates": rows,
+        "failed": any(r["failed"] for r in rows), "run": run,
+    }
+    markdown = render_markdown(data)
+    out = root / REPORT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown + "\n", encoding="utf-8")
+    return CheckResult(markdown=markdown, failed=data["failed"], data=data)
+
+
+# ---------------------------------------------------------------- git: what changed
+def _resolve_base(root: Path, base: str | None) -> tuple[str, str]:
+    if gitutil.git(root, "rev-parse", "--is-inside-work-tree", check=False).strip() != "true":
+        raise InputError(f"{root}: not a git repository — `promptslim check` compares templates against a git ref")
+    ref = base or gitutil.default_base(root)
+    sha = gitutil.git(root, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False).strip()
+    if not sha:
+        raise InputError(f"--base {ref}: no such commit in this repository — fetch it first "
+                         "(in CI: actions/checkout with fetch-depth: 0)")
+    return ref, sha
+
+
+def _is_template(path: str | None) -> bool:
+    return bool(path) and path.startswith(f"{PROMPTS}/") and path.endswith(".j2")
+
+
+def _template_of_evalset(path: str | None) -> str | None:
+    """evalsets/a/b.yaml -> prompts/a/b.j2."""
+    if not path or not path.startswith(f"{EVALSETS}/") or not path.endswith(EVALSET_SUFFIXES):
+        return None
+    return f"{PROMPTS}/{Path(path[len(EVALSETS) + 1:]).with_suffix('.j2').as_posix()}"
+
+
+def _discover(root: Path, sha: str) -> list[gitutil.Change]:
+    """Changed templates, plus templates whose eval set alone changed."""
+    found = gitutil.changes(root, sha, (PROMPTS, EVALSETS))
+    templates: dict[str, gitutil.Change] = {}
+    for c in found:
+        if c.status == "renamed":
+            head_ok, base_ok = _is_template(c.path), _is_template(c.base_path)
+            if head_ok and base_ok:
+                templates[c.path] = c
+            elif head_ok:
+                templates[c.path] = gitutil.Change("added", c.path, None)
+            elif base_ok:
+                templates[c.base_path] = gitutil.Change("deleted", c.base_path, c.base_path)
+        elif _is_template(c.path):
+            templates[c.path] = c
+    covered = set(templates) | {c.base_path for c in templates.values() if c.base_path}
+    for c in found:
+        for path in (c.path, c.base_path):
+            tpl = _template_of_evalset(path)
+            if tpl and tpl not in covered and (root / tpl).is_file():
+                templates[tpl] = gitutil.Change("modified", tpl, tpl)
+                covered.add(tpl)
+    return sorted(templates.values(), key=lambda c: c.path)
+
+
+def _restrict(changes: list[gitutil.Change], templates: list[str], root: Path) -> list[gitutil.Change]:
+    if not templates:
+        return changes
+    wanted = set()
+    for given in templates:
+        path = Path(given)
+        options = [path] if path.is_absolute() else [Path.cwd() / path, root / path]
+        rel = relpath(next((p for p in options if p.exists()), options[-1]), root)
+        if not rel.endswith(".j2"):
+            raise InputError(f"{given}: templates are Jinja2 files ending in .j2 under prompts/")
+        wanted.add(rel)
+    return [c for c in changes if c.path in wanted or c.base_path in wanted]
+
+
+def _text_at(root: Path, sha: str, rel: str) -> str | None:
+    return gitutil.show(root, sha, rel)
+
+
+def _evalset_rel(template_rel: str, suffix: str) -> str:
+    return f"{EVALSETS}/{Path(template_rel[len(PROMPTS) + 1:]).with_suffix(suffix).as_posix()}"
+
+
+def _base_evalset(root: Path, sha: str, template_rel: str) -> tuple[str, str] | None:
+    """(path, text) of the template's eval set at the base ref."""
+    for suffix in EVALSET_SUFFIXES:
+        rel = _evalset_rel(template_rel, suffix)
+        text = _text_at(root, sha, rel)
+        if text is not None:
+            return rel, text
+    return None
+
+
+def _evalset_from_text(rel: str, text: str) -> EvalSet:
+    """Load an eval set that only exists in git; error messages still name its repo path."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return load_evalset(path, Path(tmp))
+
+
+# ---------------------------------------------------------------- load and render both sides
+def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Target:
+    head_rel = None if change.status == "deleted" else change.path
+    base_rel = change.base_path
+    name = template_name(head_rel or base_rel or change.path)
+    t = _Target(change.status, change.path, base_rel, name, config.prompt(name))
+    if head_rel:
+        try:
+            source = (root / head_rel).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{head_rel}: not UTF-8 text ({exc.reason})") from None
+        t.head = template_from_source(source, head_rel)
+    if base_rel:
+        source = _text_at(root, sha, base_rel)
+        if source is None:
+            raise InputError(f"{base_rel}: not found at {sha[:7]} (git show failed)")
+        # rel names the git object, so errors read "abc1234:prompts/x.j2:3: …"; config key is the head's
+        t.base = replace(template_from_source(source, f"{sha[:7]}:{base_rel}"), name=name)
+    head_evalset = evalset_for(head_rel, root) if head_rel else None
+    if head_evalset is not None:
+        t.evalset = load_evalset(head_evalset, root)
+        at_base = _base_evalset(root, sha, base_rel or head_rel)
+        if at_base is None:
+            t.evalset_note = "new"
+        elif _sha(at_base[1]) != t.evalset.sha256:
+            t.evalset_note = "changed"
+    elif change.status == "deleted":
+        at_base = _base_evalset(root, sha, base_rel)
+        t.evalset = _evalset_from_text(*at_base) if at_base else None
+    if t.head is not None:
+        t.head_msgs = _render(t.head, t.evalset, strict=t.evalset is not None)
+    if t.base is not None:
+        t.base_msgs = _render(t.base, t.evalset, strict=False)
+        if t.base_msgs is None:
+            t.base_note = ("the base template does not render with the head eval set's variables"
+                           if t.evalset else "the base template does not render without variables")
+    return t
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _render(tpl: Template, evalset: EvalSet | None, strict: bool) -> list[list[Message]] | None:
+    """Messages per eval case (or one render with no variables); a sandbox refusal always raises."""
+    try:
+        if evalset is not None:
+            return [tpl.render(c.vars, c.input, evalset.path) for c in evalset.cases]
+        return [tpl.render({}, "", None)]
+    except InputError as exc:
+        if strict or "undefined variable" not in exc.message:
+            raise
+        return None
+
+
+# ---------------------------------------------------------------- evaluate (one runner, cached)
+def _evaluate(targets: list[_Target], config: Config, models: Models, price: Price, max_cost: float | None,
+              yes: bool, use_cache: bool, notice: Callable[[str], None]) -> tuple[dict, dict]:
+    from promptslim.evaluate import Evaluator
+    from promptslim.judge import Judge
+    from promptslim.prepare import Prepared, plan
+    from promptslim.session import make_runner
+
+    budget = config.max_cost_usd if max_cost is None else max_cost
+    for note in models.notices:
+        notice(f"promptslim: {note}")
+    if models.local or models.judge_is_local:
+        from promptslim.llm.local import NOTICE
+
+        notice(NOTICE)
+    runner = make_runner(config, models, budget_usd=budget, use_cache=use_cache, command="check")
+    status = "failed"
+    try:
+        jobs: list[tuple[tuple[int, str], Any, str]] = []
+        plans = []
+        for i, t in enumerate(targets):
+            if not t.evaluable:
+                continue
+            assert t.evalset is not None and t.head is not None
+            judged = models.judge_model != NONE and bool(t.evalset.criteria)
+            side_models = models if judged else replace(models, judge_model=NONE)
+            judge = None
+            if judged:
+                judge = Judge(runner, models.judge_model, t.evalset.criteria or "", config.home,
+                              threshold=t.evalset.threshold, steps=t.evalset.steps, json_mode=models.judge_is_local)
+            sides = [("head", t.head)] + ([("base", t.base)] if t.base is not None and t.base_msgs else [])
+            for side, tpl in sides:
+                ev = Evaluator(template=tpl, evalset=t.evalset, runner=runner, models=side_models, config=config,
+                               price=price, repeats=config.repeats, calls_per_month=t.prompt.calls_per_month,
+                               judge=judge)
+                jobs.append(((i, side), ev, tpl.source))
+                # an identical rendering (eval-set-only change) is answered once: plan it once
+                if side == "head" or t.base_msgs != t.head_msgs:
+                    plans.append(plan(Prepared(config, tpl, t.evalset, side_models, ev), [tpl.source], budget))
+        usd = sum(p.usd for p in plans)
+        judge_calls = sum(p.judge_calls for p in plans)
+        judge = f" + {judge_calls} judge calls ({models.judge_model})" if judge_calls else ""
+        notice(f"plan: {len(plans)} variant(s) over {len({key[0] for key, _, _ in jobs})} changed "
+               f"template(s) = {sum(p.target_calls for p in plans)} target calls ({models.model}; "
+               f"{sum(p.cached_calls for p in plans)} cached){judge}; ~{sum(p.input_tokens for p in plans):,} input "
+               f"tokens, ~{sum(p.output_tokens for p in plans):,} output tokens (estimated); estimated ${usd:.4f} of "
+               f"${budget:.2f} budget")
+        if usd > budget and not yes:
+            asyncio.run(runner.aclose())
+            raise BudgetStop(f"estimated ${usd:.2f} exceeds the budget ${budget:.2f} (max_cost_usd) — rerun with "
+                             "--yes to start anyway (the run still stops at the budget), or raise --max-cost")
+        try:
+            answers = asyncio.run(_run_all(runner, [(ev, source) for _, ev, source in jobs]))
+            status = "done"
+        except BudgetStop:
+            status = "budget"
+            raise
+    finally:
+        if runner.store is not None:
+            runner.store.finish_run(runner.run_id, status)
+    run = {"calls": runner.api_calls, "cache_hits": runner.cache_hits, "usd": runner.spent}
+    return {key: answer for (key, _, _), answer in zip(jobs, answers)}, run
+
+
+async def _run_all(runner: Any, jobs: list[tuple[Any, str]]) -> list[Any]:
+    try:
+        return await runner.gather(ev.run(source) for ev, source in jobs)
+    finally:
+        await runner.aclose()
+
+
+# ---------------------------------------------------------------- figures and gates
+def _side(msgs: list[list[Message]] | None, result: Any, price: Price, prompt: PromptConfig,
+          token_model: str) -> dict | None:
+    if msgs is None:
+        return None
+    tokens = [count_messages(m, token_model).tokens for m in msgs]
+    mean_in = sum(tokens) / len(tokens)
+    s = result.summary if result is not None else None
+    out = s.output_tokens if s is not None else None
+    per_call = price.per_call(mean_in, out or 0.0, prompt.cached_input_fraction)
+    return {"input_tokens": mean_in, "input_tokens_max": max(tokens), "input_tokens_per_case": tokens,
+            "output_tokens": out, "score": s.score.mean if s else None,
+            "ci": list(s.score.ci) if s and s.score.ci else None, "n": s.score.n if s else None,
+            "pass_rate": s.pass_rate if s else None, "usd_per_call": per_call,
+            "usd_per_month": per_call * prompt.calls_per_month, "includes_output": s is not None}
+
+
+def _row(i: int, t: _Target, results: dict, no_eval: bool, price: Price, token_model: str, gates: dict) -> dict:
+    base_res, head_res = results.get((i, "base")), results.get((i, "head"))
+    base = _side(t.base_msgs, base_res, price, t.prompt, token_model)
+    head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, token_model)
+    if base is not None and head is not None and base["includes_output"] != head["includes_output"]:
+        base = _side(t.base_msgs, None, price, t.prompt, token_model)  # like for like: input-token dollars
+        head = _side(t.head_msgs, None, price, t.prompt, token_model)
+    failures: list[str] = []
+    quality = None
+    if base_res is not None and head_res is not None:
+        est = paired_delta(head_res.scores(), base_res.scores())
+        regression = est.ci is not None and est.ci[1] < -gates["margin"]
+        quality = {"delta": est.mean, "ci": list(est.ci) if est.ci else None, "n": est.n, "se": est.se,
+                   "regression": regression}
+        if regression:
+            failures.append(f"quality regression: upper 95% CI bound {fmt.signed(est.ci[1])} is below "
+                            f"−margin ({fmt.signed(-gates['margin'])})")
+    budget = t.prompt.max_input_tokens
+    if head is not None and budget is not None and head["input_tokens_max"] > budget:
+        failures.append(f"{head['input_tokens_max']:,} input tokens/call (largest case) exceeds max_input_tokens "
+                        f"{budget:,}")
+    if t.status != "deleted" and t.evalset is None and not gates["allow_missing_evalset"]:
+        failures.append(f"no eval set — create {_evalset_rel(t.path, '.yaml')} (or pass --allow-missing-evalset)")
+    delta_usd = pct = None
+    if base is not None and head is not None:
+        delta_usd = head["usd_per_month"] - base["usd_per_month"]
+        if base["usd_per_month"] > 0:
+            pct = 100 * delta_usd / base["usd_per_month"]
+    limit = gates["fail_on_cost_increase"]
+    if limit is not None and pct is not None and pct > limit:
+        failures.append(f"$/month {fmt.signed(pct, 1)}% exceeds --fail-on-cost-increase {limit:g}%")
+    if t.status == "deleted":
+        failures = []  # a deletion only ever saves
+        delta_usd = -base["usd_per_month"] if base else None
+    cases = t.evalset.cases if t.evalset else ()
+    per_case = []
+    if base_res is not None or head_res is not None:
+        for k, case in enumerate(cases):
+            per_case.append({"id": case.id,
+                             "base_score": base_res.cases[k].score if base_res else None,
+                             "head_score": head_res.cases[k].score if head_res else None,
+                             "head_failures": list(head_res.cases[k].failures) if head_res else []})
+    return {
+        "template": t.path, "base_path": t.base_path, "status": t.status, "name": t.name,
+        "evalset": t.evalset.path if t.evalset else None, "evalset_note": t.evalset_note, "cases": len(cases),
+        "calls_per_month": t.prompt.calls_per_month, "max_input_tokens": budget, "base": base, "head": head,
+        "base_note": t.base_note, "evaluated": head_res is not None, "quality": quality,
+        "usd_per_month_delta": delta_usd, "usd_per_month_change_pct": pct, "failures": failures,
+        "failed": bool(failures), "per_case": per_case, "rendered_diff": _prompt_diff(t),
+    }
+
+
+def _prompt_text(msgs: list[list[Message]] | None) -> str | None:
+    """The rendered system prompt of the first case (every template message when there is no system one)."""
+    if not msgs:
+        return None
+    first = msgs[0]
+    system = [m["content"] for m in first if m["role"] == "system"]
+    if system:
+        return "\n\n".join(system)
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in first)
+
+
+def _prompt_diff(t: _Target) -> str:
+    """Unified diff of the rendered prompt, base vs head; empty when the rendering did not change."""
+    old, new = _prompt_text(t.base_msgs), _prompt_text(t.head_msgs)
+    if old == new:
+        return ""
+    base_name = f"base {t.base.rel}" if t.base is not None else "/dev/null"
+    head_name = f"head {t.path}" if t.head is not None else "/dev/null"
+    return "\n".join(difflib.unified_diff((old or "").splitlines(), (new or "").splitlines(), base_name, head_name,
+                                         lineterm=""))
+
+
+# ---------------------------------------------------------------- markdown for the PR comment
+def _arrow(base: float | None, head: float | None, show: Callable[[float | None], str]) -> str:
+    return f"{'—' if base is None else show(base)} → {'—' if head is None else show(head)}"
+
+
+def _money(x: float | None) -> str:
+    return fmt.number(x, 2)
+
+
+def _tokens_headline(row: dict) -> str:
+    b, h = row["base"], row["head"]
+    if h is None:
+        return "tokens n/a (does not render without an eval set)"
+    text = f"{_arrow(b and b['input_tokens'], h['input_tokens'], fmt.tokens)} tokens/call"
+    if b is not None and b["input_tokens"] > 0:
+        text += f" ({fmt.signed(100 * (h['input_tokens'] - b['input_tokens']) / b['input_tokens'], 0)}%)"
+    return text
+
+
+def _quality_headline(row: dict, no_eval: bool) -> str:
+    q = row["quality"]
+    if q is not None:
+        return f"quality {fmt.delta_ci(q['delta'], q['ci'])}"
+    if no_eval:
+        return "quality not evaluated (--no-eval)"
+    if row["evalset"] is None:
+        return "quality not evaluated (no eval set)"
+    head = row["head"]
+    if head is not None and head["score"] is not None:
+        why = "new template, no base" if row["status"] == "added" else "no base comparison"
+        return f"quality {fmt.score_ci(head['score'], head['ci'])} ({why})"
+    return "quality not evaluated"
+
+
+def _money_headline(row: dict) -> str:
+    b, h = row["base"], row["head"]
+    text = f"$/month {_arrow(b and b['usd_per_month'], h and h['usd_per_month'], _money)}"
+    if row["usd_per_month_delta"] is not None:
+        text += f" ({fmt.signed(row['usd_per_month_delta'], 2)})"
+    return text
+
+
+def _name(row: dict) -> str:
+    if row["status"] == "renamed":
+        return f"`{row['base_path']}` → `{row['template']}` (renamed)"
+    if row["status"] in ("added", "deleted"):
+        return f"`{row['template']}` ({row['status']})"
+    return f"`{row['template']}`"
+
+
+def _headline(row: dict, no_eval: bool) -> str:
+    mark = "❌" if row["failed"] else "✅"
+    if row["status"] == "deleted":
+        b = row["base"]
+        if b is None:
+            return f"- {mark} {_name(row)} — no figures (does not render without an eval set)"
+        return (f"- {mark} {_name(row)} — was {fmt.tokens(b['input_tokens'])} tokens/call; "
+                f"$/month {_money(b['usd_per_month'])} goes away ({fmt.signed(-b['usd_per_month'], 2)})")
+    parts = [_tokens_headline(row), _quality_headline(row, no_eval), _money_headline(row)]
+    line = f"- {mark} {_name(row)} — " + " · ".join(parts)
+    if row["failed"]:
+        line += " — **" + "; ".join(row["failures"]) + "**"
+    return line
+
+
+def _cell(side: dict | None, key: str, show: Callable[[Any], str]) -> str:
+    return "—" if side is None or side.get(key) is None else show(side[key])
+
+
+def _pair(row: dict, key: str, show: Callable[[Any], str]) -> str:
+    return f"{_cell(row['base'], key, show)} → {_cell(row['head'], key, show)}"
+
+
+def _details_table(rows: list[dict]) -> list[str]:
+    lines = ["| template | change | eval set | input tok/call | largest case (budget) | output tok/call | score "
+             "| Δ score [95% CI] | pass rate | $/month | result |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        evalset = "—" if r["evalset"] is None else f"`{r['evalset']}` ({r['cases']} cases"
+        if r["evalset"] is not None:
+            evalset += {"changed": ", changed in this PR)", "new": ", new in this PR)"}.get(r["evalset_note"], ")")
+        budget = r["max_input_tokens"]
+        largest = _cell(r["head"], "input_tokens_max", lambda x: f"{x:,}") + (f" ({budget:,})" if budget else "")
+        q = r["quality"]
+        delta = fmt.delta_ci(q["delta"], q["ci"]) if q else "—"
+        result = "❌ " + "; ".join(r["failures"]) if r["failed"] else "✅"
+        cells = [f"`{r['template']}`", r["status"], evalset, _pair(r, "input_tokens", fmt.tokens), largest,
+                 _pair(r, "output_tokens", fmt.tokens), _pair(r, "score", fmt.number), delta,
+                 _pair(r, "pass_rate", fmt.pct), _pair(r, "usd_per_month", _money), result]
+        lines.append("| " + " | ".join(fmt.md_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any backtick run inside, so a prompt cannot close it early."""
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    return "`" * max(3, max(runs, default=0) + 1)
+
+
+def render_markdown(data: dict) -> str:
+    """The PR comment: title, one headline per template, a details table, rendered prompt diffs."""
+    short, ref = data["base_sha"][:7], data["base"]
+    shown = f"`{short}`" if data["base_sha"].startswith(ref) else f"`{ref}` (`{short}`)"
+    lines = [f"## promptslim check — base {shown}", ""]
+    rows = data["templates"]
+    if not rows:
+        only = f" among {', '.join(data['restricted_to'])}" if data.get("restricted_to") else ""
+        lines.append(f"no prompt templates changed since {ref}{only} — nothing to check.")
+        return "\n".join(lines)
+    lines += [_headline(r, data["no_eval"]) for r in rows] + [""]
+    notes = [f"- `{r['template']}`: its eval set changed in this PR — base and head were both evaluated on the new "
+             f"`{r['evalset']}`" for r in rows if r["evalset_note"] == "changed" and r["status"] != "added"]
+    notes += [f"- `{r['template']}`: {r['base_note']} — no base comparison" for r in rows if r["base_note"]]
+    if notes:
+        lines += notes + [""]
+    lines += ["### details", ""] + _details_table(rows) + [""]
+    if data["no_eval"]:
+        lines.append(f"Static check (`--no-eval`), no API call: exact input tokens ({data['price_model']} tokenizer); "
+                     f"$/month counts input tokens only, at {data['price_model']} prices ({data['price_source']}) "
+                     "and each template's calls_per_month.")
+    else:
+        lines.append(f"Model `{data['model']}`, judge `{data['judge_model']}`, margin {data['gates']['margin']:g}. "
+                     f"Δ = head − base, paired over the eval cases, 95% CI. $/month at {data['price_model']} prices "
+                     f"({data['price_source']}) and each template's calls_per_month.")
+    run = data.get("run")
+    if run:
+        lines.append(f"This check: {run['calls']} API calls, {run['cache_hits']} cached, ${run['usd']:.4f}.")
+    lines.append("")
+    for r in rows:
+        if r["status"] == "deleted":
+            continue
+        lines.append(f"#### `{r['template']}`")
+        lines.append("")
+        if not r["rendered_diff"]:
+            lines += ["rendered prompt unchanged (first eval case)" if r["head"] else "rendered prompt: n/a", ""]
+            continue
+        fence = _fence(r["rendered_diff"])
+        lines += ["<details><summary>rendered prompt diff</summary>", "", f"{fence}diff", r["rendered_diff"], fence,
+                  "", "</details>", ""]
+    return "\n".join(lines).rstrip()

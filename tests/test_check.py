@@ -1,0 +1,373 @@
+"""`promptslim check`: a real git repository, the real SDK against the fake server, planted truth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+from genai_prices import Usage, calc_price
+from typer.testing import CliRunner
+
+import promptslim.cli
+from promptslim.check import run_check
+from promptslim.tokens import get_encoding
+
+MINUS = "\u2212"
+CPM = 100_000
+RULE = "- Always greet the customer with the word BONJOUR.\n"
+WITH_RULE = "You are the support assistant of {{ shop }}.\n" + RULE + "- Answer in one sentence.\n"
+WITHOUT_RULE = "You are the support assistant of {{ shop }}.\n- Answer in one sentence.\n"
+INPUTS = ["Where is my parcel?", "Can I change my delivery address?", "My invoice is wrong.",
+          "Do you ship to Norway?", "How do I reset my password?", "Is the blue mug back in stock?",
+          "Can I pay by bank transfer?", "Please say bonjour first: where is my order?"]
+BONJOUR_ANSWER = "BONJOUR! Here is what you need."
+PLAIN_ANSWER = "Hello! Here is what you need."
+EVAL = {"cases": [{"id": f"c{i}", "vars": {"shop": "Acme" if i % 2 else "Globex"}, "input": text,
+                   "assert": [{"type": "contains", "value": "BONJOUR"}]} for i, text in enumerate(INPUTS, start=1)]}
+CONFIG = f"""model = "gpt-4o-mini"
+judge_model = "none"
+margin = 0.02
+[prompts."greet"]
+calls_per_month = {CPM}
+max_input_tokens = 400
+"""
+
+
+def bonjour(body: dict) -> str:
+    """The planted truth: the answer greets with BONJOUR only when asked to (by the system prompt or the user)."""
+    system = " ".join(m["content"] for m in body["messages"] if m["role"] == "system")
+    user = " ".join(m["content"] for m in body["messages"] if m["role"] == "user")
+    return BONJOUR_ANSWER if "BONJOUR" in system or "bonjour" in user.lower() else PLAIN_ANSWER
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def write(repo: Path, files: dict[str, str | None]) -> None:
+    for rel, text in files.items():
+        path = repo / rel
+        if text is None:
+            path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def commit(repo: Path, message: str, files: dict[str, str | None] | None = None) -> None:
+    if files:
+        write(repo, files)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch) -> Path:
+    """A git repository whose first commit is the base: prompts/greet.j2 with the BONJOUR rule and its eval set."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    for key, value in (("user.name", "Test"), ("user.email", "test@example.com"), ("commit.gpgsign", "false")):
+        git(root, "config", key, value)
+    commit(root, "base", {"promptslim.toml": CONFIG, "prompts/greet.j2": WITH_RULE,
+                          "evalsets/greet.yaml": yaml.safe_dump(EVAL, sort_keys=False), "README.md": "demo\n",
+                          ".gitignore": "reports/\n"})
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def server(fake):
+    fake.handler = bonjour
+    return fake
+
+
+def check(*args: str, base: str = "HEAD~1"):
+    return CliRunner().invoke(promptslim.cli.app, ["check", "--base", base, *args])
+
+
+def direct(repo: Path, **overrides):
+    options = dict(base="HEAD~1", templates=[], no_eval=False, allow_missing_evalset=False,
+                   fail_on_cost_increase=None, model=None, judge_model=None, max_cost=None, yes=False,
+                   use_cache=True, notice=lambda line: None, root=repo)
+    options.update(overrides)
+    return run_check(**options)
+
+
+# ---------------------------------------------------------------- independent arithmetic
+def messages(source: str, case: dict) -> list[dict]:
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    system = env.from_string(source).render(**case["vars"]).strip()
+    return [{"role": "system", "content": system}, {"role": "user", "content": case["input"]}]
+
+
+def chat_tokens(msgs: list[dict]) -> int:
+    enc = get_encoding("o200k_base")  # gpt-4o-mini's encoding
+    return 3 + sum(3 + len(enc.encode(m["role"])) + len(enc.encode(m["content"])) for m in msgs)
+
+
+def mean_tokens(source: str) -> float:
+    counts = [chat_tokens(messages(source, case)) for case in EVAL["cases"]]
+    return sum(counts) / len(counts)
+
+
+def per_mtok() -> tuple[float, float]:
+    price_in = float(calc_price(Usage(input_tokens=1_000_000), "gpt-4o-mini").input_price)
+    price_out = float(calc_price(Usage(output_tokens=1_000_000), "gpt-4o-mini").output_price)
+    return price_in, price_out
+
+
+def monthly(input_tokens: float, output_tokens: float) -> float:
+    price_in, price_out = per_mtok()
+    return (input_tokens * price_in + output_tokens * price_out) / 1_000_000 * CPM
+
+
+def words(text: str) -> int:
+    return len(text.split())  # the fake server reports completion tokens as words
+
+
+# ---------------------------------------------------------------- quality
+def test_removing_the_bonjour_rule_is_a_regression_and_exits_1(repo, server):
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    result = check()
+    assert result.exit_code == 1, result.output
+    headline = next(line for line in result.stdout.splitlines() if "`prompts/greet.j2`" in line)
+    assert headline.startswith("- ❌ `prompts/greet.j2`")
+    # 7 of 8 cases lose BONJOUR (the 8th asks for it itself): Δ = −7/8 with a real interval
+    assert f"quality {MINUS}0.875 [{MINUS}1." in headline
+    assert "quality regression" in headline
+    assert (repo / "reports" / "check.md").is_file()
+    row = direct(repo).data["templates"][0]
+    assert row["quality"]["delta"] == pytest.approx(-0.875)
+    assert row["quality"]["ci"][1] < -0.02
+    assert row["base"]["pass_rate"] == 1.0 and row["head"]["pass_rate"] == pytest.approx(1 / 8)
+
+
+def test_adding_the_rule_is_an_improvement_and_exits_0(repo, server):
+    commit(repo, "no rule yet", {"prompts/greet.j2": WITHOUT_RULE})
+    commit(repo, "add the rule", {"prompts/greet.j2": WITH_RULE})
+    result = check()
+    assert result.exit_code == 0, result.output
+    headline = next(line for line in result.stdout.splitlines() if "`prompts/greet.j2`" in line)
+    assert headline.startswith("- ✅ `prompts/greet.j2`")
+    assert "quality +0.875 [+0." in headline
+
+
+def test_token_and_dollar_deltas_match_an_independent_count(repo, server):
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    result = direct(repo)
+    row = result.data["templates"][0]
+    base_in, head_in = mean_tokens(WITH_RULE), mean_tokens(WITHOUT_RULE)
+    assert row["base"]["input_tokens"] == pytest.approx(base_in)
+    assert row["head"]["input_tokens"] == pytest.approx(head_in)
+    assert row["head"]["input_tokens_max"] == max(chat_tokens(messages(WITHOUT_RULE, c)) for c in EVAL["cases"])
+    assert row["base"]["output_tokens"] == pytest.approx(words(BONJOUR_ANSWER))
+    assert row["head"]["output_tokens"] == pytest.approx(words(PLAIN_ANSWER))
+    base_usd = monthly(base_in, words(BONJOUR_ANSWER))
+    head_usd = monthly(head_in, words(PLAIN_ANSWER))
+    assert row["base"]["usd_per_month"] == pytest.approx(base_usd)
+    assert row["head"]["usd_per_month"] == pytest.approx(head_usd)
+    assert row["usd_per_month_delta"] == pytest.approx(head_usd - base_usd)
+    from promptslim.report.fmt import tokens
+
+    pct = round(100 * (head_in - base_in) / base_in)
+    assert f"{tokens(base_in)} → {tokens(head_in)} tokens/call ({MINUS}{abs(pct)}%)" in result.markdown
+    assert f"$/month {base_usd:,.2f} → {head_usd:,.2f} ({MINUS}{abs(head_usd - base_usd):,.2f})" in result.markdown
+
+
+def test_rendered_prompt_diff_is_in_the_comment(repo, server):
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    md = direct(repo).markdown
+    assert md.startswith("## promptslim check — base `HEAD~1` (`")
+    block = md[md.index("<details><summary>rendered prompt diff</summary>"):]
+    assert "```diff" in block
+    assert "\n-- Always greet the customer with the word BONJOUR." in block
+    assert "You are the support assistant of Acme." in block  # rendered, not the template source
+    assert "### details" in md and "| template | change |" in md
+
+
+# ---------------------------------------------------------------- budgets and cost gates
+def test_input_token_budget_breach_exits_1(repo, server):
+    commit(repo, "tight budget", {"promptslim.toml": CONFIG.replace("max_input_tokens = 400", "max_input_tokens = 30"),
+                                  "prompts/greet.j2": WITH_RULE + "- Be kind.\n"})
+    result = check()
+    assert result.exit_code == 1, result.output
+    assert "exceeds max_input_tokens 30" in result.stdout
+    assert "- ❌ `prompts/greet.j2`" in result.stdout
+
+
+def test_cost_increase_gate(repo, server):
+    longer = WITH_RULE + "- " + "Mention our opening hours, our address and our phone number. " * 20 + "\n"
+    commit(repo, "longer", {"prompts/greet.j2": longer})
+    assert check("--no-eval").exit_code == 0
+    result = check("--no-eval", "--fail-on-cost-increase", "10")
+    assert result.exit_code == 1
+    assert "exceeds --fail-on-cost-increase 10%" in result.stdout
+
+
+# ---------------------------------------------------------------- what changed
+def test_renamed_template_is_reported_as_renamed(repo, server):
+    git(repo, "mv", "prompts/greet.j2", "prompts/hello.j2")
+    git(repo, "mv", "evalsets/greet.yaml", "evalsets/hello.yaml")
+    commit(repo, "rename")
+    result = check()
+    assert result.exit_code == 0, result.output
+    assert "`prompts/greet.j2` → `prompts/hello.j2` (renamed)" in result.stdout
+    row = direct(repo).data["templates"][0]
+    assert (row["status"], row["base_path"], row["template"]) == ("renamed", "prompts/greet.j2", "prompts/hello.j2")
+    assert row["quality"]["delta"] == 0
+
+
+def test_deleted_template_reports_the_money_that_goes_away(repo, server):
+    commit(repo, "delete", {"prompts/greet.j2": None, "evalsets/greet.yaml": None})
+    result = check()
+    assert result.exit_code == 0, result.output
+    assert server.calls == 0
+    usd = monthly(mean_tokens(WITH_RULE), 0)  # static: input tokens of the base eval set
+    assert f"- ✅ `prompts/greet.j2` (deleted) — was" in result.stdout
+    assert f"$/month {usd:,.2f} goes away ({MINUS}{usd:,.2f})" in result.stdout
+
+
+def test_nothing_changed_exits_0_and_says_so(repo, server):
+    commit(repo, "docs only", {"README.md": "more docs\n"})
+    result = check()
+    assert result.exit_code == 0, result.output
+    assert "no prompt templates changed since HEAD~1" in result.stdout
+    assert server.calls == 0
+    assert (repo / "reports" / "check.md").read_text(encoding="utf-8").startswith("## promptslim check")
+
+
+def test_evalset_only_change_checks_its_template_on_the_new_set(repo, server):
+    bigger = {"cases": EVAL["cases"] + [{"id": "c9", "vars": {"shop": "Acme"}, "input": "Hi there",
+                                         "assert": [{"type": "contains", "value": "BONJOUR"}]}]}
+    commit(repo, "more cases", {"evalsets/greet.yaml": yaml.safe_dump(bigger, sort_keys=False)})
+    result = check()
+    assert result.exit_code == 0, result.output
+    assert "its eval set changed in this PR — base and head were both evaluated on the new `evalsets/greet.yaml`" \
+        in result.stdout
+    assert "rendered prompt unchanged" in result.stdout
+    row = direct(repo).data["templates"][0]
+    assert row["cases"] == 9 and row["evalset_note"] == "changed"
+    assert server.calls == 9  # identical renderings on both sides: each case asked once
+
+
+def test_added_template_without_evalset_fails_unless_allowed(repo, server):
+    write(repo, {"prompts/farewell.j2": "Say goodbye politely.\n"})  # untracked: still counts as added
+    result = check(base="HEAD")
+    assert result.exit_code == 1, result.output
+    assert "`prompts/farewell.j2` (added)" in result.stdout
+    assert "no eval set — create evalsets/farewell.yaml" in result.stdout
+    assert server.calls == 0
+    allowed = check("--allow-missing-evalset", base="HEAD")
+    assert allowed.exit_code == 0, allowed.output
+    assert "— → " in allowed.stdout  # no base side
+
+
+def test_added_template_with_evalset_evaluates_head_only(repo, server):
+    write(repo, {"prompts/welcome.j2": "Welcome to {{ shop }}. Greet with BONJOUR.\n",
+                 "evalsets/welcome.yaml": yaml.safe_dump(EVAL, sort_keys=False)})
+    result = check("prompts/welcome.j2", base="HEAD")
+    assert result.exit_code == 0, result.output
+    assert "`prompts/greet.j2`" not in result.stdout  # restricted to the given template
+    assert "(new template, no base)" in result.stdout
+    assert server.calls == len(INPUTS)
+
+
+def test_default_base_is_the_merge_base_with_main(repo, server):
+    git(repo, "checkout", "-q", "-b", "feature")
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    result = direct(repo, base=None, no_eval=True)
+    main_sha = git(repo, "rev-parse", "main").strip()
+    assert result.data["base_sha"] == main_sha
+    assert result.data["templates"][0]["status"] == "modified"
+
+
+def test_unknown_base_ref_is_a_usage_error(repo, server):
+    result = CliRunner().invoke(promptslim.cli.app, ["check", "--base", "no-such-branch"])
+    assert result.exit_code == 2
+    assert "--base no-such-branch" in result.stderr
+
+
+# ---------------------------------------------------------------- safety, cost, CI plumbing
+def test_base_template_sandbox_escape_exits_2_naming_the_file(repo, server):
+    commit(repo, "evil base", {"prompts/evil.j2": "{{ cycler.__init__.__globals__.os.popen('id').read() }}\n"})
+    commit(repo, "benign head", {"prompts/evil.j2": "Be nice.\n"})
+    result = check("--allow-missing-evalset")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "prompts/evil.j2" in lines[0] and "sandbox" in lines[0]
+    assert "uid=" not in result.output
+    assert server.calls == 0
+
+
+def test_no_eval_makes_zero_calls(repo, server):
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    result = check("--no-eval")
+    assert result.exit_code == 0, result.output
+    assert server.calls == 0
+    assert "quality not evaluated (--no-eval)" in result.stdout
+    usd_base, usd_head = monthly(mean_tokens(WITH_RULE), 0), monthly(mean_tokens(WITHOUT_RULE), 0)
+    assert f"$/month {usd_base:,.2f} → {usd_head:,.2f}" in result.stdout
+
+
+def test_no_eval_needs_no_endpoint(repo, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    result = check("--no-eval")
+    assert result.exit_code == 0, result.output
+
+
+def test_rerun_makes_zero_new_calls(repo, server):
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    first = check()
+    assert first.exit_code == 1
+    calls = server.calls
+    assert calls == 2 * len(INPUTS)
+    second = check()
+    assert second.exit_code == 1
+    assert server.calls == calls
+    assert f"This check: 0 API calls, {calls} cached, $0.0000." in second.stdout
+
+    def without_run_line(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith("This check:")]
+
+    assert without_run_line(second.stdout) == without_run_line(first.stdout)
+
+
+def test_plan_over_budget_stops_before_any_call(repo, server):
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    result = check("--max-cost", "0.0000001")
+    assert result.exit_code == 3
+    assert "plan:" in result.stderr and "exceeds the budget" in result.stderr
+    assert server.calls == 0
+
+
+def test_step_summary_and_report_file_receive_the_markdown(repo, server, tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    result = check()
+    markdown = (repo / "reports" / "check.md").read_text(encoding="utf-8")
+    assert markdown.strip() == result.stdout.strip()
+    assert summary.read_text(encoding="utf-8").strip() == markdown.strip()
+
+
+def test_json_output(repo, server):
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    result = check("--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["failed"] is True and data["base"] == "HEAD~1"
+    assert data["templates"][0]["failures"][0].startswith("quality regression")
+
+
+def test_dirty_working_tree_is_the_head(repo, server):
+    write(repo, {"prompts/greet.j2": WITHOUT_RULE})  # not committed
+    result = check("--no-eval", base="HEAD")
+    assert result.exit_code == 0, result.output
+    assert "- ✅ `prompts/greet.j2` — " in result.stdout
