@@ -197,7 +197,7 @@ def _result_dict(ev: Evaluator, margin: float, baseline: VariantResult, units: l
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "method": (f"paired t-interval on per-case score deltas (variant − baseline), "
                    f"{level * 100:.2f}% per unit = 95% Bonferroni-adjusted over {len(units)} units; "
-                   "slim prompt checked at 95%"),
+                   "slim prompt checked at 95%; when every delta is equal the rule of three bounds the CI"),
         "inconclusive_hint": _hint(units, margin, len(ev.evalset.cases), ev.repeats),
         "pinned": [u.id for u in template.units if u.pinned],
     }

@@ -31,6 +31,7 @@ from promptslim.tokens import count_messages
 PROMPTS, EVALSETS = "prompts", "evalsets"
 EVALSET_SUFFIXES = (".yaml", ".yml", ".jsonl")
 REPORT = "reports/check.md"
+SANDBOX_REFUSAL = "refused by the sandbox"  # template.render_text's wording for a SecurityError
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_mi
         results, run = _evaluate(targets, config, models, price, max_cost, yes, use_cache, notice)
     gates = {"margin": config.margin, "fail_on_cost_increase": fail_on_cost_increase,
              "allow_missing_evalset": allow_missing_evalset}
-    rows = [_row(i, t, results, no_eval, price, models.price_model, gates) for i, t in enumerate(targets)]
+    rows = [_row(i, t, results, price, models.price_model, gates) for i, t in enumerate(targets)]
     data = {
         "base": ref, "base_sha": sha, "no_eval": no_eval, "model": models.model, "judge_model": models.judge_model,
         "price_model": models.price_model, "price_source": price.source,
@@ -157,10 +158,6 @@ def _restrict(changes: list[gitutil.Change], templates: list[str], root: Path) -
     return [c for c in changes if c.path in wanted or c.base_path in wanted]
 
 
-def _text_at(root: Path, sha: str, rel: str) -> str | None:
-    return gitutil.show(root, sha, rel)
-
-
 def _evalset_rel(template_rel: str, suffix: str) -> str:
     return f"{EVALSETS}/{Path(template_rel[len(PROMPTS) + 1:]).with_suffix(suffix).as_posix()}"
 
@@ -169,7 +166,7 @@ def _base_evalset(root: Path, sha: str, template_rel: str) -> tuple[str, str] | 
     """(path, text) of the template's eval set at the base ref."""
     for suffix in EVALSET_SUFFIXES:
         rel = _evalset_rel(template_rel, suffix)
-        text = _text_at(root, sha, rel)
+        text = gitutil.show(root, sha, rel)
         if text is not None:
             return rel, text
     return None
@@ -197,11 +194,15 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
             raise InputError(f"{head_rel}: not UTF-8 text ({exc.reason})") from None
         t.head = template_from_source(source, head_rel)
     if base_rel:
-        source = _text_at(root, sha, base_rel)
+        source = gitutil.show(root, sha, base_rel)
         if source is None:
             raise InputError(f"{base_rel}: not found at {sha[:7]} (git show failed)")
-        # rel names the git object, so errors read "abc1234:prompts/x.j2:3: …"; config key is the head's
-        t.base = replace(template_from_source(source, f"{sha[:7]}:{base_rel}"), name=name)
+        # rel names the git object, so errors read "abc1234:prompts/x.j2:3: …"; the config key is the head's.
+        # A base that does not compile is what a PR may be fixing: report it, do not block on it.
+        try:
+            t.base = replace(template_from_source(source, f"{sha[:7]}:{base_rel}"), name=name)
+        except InputError as exc:
+            t.base_note = f"the base version does not compile ({exc.message})"
     head_evalset = evalset_for(head_rel, root) if head_rel else None
     if head_evalset is not None:
         t.evalset = load_evalset(head_evalset, root)
@@ -218,8 +219,8 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
     if t.base is not None:
         t.base_msgs = _render(t.base, t.evalset, strict=False)
         if t.base_msgs is None:
-            t.base_note = ("the base template does not render with the head eval set's variables"
-                           if t.evalset else "the base template does not render without variables")
+            t.base_note = ("the base version does not render with the head eval set"
+                           if t.evalset else "the base version does not render without variables")
     return t
 
 
@@ -228,13 +229,17 @@ def _sha(text: str) -> str:
 
 
 def _render(tpl: Template, evalset: EvalSet | None, strict: bool) -> list[list[Message]] | None:
-    """Messages per eval case (or one render with no variables); a sandbox refusal always raises."""
+    """Messages per eval case (or one render with no variables); None when that is not possible.
+
+    A sandbox refusal always raises, strict or not: a template that tries to escape is an error
+    on either side, never a figure we leave out.
+    """
     try:
         if evalset is not None:
             return [tpl.render(c.vars, c.input, evalset.path) for c in evalset.cases]
         return [tpl.render({}, "", None)]
     except InputError as exc:
-        if strict or "undefined variable" not in exc.message:
+        if strict or SANDBOX_REFUSAL in exc.message:
             raise
         return None
 
@@ -327,7 +332,7 @@ def _side(msgs: list[list[Message]] | None, result: Any, price: Price, prompt: P
             "usd_per_month": per_call * prompt.calls_per_month, "includes_output": s is not None}
 
 
-def _row(i: int, t: _Target, results: dict, no_eval: bool, price: Price, token_model: str, gates: dict) -> dict:
+def _row(i: int, t: _Target, results: dict, price: Price, token_model: str, gates: dict) -> dict:
     base_res, head_res = results.get((i, "base")), results.get((i, "head"))
     base = _side(t.base_msgs, base_res, price, t.prompt, token_model)
     head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, token_model)

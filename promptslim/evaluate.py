@@ -19,6 +19,7 @@ from promptslim.template import Template
 from promptslim.tokens import count_messages, count_text
 
 SAMPLING_TEMPERATURE = 0.7  # repeats at temperature 0 would draw the same answer R times
+LOCAL_MAX_TOKENS = 20  # the embedded model is for trying the tool: short answers keep a demo within minutes
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,10 @@ class Evaluator:
         return self._messages[source]
 
     def params(self, sample: int) -> Params:
-        return Params(model=self.models.model, temperature=self.temperature, max_tokens=self.config.max_tokens,
-                      sample=sample)
+        max_tokens = self.config.max_tokens
+        if self.models.local:
+            max_tokens = min(max_tokens or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS)
+        return Params(model=self.models.model, temperature=self.temperature, max_tokens=max_tokens, sample=sample)
 
     def pending_calls(self, source: str) -> int:
         """Target calls for this variant that the cache cannot answer (for the plan)."""
@@ -140,8 +143,12 @@ class Evaluator:
 
     async def run(self, source: str) -> VariantResult:
         all_messages = self.messages(source)
-        results = await self.runner.gather(self._case(case, msgs) for case, msgs in zip(self.evalset.cases,
-                                                                                          all_messages))
+        # Issue calls grouped by rendered prompt: a local model then reuses its cached prompt prefix.
+        order = sorted(range(len(all_messages)), key=lambda i: [m["content"] for m in all_messages[i][:-1]])
+        done = await self.runner.gather(self._case(self.evalset.cases[i], all_messages[i]) for i in order)
+        results = [None] * len(order)
+        for i, result in zip(order, done):
+            results[i] = result
         return VariantResult(tuple(results), self.summarize(results))
 
     async def _case(self, case: Case, messages: list[Message]) -> CaseResult:

@@ -57,8 +57,10 @@ def resolve_models(config: Config, model: str | None, judge_model: str | None) -
                            f"runs instead of '{config.model}'; $ figures are projected at {config.model}'s prices")
     if judge_model:
         judge = judge_model
-    elif chosen == LOCAL and not (configured and config.judge_model):
-        judge = LOCAL
+    elif chosen == LOCAL and not configured:
+        judge = NONE
+        notices.append("judge: none (assertions only) — the embedded model is too small to judge; "
+                       "pass --judge-model local to try it anyway")
     else:
         judge = config.judge_model or DEFAULT_JUDGE
     price_model = chosen if chosen != LOCAL else (config.model or DEFAULT_MODEL)

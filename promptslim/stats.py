@@ -91,8 +91,13 @@ class Estimate:
                 "level": self.level}
 
 
-def mean_ci(values: list[float], level: float = 0.95) -> Estimate:
-    """Mean and two-sided t confidence interval."""
+def mean_ci(values: list[float], level: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)) -> Estimate:
+    """Mean and two-sided t confidence interval, clipped to the values' possible range.
+
+    When every value is the same the t-interval has zero width, which would claim certainty
+    from, say, 20 identical answers. Then we use the rule of three instead: with n identical
+    observations, a difference as frequent as −ln((1 − level)/2)/n could still have gone unseen.
+    """
     n = len(values)
     if n == 0:
         return Estimate(0, None, None, None, level)
@@ -101,14 +106,18 @@ def mean_ci(values: list[float], level: float = 0.95) -> Estimate:
         return Estimate(n, mean, None, None, level)
     var = sum((v - mean) ** 2 for v in values) / (n - 1)
     se = math.sqrt(var / n)
-    half = t_ppf(1 - (1 - level) / 2, n - 1) * se
-    return Estimate(n, mean, se, (mean - half, mean + half), level)
+    if se == 0:
+        half = -math.log((1 - level) / 2) / n * (bounds[1] - bounds[0]) / (2 if bounds[0] < 0 else 1)
+    else:
+        half = t_ppf(1 - (1 - level) / 2, n - 1) * se
+    low, high = max(bounds[0], mean - half), min(bounds[1], mean + half)
+    return Estimate(n, mean, se, (low, high), level)
 
 
 def paired_delta(variant: list[float | None], baseline: list[float | None], level: float = 0.95) -> Estimate:
     """Mean of variant − baseline over cases scored on both sides, with its CI."""
     deltas = [v - b for v, b in zip(variant, baseline) if v is not None and b is not None]
-    return mean_ci(deltas, level)
+    return mean_ci(deltas, level, bounds=(-1.0, 1.0))
 
 
 def adjusted_level(k: int, family: float = 0.95) -> float:

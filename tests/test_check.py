@@ -371,3 +371,13 @@ def test_dirty_working_tree_is_the_head(repo, server):
     result = check("--no-eval", base="HEAD")
     assert result.exit_code == 0, result.output
     assert "- ✅ `prompts/greet.j2` — " in result.stdout
+
+
+def test_a_pr_fixing_a_broken_base_template_is_not_blocked(repo, server):
+    commit(repo, "broken base", {"prompts/greet.j2": WITH_RULE + "{% if shop %}\n"})
+    commit(repo, "fix it", {"prompts/greet.j2": WITH_RULE})
+    result = check()
+    assert result.exit_code == 0, result.output
+    assert "the base version does not compile" in result.stdout
+    assert "(no base comparison)" in result.stdout
+    assert server.calls == len(INPUTS)  # head only
