@@ -170,7 +170,7 @@ def test_no_role_markup_is_system_plus_user_input():
     assert f"Customer name: {case['vars']['customer_name']}" in system
     assert f"Customer plan: {case['vars']['plan']}" in system
     assert system.startswith("You are a helpful, friendly and professional customer support assistant")
-    assert system.endswith("Thank you for helping our customers!")
+    assert system.endswith(f"Customer plan: {case['vars']['plan']}")
     assert "{%" not in system and "{#" not in system and "promptslim" not in system
 
 

@@ -55,12 +55,12 @@ def test_support_reply_units_in_document_order():
     assert [u.id for u in t.units] == list(range(1, 19))
     assert [(u.line, u.kind) for u in t.units] == [
         (1, "sentence"), (1, "sentence"),
-        (7, "bullet"), (8, "bullet"), (9, "bullet"), (10, "bullet"),
-        (13, "bullet"), (14, "bullet"), (15, "bullet"), (16, "bullet"), (17, "bullet"), (18, "bullet"),
-        (20, "block"), (23, "block"),
-        (27, "sentence"), (27, "sentence"),
-        (30, "sentence"),
-        (32, "sentence"),
+        (4, "bullet"), (5, "bullet"), (6, "bullet"), (7, "bullet"),
+        (10, "bullet"), (11, "bullet"), (12, "bullet"), (13, "bullet"), (14, "bullet"), (15, "bullet"),
+        (17, "block"), (20, "block"),
+        (24, "sentence"), (24, "sentence"),
+        (27, "sentence"),
+        (29, "sentence"),
     ]
     by_id = {u.id: u for u in t.units}
     assert by_id[1].text.startswith("You are a helpful, friendly and professional customer support assistant")
@@ -77,7 +77,7 @@ def test_support_reply_bullets_are_separate_units():
     t = load("prompts/support_reply.j2")
     bullets = [u for u in t.units if u.kind == "bullet"]
     assert len(bullets) == 10
-    assert [u.line for u in bullets] == [7, 8, 9, 10, 13, 14, 15, 16, 17, 18]
+    assert [u.line for u in bullets] == [4, 5, 6, 7, 10, 11, 12, 13, 14, 15]
     assert all(u.text.startswith("- ") and u.text.count("\n") == 0 for u in bullets)
     # each bullet's span is exactly its own line
     lines = t.source.splitlines(keepends=True)
@@ -89,23 +89,23 @@ def test_support_reply_bullets_are_separate_units():
 def test_support_reply_if_block_is_one_unit_with_its_line():
     t = load("prompts/support_reply.j2")
     enterprise = t.units[12]
-    assert (enterprise.id, enterprise.line, enterprise.kind) == (13, 20, "block")
+    assert (enterprise.id, enterprise.line, enterprise.kind) == (13, 17, "block")
     assert enterprise.text.startswith('{% if plan == "enterprise" %} This customer is on the Enterprise plan')
     assert enterprise.text.endswith("+1-800-555-0199. {% endif %}")
     (a, b), = enterprise.spans
-    assert t.source[a:b] == "".join(t.source.splitlines(keepends=True)[19:22])
+    assert t.source[a:b] == "".join(t.source.splitlines(keepends=True)[16:19])
     free = t.units[13]
-    assert (free.id, free.line, free.kind) == (14, 23, "block")
+    assert (free.id, free.line, free.kind) == (14, 20, "block")
     assert free.text.startswith('{% if plan == "free" %} Free plan customers')
 
 
 def test_support_reply_fixed_parts():
     t = load("prompts/support_reply.j2")
     assert t.fixed == (
-        Fixed(3, "Customer name: {{ customer_name }}", "variable"),
-        Fixed(4, "Customer plan: {{ plan }}", "variable"),
-        Fixed(6, "Tone and style:", "heading"),
-        Fixed(12, "Acme Cloud policies and facts:", "heading"),
+        Fixed(3, "Tone and style:", "heading"),
+        Fixed(9, "Acme Cloud policies and facts:", "heading"),
+        Fixed(31, "Customer name: {{ customer_name }}", "variable"),
+        Fixed(32, "Customer plan: {{ plan }}", "variable"),
     )
     assert not any("Customer name" in u.text or u.text == "Tone and style:" for u in t.units)
 
@@ -115,7 +115,7 @@ def test_support_reply_keep_marker_pins_the_next_unit():
     pinned = [u for u in t.units if u.pinned]
     assert len(pinned) == 1
     (keep,) = pinned
-    assert (keep.id, keep.line) == (17, 30)
+    assert (keep.id, keep.line) == (17, 27)
     assert keep.text == 'Always end your reply with the exact sentence "Anything else I can help with?"'
     assert keep not in t.candidates
     assert [u.id for u in t.candidates] == [i for i in range(1, 19) if i != 17]
