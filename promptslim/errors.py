@@ -19,6 +19,10 @@ class InputError(PromptslimError):
     exit_code = 2
 
 
+class SandboxRefusal(InputError):
+    """A template tried something the Jinja2 sandbox forbids: always an error, on either side of a check."""
+
+
 class BudgetStop(PromptslimError):
     """The run's own spend reached its budget, or the plan's estimate exceeded it (exit 3)."""
 

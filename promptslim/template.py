@@ -18,7 +18,7 @@ import jinja2
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from promptslim.errors import InputError
+from promptslim.errors import InputError, SandboxRefusal
 from promptslim.units import Fixed, Unit, remove_units, segment
 
 ROLES = ("system", "user", "assistant")
@@ -133,7 +133,7 @@ def render_text(source: str, rel: str, variables: dict[str, Any], evalset: str |
         return template.render(**variables)
     except SecurityError as exc:
         line = _template_line(exc.__traceback__, rel)
-        raise InputError(f"{rel}:{line or '?'}: refused by the sandbox: {exc}") from None
+        raise SandboxRefusal(f"{rel}:{line or '?'}: refused by the sandbox: {exc}") from None
     except UndefinedError as exc:
         line = _template_line(exc.__traceback__, rel)
         match = re.match(r"'([^']+)' is undefined", str(exc))

@@ -1,0 +1,148 @@
+"""The PR check as markdown, shaped for one PR comment: a headline per template, details, prompt diffs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from promptslim.report import fmt
+
+def _arrow(base: float | None, head: float | None, show: Callable[[float | None], str]) -> str:
+    return f"{'—' if base is None else show(base)} → {'—' if head is None else show(head)}"
+
+
+def _money(x: float | None) -> str:
+    return fmt.number(x, 2)
+
+
+def _tokens_headline(row: dict) -> str:
+    b, h = row["base"], row["head"]
+    if h is None:
+        return "tokens n/a (does not render without an eval set)"
+    text = f"{_arrow(b and b['input_tokens'], h['input_tokens'], fmt.tokens)} tokens/call"
+    if b is not None and b["input_tokens"] > 0:
+        text += f" ({fmt.signed(100 * (h['input_tokens'] - b['input_tokens']) / b['input_tokens'], 0)}%)"
+    return text
+
+
+def _quality_headline(row: dict, no_eval: bool) -> str:
+    q = row["quality"]
+    if q is not None:
+        return f"quality {fmt.delta_ci(q['delta'], q['ci'])}"
+    if no_eval:
+        return "quality not evaluated (--no-eval)"
+    if row["evalset"] is None:
+        return "quality not evaluated (no eval set)"
+    head = row["head"]
+    if head is not None and head["score"] is not None:
+        why = "new template, no base" if row["status"] == "added" else "no base comparison"
+        return f"quality {fmt.score_ci(head['score'], head['ci'])} ({why})"
+    return "quality not evaluated"
+
+
+def _money_headline(row: dict) -> str:
+    b, h = row["base"], row["head"]
+    text = f"$/month {_arrow(b and b['usd_per_month'], h and h['usd_per_month'], _money)}"
+    if row["usd_per_month_delta"] is not None:
+        text += f" ({fmt.signed(row['usd_per_month_delta'], 2)})"
+    return text
+
+
+def _name(row: dict) -> str:
+    if row["status"] == "renamed":
+        return f"`{row['base_path']}` → `{row['template']}` (renamed)"
+    if row["status"] in ("added", "deleted"):
+        return f"`{row['template']}` ({row['status']})"
+    return f"`{row['template']}`"
+
+
+def _headline(row: dict, no_eval: bool) -> str:
+    mark = "❌" if row["failed"] else "✅"
+    if row["status"] == "deleted":
+        b = row["base"]
+        if b is None:
+            return f"- {mark} {_name(row)} — no figures (does not render without an eval set)"
+        return (f"- {mark} {_name(row)} — was {fmt.tokens(b['input_tokens'])} tokens/call; "
+                f"$/month {_money(b['usd_per_month'])} goes away ({fmt.signed(-b['usd_per_month'], 2)})")
+    parts = [_tokens_headline(row), _quality_headline(row, no_eval), _money_headline(row)]
+    line = f"- {mark} {_name(row)} — " + " · ".join(parts)
+    if row["failed"]:
+        line += " — **" + "; ".join(row["failures"]) + "**"
+    return line
+
+
+def _cell(side: dict | None, key: str, show: Callable[[Any], str]) -> str:
+    return "—" if side is None or side.get(key) is None else show(side[key])
+
+
+def _pair(row: dict, key: str, show: Callable[[Any], str]) -> str:
+    return f"{_cell(row['base'], key, show)} → {_cell(row['head'], key, show)}"
+
+
+def _details_table(rows: list[dict]) -> list[str]:
+    lines = ["| template | change | eval set | input tok/call | largest case (budget) | output tok/call | score "
+             "| Δ score [95% CI] | pass rate | $/month | result |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        evalset = "—" if r["evalset"] is None else f"`{r['evalset']}` ({r['cases']} cases"
+        if r["evalset"] is not None:
+            evalset += {"changed": ", changed in this PR)", "new": ", new in this PR)"}.get(r["evalset_note"], ")")
+        budget = r["max_input_tokens"]
+        largest = _cell(r["head"], "input_tokens_max", lambda x: f"{x:,}") + (f" ({budget:,})" if budget else "")
+        q = r["quality"]
+        delta = fmt.delta_ci(q["delta"], q["ci"]) if q else "—"
+        result = "❌ " + "; ".join(r["failures"]) if r["failed"] else "✅"
+        cells = [f"`{r['template']}`", r["status"], evalset, _pair(r, "input_tokens", fmt.tokens), largest,
+                 _pair(r, "output_tokens", fmt.tokens), _pair(r, "score", fmt.number), delta,
+                 _pair(r, "pass_rate", fmt.pct), _pair(r, "usd_per_month", _money), result]
+        lines.append("| " + " | ".join(fmt.md_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any backtick run inside, so a prompt cannot close it early."""
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    return "`" * max(3, max(runs, default=0) + 1)
+
+
+def render_markdown(data: dict) -> str:
+    """The PR comment: title, one headline per template, a details table, rendered prompt diffs."""
+    short, ref = data["base_sha"][:7], data["base"]
+    shown = f"`{short}`" if data["base_sha"].startswith(ref) else f"`{ref}` (`{short}`)"
+    lines = [f"## promptslim check — base {shown}", ""]
+    rows = data["templates"]
+    if not rows:
+        only = f" among {', '.join(data['restricted_to'])}" if data.get("restricted_to") else ""
+        lines.append(f"no prompt templates changed since {ref}{only} — nothing to check.")
+        return "\n".join(lines)
+    lines += [_headline(r, data["no_eval"]) for r in rows] + [""]
+    notes = [f"- `{r['template']}`: its eval set changed in this PR — base and head were both evaluated on the new "
+             f"`{r['evalset']}`" for r in rows if r["evalset_note"] == "changed" and r["status"] != "added"]
+    notes += [f"- `{r['template']}`: {r['base_note']} — no base comparison" for r in rows if r["base_note"]]
+    if notes:
+        lines += notes + [""]
+    lines += ["### details", ""] + _details_table(rows) + [""]
+    if data["no_eval"]:
+        lines.append(f"Static check (`--no-eval`), no API call: exact input tokens ({data['price_model']} tokenizer); "
+                     f"$/month counts input tokens only, at {data['price_model']} prices ({data['price_source']}) "
+                     "and each template's calls_per_month.")
+    else:
+        lines.append(f"Model `{data['model']}`, judge `{data['judge_model']}`, margin {data['gates']['margin']:g}. "
+                     f"Δ = head − base, paired over the eval cases, 95% CI. $/month at {data['price_model']} prices "
+                     f"({data['price_source']}) and each template's calls_per_month.")
+    run = data.get("run")
+    if run:
+        lines.append(f"This check: {run['calls']} API calls, {run['cache_hits']} cached, ${run['usd']:.4f}.")
+    lines.append("")
+    for r in rows:
+        if r["status"] == "deleted":
+            continue
+        lines.append(f"#### `{r['template']}`")
+        lines.append("")
+        if not r["rendered_diff"]:
+            lines += ["rendered prompt unchanged (first eval case)" if r["head"] else "rendered prompt: n/a", ""]
+            continue
+        fence = _fence(r["rendered_diff"])
+        lines += ["<details><summary>rendered prompt diff</summary>", "", f"{fence}diff", r["rendered_diff"], fence,
+                  "", "</details>", ""]
+    return "\n".join(lines).rstrip()
