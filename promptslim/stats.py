@@ -151,4 +151,6 @@ def cases_needed(estimate: Estimate, margin: float) -> int | None:
         return None  # the mean sits on a boundary: no sample size settles it
     if half <= room:
         return estimate.n
+    if estimate.se == 0:  # rule-of-three width shrinks like 1/n, not 1/sqrt(n)
+        return math.ceil(estimate.n * half / room)
     return math.ceil(estimate.n * (half / room) ** 2)

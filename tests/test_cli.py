@@ -1,0 +1,184 @@
+"""The command line as a user meets it: tables and JSON for units/count/cache, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from promptslim.cli import app
+from promptslim.prices import price_for
+from promptslim.tokens import get_encoding
+
+TEMPLATE = """You are a helpful assistant. Answer briefly.
+
+Rules:
+- Use the customer's name, {{ name }}.
+- Never invent prices.
+"""
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "evalsets").mkdir()
+    (tmp_path / "prompts" / "t.j2").write_text(TEMPLATE)
+    cases = [{"id": "a", "vars": {"name": "Ana"}, "input": "Hello there", "assert": [{"type": "icontains", "value": "x"}]},
+             {"id": "b", "vars": {"name": "Bo"}, "input": "Hi", "assert": [{"type": "icontains", "value": "x"}]}]
+    (tmp_path / "evalsets" / "t.yaml").write_text(yaml.safe_dump({"cases": cases}))
+    (tmp_path / "promptslim.toml").write_text('model = "gpt-4o-mini"\n[prompts."t"]\ncalls_per_month = 2_000_000\n')
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def chat_tokens(messages: list[dict]) -> int:
+    enc = get_encoding("o200k_base")
+    return 3 + sum(3 + len(enc.encode(m["role"])) + len(enc.encode(m["content"])) for m in messages)
+
+
+def test_units_json_lists_units_and_fixed_parts(repo):
+    result = invoke("units", "prompts/t.j2", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [(u["id"], u["line"], u["kind"]) for u in data["units"]] == [
+        (1, 1, "sentence"), (2, 1, "sentence"), (3, 4, "bullet"), (4, 5, "bullet")]
+    assert data["units"][1]["text"] == "Answer briefly."
+    assert data["units"][1]["tokens"] == len(get_encoding("o200k_base").encode("Answer briefly."))
+    assert data["fixed"] == [{"line": 3, "kind": "heading", "text": "Rules:"}]
+
+
+def test_units_table_marks_pinned_and_fixed(repo):
+    (repo / "prompts" / "t.j2").write_text("{# promptslim: keep #}\nBe kind.\n\nRules:\n- One.\n")
+    result = invoke("units", "prompts/t.j2")
+    assert result.exit_code == 0
+    assert "kept" in result.output and "fixed (heading)" in result.output and "One." in result.output
+
+
+def test_count_renders_the_first_case_and_prices_each_model(repo):
+    result = invoke("count", "prompts/t.j2", "--model", "gpt-4o-mini", "--model", "claude-3-5-haiku-latest", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    system = TEMPLATE.replace("{{ name }}", "Ana").strip()
+    expected = chat_tokens([{"role": "system", "content": system}, {"role": "user", "content": "Hello there"}])
+    mini, haiku = data["models"]
+    assert mini["input_tokens"] == expected and mini["approximate"] is False
+    assert haiku["approximate"] is True
+    price = price_for("gpt-4o-mini")
+    assert mini["usd_per_call"] == pytest.approx(expected * price.input / 1e6)
+    assert mini["usd_per_month"] == pytest.approx(expected * price.input / 1e6 * 2_000_000)
+    assert data["rendered_with"] == "evalsets/t.yaml case 'a'"
+
+
+def test_count_with_vars_file_and_output_estimate(repo):
+    (repo / "v.yaml").write_text("name: Zoe\ninput: Bonjour\n")
+    result = invoke("count", "prompts/t.j2", "--vars", "v.yaml", "--output-tokens", "100", "--calls-per-month", "10",
+                    "--json")
+    data = json.loads(result.stdout)
+    system = TEMPLATE.replace("{{ name }}", "Zoe").strip()
+    tokens = chat_tokens([{"role": "system", "content": system}, {"role": "user", "content": "Bonjour"}])
+    price = price_for("gpt-4o-mini")
+    row = data["models"][0]
+    assert row["input_tokens"] == tokens
+    assert row["usd_per_month"] == pytest.approx((tokens * price.input + 100 * price.output) / 1e6 * 10)
+
+
+def test_unknown_model_is_a_one_line_error_naming_the_config_key(repo):
+    result = invoke("count", "prompts/t.j2", "--model", "my-ft")
+    assert result.exit_code == 2
+    assert "no price for model 'my-ft'" in result.output and '[prices."my-ft"]' in result.output
+    assert "Traceback" not in result.output
+
+
+def test_price_override_makes_an_unknown_model_countable(repo):
+    with open(repo / "promptslim.toml", "a") as f:
+        f.write('[prices."my-ft"]\ninput = 0.30\noutput = 1.20\n')
+    data = json.loads(invoke("count", "prompts/t.j2", "--model", "my-ft", "--json").stdout)
+    row = data["models"][0]
+    assert row["usd_per_call"] == pytest.approx(row["input_tokens"] * 0.30 / 1e6)
+    assert "promptslim.toml" in row["price_source"]
+
+
+def test_syntax_error_names_file_and_line(repo):
+    (repo / "prompts" / "t.j2").write_text("Fine line.\n{% if x %}\nUnclosed {{ name \n")
+    result = invoke("units", "prompts/t.j2")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: prompts/t.j2:3: syntax error")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_missing_variable_names_line_and_eval_set(repo):
+    (repo / "prompts" / "t.j2").write_text("Hello.\nYour plan is {{ plan }}.\n")
+    result = invoke("count", "prompts/t.j2")
+    assert result.exit_code == 2
+    assert "prompts/t.j2:2: undefined variable 'plan'" in result.output
+    assert "add it to the case's vars" in result.output
+
+
+def test_sandbox_escape_is_refused_not_executed(repo):
+    marker = repo / "pwned"
+    (repo / "prompts" / "t.j2").write_text(
+        "{{ cycler.__init__.__globals__.os.popen('touch " + str(marker) + "').read() }}\n")
+    result = invoke("count", "prompts/t.j2")
+    assert result.exit_code == 2
+    assert "prompts/t.j2:1: refused by the sandbox" in result.output
+    assert not marker.exists()
+
+
+def test_malformed_config_names_key_and_line(repo):
+    (repo / "promptslim.toml").write_text('model = "gpt-4o-mini"\nmargn = 0.1\n')
+    result = invoke("units", "prompts/t.j2")
+    assert result.exit_code == 2
+    assert "promptslim.toml:2: unknown key 'margn'" in result.output
+
+
+def test_invalid_toml_names_the_line(repo):
+    (repo / "promptslim.toml").write_text('model = "gpt-4o-mini"\nmargin = = 1\n')
+    result = invoke("units", "prompts/t.j2")
+    assert result.exit_code == 2
+    assert "promptslim.toml:2: invalid TOML" in result.output
+
+
+def test_missing_template_and_missing_evalset(repo):
+    assert "no such template" in invoke("units", "prompts/nope.j2").output
+    (repo / "prompts" / "other.j2").write_text("Hello.\n")
+    result = invoke("eval", "prompts/other.j2", "--model", "gpt-4o-mini")
+    assert result.exit_code == 2
+    assert "no eval set — create evalsets/other.yaml" in result.output
+
+
+def test_eval_and_cache_stats_and_clear(repo, fake):
+    fake.handler = lambda body: "x marks the spot"
+    first = invoke("eval", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["summary"]["score"]["mean"] == 1.0
+    assert fake.calls == 2
+    second = invoke("eval", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--json")
+    assert json.loads(second.stdout)["run"]["cache_hits"] == 2 and fake.calls == 2
+    stats = json.loads(invoke("cache", "stats", "--json").stdout)
+    assert stats["entries"] == 2 and stats["last_run_hit_rate"] == 1.0 and stats["size_bytes"] > 0
+    assert "removed 2 cached responses" in invoke("cache", "clear").output
+    assert json.loads(invoke("cache", "stats", "--json").stdout)["entries"] == 0
+    invoke("eval", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--json")
+    assert fake.calls == 4
+
+
+def test_no_cache_asks_again(repo, fake):
+    fake.handler = lambda body: "x"
+    invoke("eval", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none")
+    invoke("eval", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--no-cache")
+    assert fake.calls == 4
+
+
+def test_python_dash_m_promptslim_works():
+    done = subprocess.run([sys.executable, "-m", "promptslim", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for command in ("units", "count", "eval", "ablate", "check", "report", "cache"):
+        assert command in done.stdout
