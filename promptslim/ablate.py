@@ -93,25 +93,48 @@ async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None,
             delta=delta, verdict=verdict(delta, margin), usd_per_call_saved=per_call, usd_per_month_saved=per_month))
 
     chosen = [r for r in units if r.verdict == "removable" and _saves_money(r, price_is_zero)]
-    restored: list[int] = []
-    slim_result, slim_delta = baseline, Estimate(len(ev.evalset.cases), 0.0, 0.0, (0.0, 0.0))
-    slim_verdict = "none"
-    tick = phase("slim", len(ev.evalset.cases)) if phase else None
+    nothing = (baseline, Estimate(len(ev.evalset.cases), 0.0, 0.0, (0.0, 0.0)), "none")
+    rounds = 0
+
+    async def combined(group: list[UnitResult], name: str) -> tuple[VariantResult, Estimate, str, bool]:
+        """Evaluate dropping `group` together: (result, delta, verdict, saves money)."""
+        ev.on_case = phase(name, len(ev.evalset.cases)) if phase else None
+        result = await ev.run(template.without({r.unit.id for r in group}))
+        delta = paired_delta(result.scores(), baseline.scores())
+        saved = (baseline.summary.input_tokens - result.summary.input_tokens
+                 - (result.summary.output_tokens - baseline.summary.output_tokens))
+        saves = saved > 0 if price_is_zero else baseline.summary.usd_per_call > result.summary.usd_per_call
+        return result, delta, verdict(delta, margin), saves
+
+    slim_result, slim_delta, slim_verdict = nothing
+    put_back: list[UnitResult] = []
     while chosen:
-        ids = {r.unit.id for r in chosen}
-        ev.on_case = tick
-        slim_result = await ev.run(template.without(ids))
-        slim_delta = paired_delta(slim_result.scores(), baseline.scores())
-        slim_verdict = verdict(slim_delta, margin)
-        if slim_verdict == "removable":
+        slim_result, slim_delta, slim_verdict, saves = await combined(
+            chosen, "slim" if rounds == 0 else f"slim (back-off {rounds})")
+        rounds += 1
+        if slim_verdict == "removable" and saves:
             break
-        # instructions interact: put back the riskiest (smallest lower bound) and try again
-        riskiest = min(chosen, key=lambda r: (r.delta.ci[0] if r.delta.ci else -math.inf, -r.unit.id))
-        chosen.remove(riskiest)
-        restored.append(riskiest.unit.id)
+        # instructions interact: put back the riskiest unit and try again — by quality (smallest lower
+        # bound) when the combination hurts the score, else by cost (two "be brief" rules can each go
+        # alone, but without both every answer grows)
+        if slim_verdict != "removable":
+            back = min(chosen, key=lambda r: (r.delta.ci[0] if r.delta.ci else -math.inf, r.usd_per_call_saved))
+        else:
+            back = max(chosen, key=lambda r: (r.output_tokens_delta, -r.usd_per_call_saved, r.unit.id))
+        chosen.remove(back)
+        put_back.append(back)
         if not chosen:
-            slim_result, slim_delta = baseline, Estimate(len(ev.evalset.cases), 0.0, 0.0, (0.0, 0.0))
-            slim_verdict = "none"
+            slim_result, slim_delta, slim_verdict = nothing
+    if chosen and len(put_back) > 1:
+        # ties in the back-off order can put back more than the interaction needs: offer each put-back
+        # unit again (most valuable first) and keep it out when the combination still holds
+        for candidate in sorted(put_back, key=lambda r: -r.usd_per_call_saved):
+            trial = await combined(chosen + [candidate], f"slim (recheck {candidate.unit.id})")
+            if trial[2] == "removable" and trial[3]:
+                chosen.append(candidate)
+                put_back.remove(candidate)
+                slim_result, slim_delta, slim_verdict = trial[0], trial[1], trial[2]
+    restored = [r.unit.id for r in put_back]
     removed = sorted(r.unit.id for r in chosen)
     slim_source = template.without(set(removed))
     ev.messages(slim_source)  # the slim template renders for every case

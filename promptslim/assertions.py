@@ -8,12 +8,13 @@ import re
 from promptslim.evalset import Assertion
 from promptslim.tokens import count_text
 
-# A sentence ends at . ! ? (or a line break) followed by space or the end; enough for length limits.
-_SENTENCE = re.compile(r"[^.!?\n]*[A-Za-z0-9][^.!?\n]*(?:[.!?]+|$)", re.M)
+# A sentence ends at . ! ? followed by white space or the end, or at a line break: "3.5" and
+# "example.com" stay inside their sentence. Enough for length limits.
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 
 
 def count_sentences(text: str) -> int:
-    return len([s for s in _SENTENCE.findall(text) if s.strip()])
+    return len([s for s in _BOUNDARY.split(text) if re.search(r"[A-Za-z0-9]", s)])
 
 
 def _short(text: str, width: int = 40) -> str:

@@ -204,7 +204,7 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
             t.base_note = f"the base version does not compile ({exc.message})"
     head_evalset = evalset_for(head_rel, root) if head_rel else None
     if head_evalset is not None:
-        t.evalset = load_evalset(head_evalset, root)
+        t.evalset = load_evalset(head_evalset, root, config.prompt(name).criteria, config.prompt(name).threshold)
         at_base = _base_evalset(root, sha, base_rel or head_rel)
         if at_base is None:
             t.evalset_note = "new"
@@ -235,7 +235,7 @@ def _render(tpl: Template, evalset: EvalSet | None, strict: bool) -> list[list[M
     """
     try:
         if evalset is not None:
-            return [tpl.render(c.vars, c.input, evalset.path) for c in evalset.cases]
+            return [tpl.render(c.vars, c.input, c.where(evalset.path)) for c in evalset.cases]
         return [tpl.render({}, "", None)]
     except SandboxRefusal:
         raise

@@ -54,6 +54,11 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _line(text: str) -> None:
+    """A plain line on stdout, never wrapped: headlines and paths are meant to be copied."""
+    sys.stdout.write(text + "\n")
+
+
 def _json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
@@ -254,21 +259,20 @@ def _print_eval(data: dict) -> None:
     else:
         line = (f"score: {score['mean']:.3f}  95% CI [{score['ci'][0]:.3f}, {score['ci'][1]:.3f}]  "
                 f"(n={score['n']}, se={score['se']:.3f})")
-    out.print(line, markup=False)
+    _line(line)
     rate = "n/a" if s["pass_rate"] is None else f"{s['pass_rate']:.0%}"
-    out.print(f"pass rate at threshold {data['threshold']}: {rate} ({s['passes']}/{s['graded']} samples)   "
-              f"judge errors: {s['judge_errors']}", markup=False)
-    out.print(f"tokens per call: {s['input_tokens']:.1f}{approx} in, {s['output_tokens']:.1f} out   "
-              f"{_usd(s['usd_per_call'], 6)}/call, {_usd(s['usd_per_month'])}/month at {data['calls_per_month']:,} "
-              f"calls ({data['price_model']} prices)", markup=False)
+    _line(f"pass rate at threshold {data['threshold']}: {rate} ({s['passes']}/{s['graded']} samples)   "
+          f"judge errors: {s['judge_errors']}")
+    _line(f"tokens per call: {s['input_tokens']:.1f}{approx} in, {s['output_tokens']:.1f} out   "
+          f"{_usd(s['usd_per_call'], 6)}/call, {_usd(s['usd_per_month'])}/month at {data['calls_per_month']:,} "
+          f"calls ({data['price_model']} prices)")
     usable = s["usd_per_usable_output"]
-    out.print(f"cost per usable output: {_usd(usable, 6) if usable is not None else 'n/a (no usable output)'}",
-              markup=False)
+    _line(f"cost per usable output: {_usd(usable, 6) if usable is not None else 'n/a (no usable output)'}")
     run = data["run"]
-    out.print(f"this run: {run['calls']} API calls, {run['cache_hits']} cached, ${run['usd']:.4f} "
-              f"(target ${run['usd_target']:.4f}, judge ${run['usd_judge']:.4f})", markup=False)
+    _line(f"this run: {run['calls']} API calls, {run['cache_hits']} cached, ${run['usd']:.4f} "
+          f"(target ${run['usd_target']:.4f}, judge ${run['usd_judge']:.4f})")
     if data.get("judge_note"):
-        out.print(f"note: {data['judge_note']}", markup=False)
+        _line(f"note: {data['judge_note']}")
 
 
 @app.command()
@@ -311,13 +315,13 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
         return _json(result.data)
     from promptslim.report import headline
 
-    out.print(headline(result.data), markup=False)
+    _line(headline(result.data))
     for name, path in files.items():
-        out.print(f"  {name:<6} {path}", markup=False)
+        _line(f"  {name:<6} {path}")
     if write:
-        out.print(f"applied the slim template to {tpl.rel} — review with: git diff {tpl.rel}", markup=False)
+        _line(f"applied the slim template to {tpl.rel} — review with: git diff {tpl.rel}")
     if result.data.get("inconclusive_hint"):
-        out.print(result.data["inconclusive_hint"], markup=False)
+        _line(result.data["inconclusive_hint"])
 
 
 # ---------------------------------------------------------------- check / report
@@ -364,9 +368,9 @@ def report(as_json: bool = JSON_OPT) -> None:
     result = build_index()
     if as_json:
         return _json(result.data)
-    out.print(result.total_line, markup=False)
+    _line(result.total_line)
     for name, path in result.files.items():
-        out.print(f"  {name:<5} {path}", markup=False)
+        _line(f"  {name:<5} {path}")
 
 
 # ---------------------------------------------------------------- cache

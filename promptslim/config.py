@@ -26,6 +26,8 @@ class PromptConfig:
     calls_per_month: int = 0
     cached_input_fraction: float = 0.0
     max_input_tokens: int | None = None
+    criteria: str | None = None  # for .jsonl eval sets, which carry no set-level keys
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -227,9 +229,9 @@ def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
         if not isinstance(section, dict):
             raise where.error(f"'prompts.{name}' must be a table", name, "prompts")
         for key in section:
-            if key not in ("calls_per_month", "cached_input_fraction", "max_input_tokens"):
+            if key not in ("calls_per_month", "cached_input_fraction", "max_input_tokens", "criteria", "threshold"):
                 raise where.error(f"unknown key 'prompts.\"{name}\".{key}' (known: calls_per_month, "
-                                  "cached_input_fraction, max_input_tokens)", key, table)
+                                  "cached_input_fraction, max_input_tokens, criteria, threshold)", key, table)
         calls = section.get("calls_per_month", 0)
         if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
             raise where.error(f"'prompts.\"{name}\".calls_per_month' must be a whole number >= 0", "calls_per_month", table)
@@ -237,7 +239,14 @@ def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
             raise where.error(f"'prompts.\"{name}\".max_input_tokens' must be a whole number >= 1", "max_input_tokens", table)
         cached = _number(section.get("cached_input_fraction", 0.0), "cached_input_fraction", 0.0, 1.0, where, table)
-        out[name] = PromptConfig(calls_per_month=calls, cached_input_fraction=cached, max_input_tokens=budget)
+        criteria = section.get("criteria")
+        if criteria is not None and (not isinstance(criteria, str) or not criteria.strip()):
+            raise where.error(f"'prompts.\"{name}\".criteria' must be the judge's rubric (text)", "criteria", table)
+        threshold = section.get("threshold")
+        if threshold is not None:
+            threshold = _number(threshold, "threshold", 0.0, 1.0, where, table)
+        out[name] = PromptConfig(calls_per_month=calls, cached_input_fraction=cached, max_input_tokens=budget,
+                                 criteria=criteria, threshold=threshold)
     return out
 
 

@@ -41,6 +41,10 @@ class Case:
     asserts: tuple[Assertion, ...]
     line: int
 
+    def where(self, evalset_path: str) -> str:
+        """How error messages point at this case: evalsets/x.yaml:12 (case 'refund-1')."""
+        return f"{evalset_path}:{self.line} (case '{self.id}')"
+
 
 @dataclass(frozen=True)
 class EvalSet:
@@ -106,7 +110,10 @@ def load_evalset(path: Path, root: Path, criteria: str | None = None, threshold:
     try:
         node = yaml.compose(text)
     except yaml.YAMLError as exc:
+        # an unclosed quote's problem is found at the end of the file; where it opened is the useful line
         mark = getattr(exc, "problem_mark", None)
+        if "end of stream" in str(getattr(exc, "problem", "")) and getattr(exc, "context_mark", None):
+            mark = exc.context_mark
         raise err(mark.line + 1 if mark else None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(node, yaml.MappingNode):
         raise err(1, "an eval set is a mapping with 'cases' (and optional criteria, threshold, steps)")

@@ -119,7 +119,7 @@ class Evaluator:
     def messages(self, source: str) -> list[list[Message]]:
         """Rendered messages per case for a variant source; rendering errors surface before any call."""
         if source not in self._messages:
-            self._messages[source] = [self.template.render(c.vars, c.input, self.evalset.path, source=source)
+            self._messages[source] = [self.template.render(c.vars, c.input, c.where(self.evalset.path), source=source)
                                       for c in self.evalset.cases]
         return self._messages[source]
 

@@ -56,7 +56,7 @@ def _input_tokens(template: Template, root: Path, model: str) -> tuple[float | N
     path = evalset_for(template.rel, root)
     if path is not None:
         evalset = load_evalset(path, root)
-        counts = [count_messages(template.render(c.vars, c.input, evalset.path), model) for c in evalset.cases]
+        counts = [count_messages(template.render(c.vars, c.input, c.where(evalset.path)), model) for c in evalset.cases]
         return (sum(c.tokens for c in counts) / len(counts), counts[0].approximate,
                 f"{evalset.path} ({len(counts)} cases)")
     try:

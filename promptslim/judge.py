@@ -112,12 +112,13 @@ class Judge:
                     break
                 except (ValueError, KeyError, TypeError):
                     continue
-            if not steps:
+            if steps:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"model": self.model, "criteria": self.criteria, "steps": steps},
+                                           indent=2), encoding="utf-8")
+            else:  # the judge could not write steps: use generic ones this run, and ask again next run
                 steps = [f"Check whether the actual output satisfies: {self.criteria}",
                          "Penalize outputs that ignore the input or contradict the expected output when given."]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"model": self.model, "criteria": self.criteria, "steps": steps}, indent=2),
-                            encoding="utf-8")
         self._steps[with_expected] = steps
         return steps
 

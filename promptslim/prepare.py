@@ -72,9 +72,9 @@ def prepare(template_path: str, *, model: str | None, judge_model: str | None, r
         stem = Path(template.rel).with_suffix("")
         stem = Path(*stem.parts[1:]) if stem.parts and stem.parts[0] == "prompts" else stem
         raise InputError(f"{template.rel}: no eval set — create evalsets/{stem.as_posix()}.yaml (see README: eval set format)")
-    evalset = load_evalset(evalset_path, config.root)
-    for case in evalset.cases:
-        template.render(case.vars, case.input, evalset.path)
+    prompt = config.prompt(template.name)
+    evalset = load_evalset(evalset_path, config.root, prompt.criteria, prompt.threshold)
+    validate_cases(template, evalset)
     models = resolve_models(config, model, judge_model)
     if models.judge_model != NONE and not evalset.criteria:
         models = Models(models.model, NONE, models.price_model, models.notices)
@@ -91,6 +91,18 @@ def prepare(template_path: str, *, model: str | None, judge_model: str | None, r
                           calls_per_month=prompt.calls_per_month if calls_per_month is None else calls_per_month,
                           judge=judge)
     return Prepared(config, template, evalset, models, evaluator)
+
+
+def validate_cases(template: Template, evalset: EvalSet) -> None:
+    """Every case renders before any call; a case the template needs an input for names its own line."""
+    for case in evalset.cases:
+        try:
+            template.render(case.vars, case.input, case.where(evalset.path))
+        except InputError as exc:
+            if case.input is None and ("no user message" in exc.message or "'input'" in exc.message):
+                raise InputError(f"{evalset.path}:{case.line}: case '{case.id}' has no 'input', which "
+                                 f"{template.rel} needs (it renders no user message of its own)") from None
+            raise
 
 
 def plan(prepared: Prepared, sources: list[str], budget: float) -> Plan:

@@ -138,7 +138,9 @@ def render_text(source: str, rel: str, variables: dict[str, Any], evalset: str |
         line = _template_line(exc.__traceback__, rel)
         match = re.match(r"'([^']+)' is undefined", str(exc))
         where = f" in {evalset}" if evalset else ""
-        if match:
+        if match and match.group(1) == "input":
+            message = f"undefined variable 'input' — give the case an 'input'{where}"
+        elif match:
             message = f"undefined variable '{match.group(1)}' — add it to the case's vars{where}"
         else:
             message = f"{exc}"

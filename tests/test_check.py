@@ -228,7 +228,7 @@ def test_deleted_template_reports_the_money_that_goes_away(repo, server):
     assert result.exit_code == 0, result.output
     assert server.calls == 0
     usd = monthly(mean_tokens(WITH_RULE), 0)  # static: input tokens of the base eval set
-    assert f"- ✅ `prompts/greet.j2` (deleted) — was" in result.stdout
+    assert "- ✅ `prompts/greet.j2` (deleted) — was" in result.stdout
     assert f"$/month {usd:,.2f} goes away ({MINUS}{usd:,.2f})" in result.stdout
 
 
