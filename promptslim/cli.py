@@ -296,7 +296,9 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     if not tpl.candidates:
         raise PromptslimError(f"{tpl.rel}: no removable units (all pinned or fixed) — see `promptslim units {tpl.rel}`")
     budget = _budget(prepared, max_cost)
-    sources = [tpl.source, *(tpl.without({u.id}) for u in tpl.candidates)]
+    # baseline, every leave-one-out variant, and one round of the combined slim prompt
+    sources = [tpl.source, *(tpl.without({u.id}) for u in tpl.candidates),
+               tpl.without({u.id for u in tpl.candidates})]
     _check_plan(prepared, sources, budget, yes, as_json)
     the_margin = prepared.config.margin if margin is None else margin
     slim_rel = f"reports/{tpl.name}/slim.j2"

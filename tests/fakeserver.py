@@ -153,6 +153,7 @@ def _error_body(message: str, type_: str = "invalid_request_error", code: Any = 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # eight clients connecting at once must not overflow the listen queue
     fake: "FakeServer"
 
     def handle_error(self, request, client_address):  # pragma: no cover - noise only

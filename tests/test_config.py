@@ -127,7 +127,7 @@ def test_unknown_top_level_key_names_key_and_line(tmp_path):
 def test_unknown_key_in_prompts_table_names_line(tmp_path):
     message = error_from(tmp_path, 'model = "a"\n\n[prompts."x"]\ncalls_per_month = 5\ncals = 3\n')
     assert message == ("promptslim.toml:5: unknown key 'prompts.\"x\".cals' "
-                       "(known: calls_per_month, cached_input_fraction, max_input_tokens)")
+                       "(known: calls_per_month, cached_input_fraction, max_input_tokens, criteria, threshold)")
 
 
 def test_unknown_key_in_prices_table_names_line(tmp_path):

@@ -1,0 +1,538 @@
+"""`promptslim ablate` end to end: planted truth on the fake server, real SDK, every figure recomputed here.
+
+The fake model's answer is a function of the system prompt only:
+- "BONJOUR!" leads the answer only when the prompt says "Say BONJOUR" (a load-bearing rule: keep);
+- "MERCI." ends it when either of two redundant rules mentions MERCI (each removable alone, not both);
+- the body is 4 words under "Keep it short." and 66 words without it (removable by quality, but it costs money);
+- the role preamble and the politeness sentence change nothing (filler: removable, and in the slim prompt).
+Every case asserts `contains` BONJOUR and MERCI, so a case scores 1 or 0 and the deltas are exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import jinja2
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from promptslim.cli import app
+from promptslim.tokens import get_encoding
+
+MINUS = "\u2212"
+N = 40
+CPM = 1_000_000
+PRICE_IN, PRICE_OUT = 2.0, 8.0  # USD per million tokens, from promptslim.toml
+MARGIN = 0.25
+
+PREAMBLE = "You are a friendly assistant for {{ shop }}."
+POLITE = "Please be polite and considerate at all times."
+BONJOUR = "- Say BONJOUR at the start of every answer."
+MERCI_END = "- End with MERCI."
+MERCI_FINISH = "- Always finish by saying MERCI."
+SHORT = "- Keep it short."
+LINES = [PREAMBLE, POLITE, "", BONJOUR, MERCI_END, MERCI_FINISH, SHORT]
+SOURCE = "".join(line + "\n" for line in LINES)
+UNITS = {1: PREAMBLE, 2: POLITE, 3: BONJOUR, 4: MERCI_END, 5: MERCI_FINISH, 6: SHORT}
+K = len(UNITS)
+# baseline + one variant per unit + two slim attempts (all removable-and-cheaper units, then one MERCI rule back)
+FULL_RUN_CALLS = (1 + K + 2) * N
+
+SHOPS = ["Acme", "Globex", "Initech", "Umbrella"]
+CASES = [{"id": f"q{i}", "vars": {"shop": SHOPS[i % len(SHOPS)]}, "input": f"Question {i}: where is my order?",
+          "assert": [{"type": "contains", "value": "BONJOUR"}, {"type": "contains", "value": "MERCI"}]}
+         for i in range(1, N + 1)]
+CONFIG = f"""[prompts."p"]
+calls_per_month = 1_000_000
+[prices."fake-model"]
+input = {PRICE_IN}
+output = {PRICE_OUT}
+"""
+ABLATE = ["ablate", "prompts/p.j2", "--model", "fake-model", "--judge-model", "none", "--margin", str(MARGIN), "--yes"]
+
+LONG_BODY = "Here is a long answer that goes on and on: " + " ".join(["detail"] * 56)
+
+
+# -- the planted truth --------------------------------------------------------------------------------------------
+
+
+def planted_answer(system: str) -> str:
+    parts = []
+    if "Say BONJOUR" in system:
+        parts.append("BONJOUR!")
+    parts.append("Here is the answer." if "Keep it short." in system else LONG_BODY)
+    if "MERCI" in system:
+        parts.append("MERCI.")
+    return " ".join(parts)
+
+
+def handler(body: dict) -> str:
+    system = " ".join(m["content"] for m in body["messages"] if m["role"] == "system")
+    return planted_answer(system)
+
+
+# -- independent recomputation ------------------------------------------------------------------------------------
+
+
+def source_without(*ids: int) -> str:
+    gone = {UNITS[i] for i in ids}
+    return "".join(line + "\n" for line in LINES if line not in gone)
+
+
+def system_text(source: str, shop: str) -> str:
+    return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(source).render(shop=shop).strip()
+
+
+def chat_tokens(system: str, user: str) -> int:
+    """OpenAI's chat rule with o200k_base (fake-model has no public tokenizer, so promptslim approximates)."""
+    enc = get_encoding("o200k_base")
+    return 3 + sum(3 + len(enc.encode(role)) + len(enc.encode(content))
+                   for role, content in (("system", system), ("user", user)))
+
+
+def figures(source: str) -> tuple[float, float]:
+    """(mean input tokens, mean output tokens) per call of a variant over the eval set."""
+    inputs, outputs = [], []
+    for case in CASES:
+        system = system_text(source, case["vars"]["shop"])
+        inputs.append(chat_tokens(system, case["input"]))
+        outputs.append(len(planted_answer(system).split()))  # the fake's usage rule: completion = words
+    return sum(inputs) / N, sum(outputs) / N
+
+
+def usd_per_call(input_tokens: float, output_tokens: float) -> float:
+    return (input_tokens * PRICE_IN + output_tokens * PRICE_OUT) / 1e6
+
+
+def fake_usage_usd(requests: list[dict]) -> float:
+    """What the run paid, from the fake's own usage rule: prompt = 3 + Σ(3 + words), completion = words."""
+    total = 0.0
+    for body in requests:
+        prompt = 3 + sum(3 + len(m["content"].split()) for m in body["messages"])
+        total += usd_per_call(prompt, len(handler(body).split()))
+    return total
+
+
+def rule_of_three(n: int, level: float) -> float:
+    """Half-width of the CI stats.py uses when every paired delta is equal."""
+    return -math.log((1 - level) / 2) / n
+
+
+# -- repo and CLI helpers -----------------------------------------------------------------------------------------
+
+
+def make_repo(root: Path, source: str = SOURCE, cases: list[dict] = CASES, config: str = CONFIG) -> Path:
+    (root / "prompts").mkdir(parents=True, exist_ok=True)
+    (root / "evalsets").mkdir(parents=True, exist_ok=True)
+    (root / "prompts" / "p.j2").write_text(source, encoding="utf-8")
+    (root / "evalsets" / "p.yaml").write_text(yaml.safe_dump({"cases": cases}, sort_keys=False), encoding="utf-8")
+    (root / "promptslim.toml").write_text(config, encoding="utf-8")
+    return root
+
+
+def ablate(*extra: str, args: list[str] | None = None):
+    return CliRunner().invoke(app, [*(args or ABLATE), *extra])
+
+
+def report(root: Path, name: str = "ablation.json") -> Path:
+    return root / "reports" / "p" / name
+
+
+def load(root: Path) -> dict:
+    return json.loads(report(root).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch, fake) -> Path:
+    fake.handler = handler
+    root = make_repo(tmp_path / "repo")
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def planted(fake_server, tmp_path_factory):
+    """One full ablation and its immediate rerun, shared by the read-only tests below."""
+    root = make_repo(tmp_path_factory.mktemp("planted"))
+    home = tmp_path_factory.mktemp("planted-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROMPTSLIM_HOME", str(home))
+        mp.setenv("PROMPTSLIM_RETRY_BASE", "0")
+        mp.setenv("MPLCONFIGDIR", str(home / "mpl"))
+        mp.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        mp.setenv("OPENAI_BASE_URL", fake_server.url)
+        mp.setenv("OPENAI_API_KEY", "sk-test-SECRET-0123456789")
+        mp.chdir(root)
+        fake_server.reset()
+        fake_server.handler = handler
+        first = ablate()
+        assert first.exit_code == 0, first.output
+        requests = list(fake_server.requests)
+        files = {name: report(root, name).read_text(encoding="utf-8")
+                 for name in ("ablation.json", "ablation.md", "ablation.csv", "ablation.html", "slim.j2")}
+        rerun = ablate()
+        assert rerun.exit_code == 0, rerun.output
+        rerun_calls = fake_server.calls - len(requests)
+        rerun_data = load(root)
+        fake_server.reset()
+    return SimpleNamespace(root=root, result=first, data=json.loads(files["ablation.json"]), files=files,
+                           requests=requests, rerun_calls=rerun_calls, rerun_data=rerun_data)
+
+
+def unit(data: dict, uid: int) -> dict:
+    return next(u for u in data["units"] if u["id"] == uid)
+
+
+def merci_dropped(data: dict) -> int:
+    """Which of the redundant MERCI rules the slim prompt drops (the back-off decides which one goes back)."""
+    restored = data["slim"]["restored"]
+    assert len(restored) == 1 and restored[0] in (4, 5), restored
+    return 9 - restored[0]
+
+
+def expected_removed(data: dict) -> list[int]:
+    return sorted([1, 2, merci_dropped(data)])
+
+
+# -- verdicts and the slim prompt ---------------------------------------------------------------------------------
+
+
+def test_removing_a_load_bearing_rule_is_keep(planted):
+    bonjour = unit(planted.data, 3)
+    assert bonjour["text"] == BONJOUR
+    assert bonjour["verdict"] == "keep"
+    assert bonjour["score_delta"] == pytest.approx(-1.0)
+    assert bonjour["ci"][1] < 0
+
+
+def test_filler_is_removable(planted):
+    for uid in (1, 2):
+        u = unit(planted.data, uid)
+        assert u["text"] == UNITS[uid]
+        assert u["verdict"] == "removable"
+        assert u["score_delta"] == pytest.approx(0.0)
+        assert u["ci"][0] > -MARGIN
+
+
+def test_each_redundant_rule_is_removable_alone(planted):
+    assert unit(planted.data, 4)["verdict"] == "removable"
+    assert unit(planted.data, 5)["verdict"] == "removable"
+
+
+def test_cis_are_bonferroni_adjusted_over_the_units(planted):
+    half = rule_of_three(N, 1 - 0.05 / K)
+    assert unit(planted.data, 1)["ci"] == pytest.approx([-half, half], abs=1e-6)
+    assert unit(planted.data, 3)["ci"] == pytest.approx([-1.0, -1.0 + half], abs=1e-6)
+    assert all(u["n"] == N for u in planted.data["units"])
+
+
+def test_the_slim_prompt_drops_filler_and_keeps_what_matters(planted):
+    slim_text = planted.files["slim.j2"]
+    kept = [line for line in slim_text.splitlines() if line.strip()]
+    assert PREAMBLE not in kept and POLITE not in kept
+    assert BONJOUR in kept
+    assert SHORT in kept  # removable by quality, but its removal costs more output than it saves input
+    assert (MERCI_END in kept) != (MERCI_FINISH in kept)  # exactly one of the redundant pair survives
+    assert slim_text == source_without(*expected_removed(planted.data)).lstrip("\n")
+    slim = planted.data["slim"]
+    assert slim["removed"] == expected_removed(planted.data)
+    assert slim["verdict"] == "removable"
+    assert slim["path"] == "reports/p/slim.j2"
+
+
+def test_the_combined_check_catches_the_interaction(planted):
+    slim = planted.data["slim"]
+    put_back = slim["restored"][0]  # both MERCI rules out fails every case: one of them is put back
+    assert put_back == 9 - merci_dropped(planted.data)
+    assert UNITS[put_back] in planted.files["slim.j2"]
+    assert UNITS[merci_dropped(planted.data)] not in planted.files["slim.j2"]
+    md = planted.files["ablation.md"]
+    assert re.search(rf"Restored: {put_back}\b", md)
+    # the first slim attempt went without both rules; every one of its answers lacked MERCI
+    both_gone = [r for r in planted.requests if "MERCI" not in r["messages"][0]["content"]]
+    assert len(both_gone) == N
+
+
+def test_a_rule_whose_removal_costs_money_is_not_in_the_slim_prompt(planted):
+    short = unit(planted.data, 6)
+    assert short["verdict"] == "removable"
+    assert short["output_tokens_delta"] > short["input_tokens_saved"]
+    assert short["usd_per_month_saved"] < 0
+    assert 6 not in planted.data["slim"]["removed"]
+    assert 6 not in planted.data["slim"]["restored"]
+
+
+# -- the numbers, recomputed --------------------------------------------------------------------------------------
+
+
+def test_token_and_money_figures_per_unit_match_an_independent_count(planted):
+    base_in, base_out = figures(SOURCE)
+    for uid, text in UNITS.items():
+        var_in, var_out = figures(source_without(uid))
+        u = unit(planted.data, uid)
+        saved, delta = base_in - var_in, var_out - base_out
+        assert u["input_tokens_saved"] == pytest.approx(saved, abs=1e-3), text
+        assert u["output_tokens_delta"] == pytest.approx(delta, abs=1e-3), text
+        per_call = (saved * PRICE_IN - delta * PRICE_OUT) / 1e6
+        assert u["usd_per_call_saved"] == pytest.approx(per_call, rel=1e-9, abs=1e-12), text
+        assert u["usd_per_month_saved"] == pytest.approx(per_call * CPM, rel=1e-9, abs=1e-6), text
+        assert u["tokens"] == len(get_encoding("o200k_base").encode(text)), text
+        assert u["line"] == LINES.index(text) + 1
+
+
+def test_baseline_figures(planted):
+    base_in, base_out = figures(SOURCE)
+    b = planted.data["baseline"]
+    assert b["input_tokens"] == pytest.approx(base_in, abs=1e-3)
+    assert b["output_tokens"] == pytest.approx(base_out, abs=1e-3)
+    assert b["score"] == 1.0 and b["pass_rate"] == 1.0
+    assert b["ci"] == pytest.approx([1 - rule_of_three(N, 0.95), 1.0], abs=1e-6)
+    per_call = usd_per_call(base_in, base_out)
+    assert b["usd_per_call"] == pytest.approx(per_call)
+    assert b["usd_per_month"] == pytest.approx(per_call * CPM)
+    assert b["usd_per_usable_output"] == pytest.approx(per_call)  # every output is usable
+
+
+def test_slim_and_run_figures(planted):
+    data = planted.data
+    base_in, base_out = figures(SOURCE)
+    slim_in, slim_out = figures(source_without(*expected_removed(data)))
+    slim = data["slim"]
+    assert slim["input_tokens"] == pytest.approx(slim_in, abs=1e-3)
+    assert slim["output_tokens"] == pytest.approx(slim_out, abs=1e-3)
+    saved = usd_per_call(base_in, base_out) - usd_per_call(slim_in, slim_out)
+    assert slim["usd_per_month_saved"] == pytest.approx(saved * CPM)
+    assert slim["score_delta"] == 0.0
+    half = rule_of_three(N, 0.95)  # the slim prompt is checked at plain 95%
+    assert slim["ci"] == pytest.approx([-half, half], abs=1e-6)
+    run = data["run"]
+    assert run["calls"] == FULL_RUN_CALLS == len(planted.requests)
+    assert run["cache_hits"] == 0
+    assert run["usd"] == pytest.approx(fake_usage_usd(planted.requests))
+    assert run["payback_hours"] == pytest.approx(run["usd"] / (saved * CPM / (30 * 24)))
+
+
+def test_ablation_json_has_every_design_key(planted):
+    data = planted.data
+    design = {"template", "template_sha256", "git_commit", "model", "judge_model", "evalset", "cases", "repeats",
+              "margin", "calls_per_month", "tokens_approximate", "baseline", "units", "slim", "run"}
+    assert design <= data.keys()
+    assert {"input_tokens", "output_tokens", "score", "ci", "pass_rate", "usd_per_call", "usd_per_month",
+            "usd_per_usable_output"} <= data["baseline"].keys()
+    for u in data["units"]:
+        assert {"id", "line", "text", "tokens", "input_tokens_saved", "output_tokens_delta", "score_delta", "ci",
+                "verdict", "usd_per_month_saved"} <= u.keys()
+        assert {"usd_per_call_saved", "n"} <= u.keys()  # extras
+    assert {"removed", "path", "input_tokens", "output_tokens", "score", "score_delta", "ci", "verdict",
+            "usd_per_month_saved", "restored"} <= data["slim"].keys()
+    assert {"calls", "cache_hits", "usd", "wall_seconds", "payback_hours"} <= data["run"].keys()
+    assert {"price_model", "method", "inconclusive_hint", "pinned", "created_at"} <= data.keys()
+    assert data["template"] == "prompts/p.j2"
+    assert data["template_sha256"] == hashlib.sha256(SOURCE.encode()).hexdigest()
+    assert data["git_commit"] is None  # not a git repository
+    assert (data["model"], data["judge_model"], data["evalset"]) == ("fake-model", "none", "evalsets/p.yaml")
+    assert (data["cases"], data["repeats"], data["margin"], data["calls_per_month"]) == (N, 1, MARGIN, CPM)
+    assert data["tokens_approximate"] is True  # fake-model has no public tokenizer
+    assert [u["id"] for u in data["units"]] == list(UNITS)
+    assert data["pinned"] == [] and data["inconclusive_hint"] is None
+
+
+# -- the human reports --------------------------------------------------------------------------------------------
+
+
+def test_markdown_headline(planted):
+    base_in, base_out = figures(SOURCE)
+    slim_in, slim_out = figures(source_without(*expected_removed(planted.data)))
+    saved = base_in - slim_in
+    pct = round(saved / base_in * 100)
+    half = rule_of_three(N, 0.95)
+    dollars = round((usd_per_call(base_in, base_out) - usd_per_call(slim_in, slim_out)) * CPM)
+    expected = (f"remove 3 of {K} instructions: {MINUS}{saved:.0f} tokens/call ({MINUS}{pct}%), "
+                f"quality 0.000 [{MINUS}{half:.3f}, +{half:.3f}], {MINUS}${dollars}/month")
+    assert f"**{expected}**" in planted.files["ablation.md"]
+
+
+def test_csv_has_one_row_per_unit(planted):
+    frame = pd.read_csv(io.StringIO(planted.files["ablation.csv"]))
+    assert len(frame) == K
+    assert frame["id"].tolist() == list(UNITS)
+    assert frame["verdict"].tolist() == [u["verdict"] for u in planted.data["units"]]
+    assert frame.loc[frame["in_slim"], "id"].tolist() == expected_removed(planted.data)
+    assert frame["text"].tolist() == list(UNITS.values())
+
+
+def test_html_is_self_contained(planted):
+    html = planted.files["ablation.html"]
+    assert "<svg" in html
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
+    assert not re.search(r"url\(\s*['\"]?\s*(?:https?:)?//", html, re.I)
+    assert "Say BONJOUR" in html
+
+
+def test_without_write_the_template_is_untouched(planted):
+    assert (planted.root / "prompts" / "p.j2").read_text(encoding="utf-8") == SOURCE
+
+
+def test_rerun_makes_zero_calls(planted):
+    assert planted.rerun_calls == 0
+    assert planted.rerun_data["run"]["calls"] == 0
+    assert planted.rerun_data["run"]["cache_hits"] == FULL_RUN_CALLS
+    assert planted.rerun_data["slim"]["removed"] == planted.data["slim"]["removed"]
+
+
+def test_progress_never_shows_more_done_than_total(planted):
+    bars = [re.search(r"\s(\d+)/(\d+)\s", line) for line in planted.result.stderr.splitlines()]
+    bars = [tuple(map(int, m.groups())) for m in bars if m]
+    assert len(bars) >= 3  # baseline, leave-one-out, slim (and any back-off rounds)
+    assert all(done <= total for done, total in bars), bars
+
+
+def test_headline_is_printed_on_one_line(planted):
+    headline = re.search(r"^\*\*(remove .*)\*\*$", planted.files["ablation.md"], re.M).group(1)
+    assert headline in planted.result.stdout.splitlines()
+
+
+# -- runs that change state ---------------------------------------------------------------------------------------
+
+
+def test_write_applies_the_slim_template_in_place(repo, fake):
+    first = ablate()
+    assert first.exit_code == 0, first.output
+    assert (repo / "prompts" / "p.j2").read_text(encoding="utf-8") == SOURCE
+    calls = fake.calls
+    second = ablate("--write")
+    assert second.exit_code == 0, second.output
+    assert fake.calls == calls  # everything came from the cache
+    slim = report(repo, "slim.j2").read_text(encoding="utf-8")
+    assert (repo / "prompts" / "p.j2").read_text(encoding="utf-8") == slim
+    assert "git diff prompts/p.j2" in second.stdout
+
+
+def test_editing_one_instruction_only_pays_for_the_variants_that_changed(repo, fake):
+    assert ablate().exit_code == 0
+    before = fake.calls
+    assert before == FULL_RUN_CALLS
+    edited = SOURCE.replace("polite and considerate", "polite and kind")
+    (repo / "prompts" / "p.j2").write_text(edited, encoding="utf-8")
+    result = ablate()
+    assert result.exit_code == 0, result.output
+    new = fake.requests[before:]
+    # the edited sentence is in the baseline and in the variants that drop one of the other 5 units; the variant
+    # without it and both slim attempts (which drop it) render exactly as before and come from the cache
+    assert len(new) == (1 + K - 1) * N
+    assert all("polite and kind" in body["messages"][0]["content"] for body in new)
+    data = load(repo)
+    assert data["run"]["calls"] == len(new)
+    assert data["run"]["cache_hits"] == FULL_RUN_CALLS - len(new)
+    assert unit(data, 2)["text"] == "Please be polite and kind at all times."
+
+
+def test_a_budget_stop_exits_3_and_a_rerun_resumes(repo, fake):
+    stopped = ablate("--max-cost", "0.01")
+    assert stopped.exit_code == 3, stopped.output
+    assert "budget" in stopped.stderr and "rerun" in stopped.stderr and "resume" in stopped.stderr
+    paid = fake.calls
+    assert 0 < paid < FULL_RUN_CALLS
+    assert fake_usage_usd(fake.requests) >= 0.01
+    assert not report(repo).exists()  # nothing half-written; the answers so far are in the cache
+    resumed = ablate("--max-cost", "5")
+    assert resumed.exit_code == 0, resumed.output
+    data = load(repo)
+    assert data["run"]["cache_hits"] == paid  # every call paid before the stop is reused
+    assert fake.calls == data["run"]["calls"] + data["run"]["cache_hits"] == FULL_RUN_CALLS  # none paid twice
+    assert data["slim"]["removed"] == expected_removed(data)
+
+
+def test_repeats_2_doubles_target_calls(repo, fake):
+    result = ablate("--repeats", "2", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["repeats"] == 2
+    assert fake.calls == data["run"]["calls"] == 2 * FULL_RUN_CALLS
+    assert all(body["temperature"] > 0 for body in fake.requests)  # repeats at temperature 0 would be copies
+    assert unit(data, 3)["n"] == N  # repeats sharpen a case's score, they do not add cases
+    assert data["slim"]["removed"] == expected_removed(data)
+
+
+def test_a_pinned_unit_is_never_dropped_nor_listed(tmp_path, monkeypatch, fake):
+    fake.handler = handler
+    pinned = SOURCE.replace(POLITE, "{# promptslim: keep #}\n" + POLITE)
+    root = make_repo(tmp_path / "repo", source=pinned)
+    monkeypatch.chdir(root)
+    result = ablate()
+    assert result.exit_code == 0, result.output
+    data = load(root)
+    assert data["pinned"] == [2]
+    assert [u["id"] for u in data["units"]] == [1, 3, 4, 5, 6]
+    assert all(u["text"] != POLITE for u in data["units"])
+    assert 2 not in data["slim"]["removed"]
+    assert POLITE in report(root, "slim.j2").read_text(encoding="utf-8")
+    assert PREAMBLE not in report(root, "slim.j2").read_text(encoding="utf-8")
+    assert "over 5 units" in data["method"]  # Bonferroni over the candidates only
+    # no request ever went without the pinned sentence
+    assert all(POLITE in body["messages"][0]["content"] for body in fake.requests)
+
+
+def test_a_template_with_no_removable_units_exits_2(tmp_path, monkeypatch, fake):
+    fake.handler = handler
+    source = "# Rules\n{# promptslim: keep #}\n- Say BONJOUR and MERCI.\n{{ shop }}\n"
+    root = make_repo(tmp_path / "repo", source=source)
+    monkeypatch.chdir(root)
+    result = ablate()
+    assert result.exit_code == 2
+    assert "prompts/p.j2" in result.stderr and "no removable units" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert fake.calls == 0
+    assert not report(root).exists()
+
+
+def test_the_inconclusive_hint_appears_when_units_are_inconclusive(tmp_path, monkeypatch, fake):
+    fake.handler = handler
+    root = make_repo(tmp_path / "repo", cases=CASES[:5])
+    monkeypatch.chdir(root)
+    args = [*ABLATE[:-3], "--margin", "0.01", "--yes"]
+    result = ablate(args=args)
+    assert result.exit_code == 0, result.output
+    data = load(root)
+    assert {u["verdict"] for u in data["units"]} == {"inconclusive"}
+    hint = data["inconclusive_hint"]
+    assert hint and hint.startswith(f"{K} of {K} units are inconclusive")
+    assert "cases" in hint and "--repeats" in hint
+    assert " ".join(hint.split()) in " ".join(result.stdout.split())  # printed (rich may wrap it)
+    assert data["slim"]["removed"] == [] and data["slim"]["verdict"] == "none"
+    assert fake.calls == (1 + K) * 5  # no slim attempt when nothing is removable
+    assert "no instruction can be removed" in report(root, "ablation.md").read_text(encoding="utf-8")
+
+
+def test_the_slim_prompt_never_costs_more_than_the_baseline(tmp_path, monkeypatch, fake):
+    fake.handler = handler
+    source = "".join(line + "\n" for line in [PREAMBLE, BONJOUR, MERCI_END, SHORT, "- Keep it short. No padding."])
+    root = make_repo(tmp_path / "repo", source=source)
+    monkeypatch.chdir(root)
+    result = ablate()
+    assert result.exit_code == 0, result.output
+    slim = load(root)["slim"]
+    assert 1 in slim["removed"]  # the filler still goes
+    assert slim["usd_per_month_saved"] >= 0
+    assert "Keep it short." in report(root, "slim.j2").read_text(encoding="utf-8")
+
+
+def test_the_back_off_puts_back_only_what_the_interaction_needs(tmp_path, monkeypatch, fake):
+    fake.handler = handler
+    spelling, notes = "- Use British spelling.", "- Never share internal notes."
+    source = "".join(line + "\n" for line in [BONJOUR, MERCI_END, MERCI_FINISH, SHORT, spelling, notes])
+    root = make_repo(tmp_path / "repo", source=source)
+    monkeypatch.chdir(root)
+    result = ablate()
+    assert result.exit_code == 0, result.output
+    slim = load(root)["slim"]
+    assert {5, 6} <= set(slim["removed"])  # independent filler, removable alone and together
+    assert len(set(slim["removed"]) & {2, 3}) == 1  # exactly one of the redundant MERCI rules goes
