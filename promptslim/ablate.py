@@ -126,9 +126,16 @@ async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None,
         if not chosen:
             slim_result, slim_delta, slim_verdict = nothing
     if chosen and len(put_back) > 1:
-        # ties in the back-off order can put back more than the interaction needs: offer each put-back
-        # unit again (most valuable first) and keep it out when the combination still holds
-        for candidate in sorted(put_back, key=lambda r: -r.usd_per_call_saved):
+        # ties in the back-off order can put back more than the interaction needs. Usually the last
+        # unit put back is the one that mattered: try dropping all the others again in one round;
+        # failing that, offer each put-back unit again (most valuable first)
+        last = put_back[-1]
+        trial = await combined(chosen + put_back[:-1], "slim (recheck)")
+        if trial[2] == "removable" and trial[3]:
+            chosen += put_back[:-1]
+            put_back = [last]
+            slim_result, slim_delta, slim_verdict = trial[0], trial[1], trial[2]
+        for candidate in sorted(put_back if len(put_back) > 1 else [], key=lambda r: -r.usd_per_call_saved):
             trial = await combined(chosen + [candidate], f"slim (recheck {candidate.unit.id})")
             if trial[2] == "removable" and trial[3]:
                 chosen.append(candidate)
@@ -182,6 +189,10 @@ def _result_dict(ev: Evaluator, margin: float, baseline: VariantResult, units: l
         notes.append(TINY_JUDGE_NOTE)
     if models.local:
         notes.append("answers come from the embedded 135M-parameter model; token counts are approximate")
+    rate = baseline.summary.pass_rate
+    if rate is not None and rate <= 0.2:
+        notes.append(f"the baseline passes only {rate:.0%} of the eval set: a model that cannot do the task "
+                     "cannot show which instructions it needs")
     import hashlib
 
     return {

@@ -113,6 +113,7 @@ def plan(prepared: Prepared, sources: list[str], budget: float) -> Plan:
     judge_price = ev.runner.roles["judge"].price if judge_on else None
     total = cached = input_tokens = 0
     usd = 0.0
+    answer = min(OUTPUT_ESTIMATE, ev.params(0).max_tokens or OUTPUT_ESTIMATE)
     unique = list(dict.fromkeys(sources))
     for source in unique:
         pending = ev.pending_calls(source)
@@ -122,14 +123,14 @@ def plan(prepared: Prepared, sources: list[str], budget: float) -> Plan:
         share = pending / calls if calls else 0
         tokens = sum(count_messages(m, ev.models.price_model).tokens for m in ev.messages(source)) * ev.repeats
         input_tokens += int(tokens * share)
-        usd += target_price.cost(tokens * share, OUTPUT_ESTIMATE * pending)
+        usd += target_price.cost(tokens * share, answer * pending)
         if judge_price is not None:
-            usd += judge_price.cost((tokens / max(calls, 1) + JUDGE_OVERHEAD + OUTPUT_ESTIMATE) * pending,
+            usd += judge_price.cost((tokens / max(calls, 1) + JUDGE_OVERHEAD + answer) * pending,
                                     JUDGE_OUTPUT * pending)
     pending_total = total - cached
     return Plan(variants=len(unique), cases=len(prepared.evalset.cases), repeats=ev.repeats, target_calls=total,
                 cached_calls=cached, judge_calls=pending_total if judge_on else 0, input_tokens=input_tokens,
-                output_tokens=OUTPUT_ESTIMATE * pending_total, usd=usd, budget=budget)
+                output_tokens=answer * pending_total, usd=usd, budget=budget)
 
 
 def display_path(path: Path, root: Path) -> str:

@@ -173,7 +173,7 @@ def test_markdown_has_title_headline_context_and_notes():
     assert "margin 0.02" in md
     assert r["method"] in md
     assert "620 calls, 12 cache hits" in md and "$0.41" in md and "6.7 h" in md
-    assert f"> ⚠️ **Judge:** {r['judge_note']}" in md
+    assert f"> ⚠️ **Note:** {r['judge_note']}" in md
     assert r["inconclusive_hint"] in md
     assert "Restored: 5" in md
     assert "Pinned by the author" in md and ": 6." in md
