@@ -197,9 +197,23 @@ async def _run_and_close(runner: Any, coro: Any) -> Any:
         await runner.aclose()
 
 
-def _finish(runner: Any, status: str) -> None:
-    if runner.store is not None:
-        runner.store.finish_run(runner.run_id, status)
+def _execute(runner: Any, show_progress: bool, start: Callable[[_Progress], Any]) -> Any:
+    """Run one engine coroutine under progress bars; the ledger records how the run ended."""
+    status = "failed"
+    try:
+        with _Progress(runner, enabled=show_progress) as progress:
+            result = asyncio.run(_run_and_close(runner, start(progress)))
+        status = "done"
+        return result
+    except BudgetStop:
+        status = "budget"
+        raise
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        if runner.store is not None:
+            runner.store.finish_run(runner.run_id, status)
 
 
 @app.command("eval")
@@ -219,17 +233,12 @@ def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Op
     ev = prepared.evaluator
     budget = _budget(prepared, max_cost)
     _check_plan(prepared, [prepared.template.source], budget, yes, as_json)
-    status = "failed"
-    try:
-        with _Progress(ev.runner, enabled=not as_json) as progress:
-            ev.on_case = progress.phase("eval", len(prepared.evalset.cases))
-            result = asyncio.run(_run_and_close(ev.runner, ev.run(prepared.template.source)))
-        status = "done"
-    except BudgetStop:
-        status = "budget"
-        raise
-    finally:
-        _finish(ev.runner, status)
+
+    def start(progress: _Progress) -> Any:
+        ev.on_case = progress.phase("eval", len(prepared.evalset.cases))
+        return ev.run(prepared.template.source)
+
+    result = _execute(ev.runner, not as_json, start)
     data = eval_data(prepared, result)
     if csv is not None:
         eval_frame(prepared, result).to_csv(csv, index=False)
@@ -302,16 +311,7 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     _check_plan(prepared, sources, budget, yes, as_json)
     the_margin = prepared.config.margin if margin is None else margin
     slim_rel = f"reports/{tpl.name}/slim.j2"
-    status = "failed"
-    try:
-        with _Progress(ev.runner, enabled=not as_json) as progress:
-            result = asyncio.run(_run_and_close(ev.runner, run_ablation(ev, the_margin, progress.phase, slim_rel)))
-        status = "done"
-    except BudgetStop:
-        status = "budget"
-        raise
-    finally:
-        _finish(ev.runner, status)
+    result = _execute(ev.runner, not as_json, lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel))
     files = write_ablation(prepared.config.root, tpl, result, write)
     if as_json:
         return _json(result.data)

@@ -182,3 +182,25 @@ def test_python_dash_m_promptslim_works():
     assert done.returncode == 0
     for command in ("units", "count", "eval", "ablate", "check", "report", "cache"):
         assert command in done.stdout
+
+
+def test_a_plan_over_budget_does_not_start_without_yes(repo, fake):
+    fake.handler = lambda body: "x"
+    result = invoke("eval", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--max-cost", "0.0000001")
+    assert result.exit_code == 3
+    assert "plan: 1 variant(s) × 2 cases × 1 repeat(s) = 2 target calls" in result.output
+    assert "exceeds the budget" in result.output and "--yes" in result.output
+    assert fake.calls == 0
+
+
+def test_yes_starts_anyway_and_the_run_stops_at_the_budget(repo, fake):
+    fake.handler = lambda body: "x marks"
+    (repo / "promptslim.toml").write_text('model = "gpt-4o-mini"\nconcurrency = 1\n[prompts."t"]\ncalls_per_month = 2\n')
+    result = invoke("eval", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--max-cost",
+                    "0.0000001", "--yes")
+    assert result.exit_code == 3
+    assert "stopped at the cost budget" in result.output and "resume" in result.output
+    assert fake.calls == 1  # one at a time: after the first call the budget is spent and nothing new starts
+    rerun = invoke("eval", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--json")
+    assert rerun.exit_code == 0
+    assert json.loads(rerun.stdout)["run"]["cache_hits"] == fake.calls - json.loads(rerun.stdout)["run"]["calls"]
