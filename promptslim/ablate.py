@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import difflib
+import hashlib
 import math
 import statistics
 import time
@@ -193,8 +193,6 @@ def _result_dict(ev: Evaluator, margin: float, baseline: VariantResult, units: l
     if rate is not None and rate <= 0.2:
         notes.append(f"the baseline passes only {rate:.0%} of the eval set: a model that cannot do the task "
                      "cannot show which instructions it needs")
-    import hashlib
-
     return {
         "template": template.rel,
         "template_sha256": hashlib.sha256(template.source.encode()).hexdigest(),
@@ -235,7 +233,3 @@ def _result_dict(ev: Evaluator, margin: float, baseline: VariantResult, units: l
         "inconclusive_hint": _hint(units, margin, len(ev.evalset.cases), ev.repeats),
         "pinned": [u.id for u in template.units if u.pinned],
     }
-
-
-def run_sync(coro):
-    return asyncio.run(coro)

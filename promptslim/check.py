@@ -8,7 +8,6 @@ hit and a rerun of the same check costs nothing.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import hashlib
 import tempfile
@@ -18,12 +17,12 @@ from typing import Any, Callable
 
 from promptslim import gitutil
 from promptslim.config import Config, PromptConfig, load_config
-from promptslim.errors import BudgetStop, InputError, SandboxRefusal
+from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.prices import Price, price_for
 from promptslim.report import fmt
 from promptslim.report.check import render_markdown
-from promptslim.session import NONE, Models, resolve_models
+from promptslim.session import NONE, Models, resolve_models, run_notices
 from promptslim.stats import paired_delta
 from promptslim.template import Message, Template, relpath, template_from_source, template_name
 from promptslim.tokens import count_messages
@@ -250,70 +249,50 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
               yes: bool, use_cache: bool, notice: Callable[[str], None]) -> tuple[dict, dict]:
     from promptslim.evaluate import Evaluator
     from promptslim.judge import Judge
-    from promptslim.prepare import Prepared, plan
+    from promptslim.prepare import Prepared, plan, within_budget
     from promptslim.session import make_runner
 
     budget = config.max_cost_usd if max_cost is None else max_cost
-    for note in models.notices:
-        notice(f"promptslim: {note}")
-    if models.local or models.judge_is_local:
-        from promptslim.llm.local import NOTICE
-
-        notice(NOTICE)
+    for line in run_notices(models):
+        notice(line)
     runner = make_runner(config, models, budget_usd=budget, use_cache=use_cache, command="check")
-    status = "failed"
-    try:
-        jobs: list[tuple[tuple[int, str], Any, str]] = []
-        plans = []
-        for i, t in enumerate(targets):
-            if not t.evaluable:
-                continue
-            assert t.evalset is not None and t.head is not None
-            judged = models.judge_model != NONE and bool(t.evalset.criteria)
-            side_models = models if judged else replace(models, judge_model=NONE)
-            judge = None
-            if judged:
-                judge = Judge(runner, models.judge_model, t.evalset.criteria or "", config.home,
-                              threshold=t.evalset.threshold, steps=t.evalset.steps, json_mode=models.judge_is_local)
-            sides = [("head", t.head)] + ([("base", t.base)] if t.base is not None and t.base_msgs else [])
-            for side, tpl in sides:
-                ev = Evaluator(template=tpl, evalset=t.evalset, runner=runner, models=side_models, config=config,
-                               price=price, repeats=config.repeats, calls_per_month=t.prompt.calls_per_month,
-                               judge=judge)
-                jobs.append(((i, side), ev, tpl.source))
-                # an identical rendering (eval-set-only change) is answered once: plan it once
-                if side == "head" or t.base_msgs != t.head_msgs:
-                    plans.append(plan(Prepared(config, tpl, t.evalset, side_models, ev), [tpl.source], budget))
-        usd = sum(p.usd for p in plans)
-        judge_calls = sum(p.judge_calls for p in plans)
-        judge = f" + {judge_calls} judge calls ({models.judge_model})" if judge_calls else ""
-        notice(f"plan: {len(plans)} variant(s) over {len({key[0] for key, _, _ in jobs})} changed "
-               f"template(s) = {sum(p.target_calls for p in plans)} target calls ({models.model}; "
-               f"{sum(p.cached_calls for p in plans)} cached){judge}; ~{sum(p.input_tokens for p in plans):,} input "
-               f"tokens, ~{sum(p.output_tokens for p in plans):,} output tokens (estimated); estimated ${usd:.4f} of "
-               f"${budget:.2f} budget")
-        if usd > budget and not yes:
-            asyncio.run(runner.aclose())
-            raise BudgetStop(f"estimated ${usd:.2f} exceeds the budget ${budget:.2f} (max_cost_usd) — rerun with "
-                             "--yes to start anyway (the run still stops at the budget), or raise --max-cost")
-        try:
-            answers = asyncio.run(_run_all(runner, [(ev, source) for _, ev, source in jobs]))
-            status = "done"
-        except BudgetStop:
-            status = "budget"
-            raise
-    finally:
-        if runner.store is not None:
-            runner.store.finish_run(runner.run_id, status)
+    jobs: list[tuple[tuple[int, str], Any, str]] = []
+    plans = []
+    for i, t in enumerate(targets):
+        if not t.evaluable:
+            continue
+        assert t.evalset is not None and t.head is not None
+        judged = models.judge_model != NONE and bool(t.evalset.criteria)
+        side_models = models if judged else replace(models, judge_model=NONE)
+        judge = None
+        if judged:
+            judge = Judge(runner, models.judge_model, t.evalset.criteria or "", config.home,
+                          threshold=t.evalset.threshold, steps=t.evalset.steps, json_mode=models.judge_is_local)
+        sides = [("head", t.head)] + ([("base", t.base)] if t.base is not None and t.base_msgs else [])
+        for side, tpl in sides:
+            ev = Evaluator(template=tpl, evalset=t.evalset, runner=runner, models=side_models, config=config,
+                           price=price, repeats=config.repeats, calls_per_month=t.prompt.calls_per_month,
+                           judge=judge)
+            jobs.append(((i, side), ev, tpl.source))
+            # an identical rendering (eval-set-only change) is answered once: plan it once
+            if side == "head" or t.base_msgs != t.head_msgs:
+                plans.append(plan(Prepared(config, tpl, t.evalset, side_models, ev), [tpl.source], budget))
+    usd = sum(p.usd for p in plans)
+    judge_calls = sum(p.judge_calls for p in plans)
+    judge = f" + {judge_calls} judge calls ({models.judge_model})" if judge_calls else ""
+    notice(f"plan: {len(plans)} variant(s) over {len({key[0] for key, _, _ in jobs})} changed "
+           f"template(s) = {sum(p.target_calls for p in plans)} target calls ({models.model}; "
+           f"{sum(p.cached_calls for p in plans)} cached){judge}; ~{sum(p.input_tokens for p in plans):,} input "
+           f"tokens, ~{sum(p.output_tokens for p in plans):,} output tokens (estimated); estimated ${usd:.4f} of "
+           f"${budget:.2f} budget")
+
+    async def guarded() -> list[Any]:
+        await within_budget(usd, budget, yes)
+        return await runner.gather(ev.run(source) for _, ev, source in jobs)
+
+    answers = runner.run(guarded())
     run = {"calls": runner.api_calls, "cache_hits": runner.cache_hits, "usd": runner.spent}
     return {key: answer for (key, _, _), answer in zip(jobs, answers)}, run
-
-
-async def _run_all(runner: Any, jobs: list[tuple[Any, str]]) -> list[Any]:
-    try:
-        return await runner.gather(ev.run(source) for ev, source in jobs)
-    finally:
-        await runner.aclose()
 
 
 # ---------------------------------------------------------------- figures and gates

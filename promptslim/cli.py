@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import sys
@@ -14,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from promptslim.errors import BudgetStop, PromptslimError
+from promptslim.errors import PromptslimError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Find the prompt tokens you pay for on every call but do not need.")
@@ -163,15 +162,13 @@ class _Progress:
 
 
 def _notices(prepared: Any) -> None:
-    from promptslim.llm.local import NOTICE
+    from promptslim.session import run_notices
 
-    for note in prepared.models.notices:
-        err.print(f"promptslim: {note}", markup=False)
-    if prepared.models.local or prepared.models.judge_is_local:
-        err.print(NOTICE, markup=False)
+    for line in run_notices(prepared.models):
+        err.print(line, markup=False)
 
 
-def _check_plan(prepared: Any, sources: list[str], budget: float, yes: bool, quiet: bool) -> None:
+def _plan(prepared: Any, sources: list[str], budget: float, quiet: bool) -> Any:
     from promptslim.prepare import plan
 
     p = plan(prepared, sources, budget)
@@ -181,39 +178,24 @@ def _check_plan(prepared: Any, sources: list[str], budget: float, yes: bool, qui
                   f"calls ({prepared.models.model}; {p.cached_calls} cached){judge}; ~{p.input_tokens:,} input tokens, "
                   f"~{p.output_tokens:,} output tokens (estimated); estimated ${p.usd:.4f} of ${budget:.2f} budget",
                   markup=False)
-    if p.over_budget and not yes:
-        raise BudgetStop(f"estimated ${p.usd:.2f} exceeds the budget ${budget:.2f} (max_cost_usd) — rerun with --yes "
-                         "to start anyway (the run still stops at the budget), or raise --max-cost")
+    return p
 
 
 def _budget(prepared: Any, max_cost: float | None) -> float:
     return prepared.config.max_cost_usd if max_cost is None else max_cost
 
 
-async def _run_and_close(runner: Any, coro: Any) -> Any:
-    try:
-        return await coro
-    finally:
-        await runner.aclose()
+def _execute(runner: Any, plan: Any, yes: bool, show_progress: bool, start: Callable[[_Progress], Any]) -> Any:
+    """Refuse an over-budget plan, else run one engine coroutine under progress bars."""
+    from promptslim.prepare import within_budget
 
+    with _Progress(runner, enabled=show_progress) as progress:
 
-def _execute(runner: Any, show_progress: bool, start: Callable[[_Progress], Any]) -> Any:
-    """Run one engine coroutine under progress bars; the ledger records how the run ended."""
-    status = "failed"
-    try:
-        with _Progress(runner, enabled=show_progress) as progress:
-            result = asyncio.run(_run_and_close(runner, start(progress)))
-        status = "done"
-        return result
-    except BudgetStop:
-        status = "budget"
-        raise
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    finally:
-        if runner.store is not None:
-            runner.store.finish_run(runner.run_id, status)
+        async def guarded() -> Any:
+            await within_budget(plan.usd, plan.budget, yes)
+            return await start(progress)
+
+        return runner.run(guarded())
 
 
 @app.command("eval")
@@ -231,14 +213,13 @@ def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Op
                        max_cost=max_cost, use_cache=not no_cache, command="eval")
     _notices(prepared)
     ev = prepared.evaluator
-    budget = _budget(prepared, max_cost)
-    _check_plan(prepared, [prepared.template.source], budget, yes, as_json)
+    plan = _plan(prepared, [prepared.template.source], _budget(prepared, max_cost), as_json)
 
     def start(progress: _Progress) -> Any:
         ev.on_case = progress.phase("eval", len(prepared.evalset.cases))
         return ev.run(prepared.template.source)
 
-    result = _execute(ev.runner, not as_json, start)
+    result = _execute(ev.runner, plan, yes, not as_json, start)
     data = eval_data(prepared, result)
     if csv is not None:
         eval_frame(prepared, result).to_csv(csv, index=False)
@@ -304,14 +285,14 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     ev, tpl = prepared.evaluator, prepared.template
     if not tpl.candidates:
         raise PromptslimError(f"{tpl.rel}: no removable units (all pinned or fixed) — see `promptslim units {tpl.rel}`")
-    budget = _budget(prepared, max_cost)
     # baseline, every leave-one-out variant, and one round of the combined slim prompt
     sources = [tpl.source, *(tpl.without({u.id}) for u in tpl.candidates),
                tpl.without({u.id for u in tpl.candidates})]
-    _check_plan(prepared, sources, budget, yes, as_json)
+    plan = _plan(prepared, sources, _budget(prepared, max_cost), as_json)
     the_margin = prepared.config.margin if margin is None else margin
     slim_rel = f"reports/{tpl.name}/slim.j2"
-    result = _execute(ev.runner, not as_json, lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel))
+    result = _execute(ev.runner, plan, yes, not as_json,
+                      lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel))
     files = write_ablation(prepared.config.root, tpl, result, write)
     if as_json:
         return _json(result.data)

@@ -109,6 +109,7 @@ class Evaluator:
     judge: Judge | None = None
     on_case: Callable[[], None] | None = None
     _messages: dict[str, list[list[Message]]] = field(default_factory=dict)
+    _tokens: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def temperature(self) -> float:
@@ -122,6 +123,12 @@ class Evaluator:
             self._messages[source] = [self.template.render(c.vars, c.input, c.where(self.evalset.path), source=source)
                                       for c in self.evalset.cases]
         return self._messages[source]
+
+    def input_tokens(self, source: str) -> list[int]:
+        """Exact input tokens per case for a variant, counted once (the plan and every sample share them)."""
+        if source not in self._tokens:
+            self._tokens[source] = [count_messages(m, self.models.price_model).tokens for m in self.messages(source)]
+        return self._tokens[source]
 
     def params(self, sample: int) -> Params:
         max_tokens = self.config.max_tokens
@@ -143,24 +150,24 @@ class Evaluator:
 
     async def run(self, source: str) -> VariantResult:
         all_messages = self.messages(source)
+        tokens = self.input_tokens(source)
         # Issue calls grouped by rendered prompt: a local model then reuses its cached prompt prefix.
         order = sorted(range(len(all_messages)), key=lambda i: [m["content"] for m in all_messages[i][:-1]])
-        done = await self.runner.gather(self._case(self.evalset.cases[i], all_messages[i]) for i in order)
+        done = await self.runner.gather(self._case(self.evalset.cases[i], all_messages[i], tokens[i]) for i in order)
         results = [None] * len(order)
         for i, result in zip(order, done):
             results[i] = result
         return VariantResult(tuple(results), self.summarize(results))
 
-    async def _case(self, case: Case, messages: list[Message]) -> CaseResult:
-        samples = await asyncio.gather(*(self._sample(case, messages, r) for r in range(self.repeats)))
+    async def _case(self, case: Case, messages: list[Message], input_tokens: int) -> CaseResult:
+        samples = await asyncio.gather(*(self._sample(case, messages, input_tokens, r) for r in range(self.repeats)))
         if self.on_case:
             self.on_case()
         return CaseResult(case.id, tuple(samples))
 
-    async def _sample(self, case: Case, messages: list[Message], r: int) -> Sample:
+    async def _sample(self, case: Case, messages: list[Message], input_tokens: int, r: int) -> Sample:
         completion = await self.runner.complete("target", messages, self.params(r))
         text = completion.text
-        input_tokens = count_messages(messages, self.models.price_model).tokens
         output_tokens = completion.completion_tokens or (count_text(text, self.models.price_model) if text else 0)
         failed = tuple(failures(case.asserts, text, self.models.price_model))
         if failed:

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promptslim.config import Config, load_config
-from promptslim.errors import InputError
+from promptslim.errors import BudgetStop, InputError
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.evaluate import Evaluator
 from promptslim.judge import Judge
 from promptslim.prices import price_for
 from promptslim.session import NONE, Models, make_runner, resolve_models
-from promptslim.template import Template, load_template, relpath
-from promptslim.tokens import count_messages
+from promptslim.template import Template, load_template
 
 OUTPUT_ESTIMATE = 200  # tokens per answer assumed by the plan (the real figure comes from the answers)
 JUDGE_OVERHEAD = 450  # GEval prompt around the case, in tokens
@@ -121,7 +120,7 @@ def plan(prepared: Prepared, sources: list[str], budget: float) -> Plan:
         total += calls
         cached += calls - pending
         share = pending / calls if calls else 0
-        tokens = sum(count_messages(m, ev.models.price_model).tokens for m in ev.messages(source)) * ev.repeats
+        tokens = sum(ev.input_tokens(source)) * ev.repeats
         input_tokens += int(tokens * share)
         usd += target_price.cost(tokens * share, answer * pending)
         if judge_price is not None:
@@ -133,5 +132,8 @@ def plan(prepared: Prepared, sources: list[str], budget: float) -> Plan:
                 output_tokens=answer * pending_total, usd=usd, budget=budget)
 
 
-def display_path(path: Path, root: Path) -> str:
-    return relpath(path, root)
+async def within_budget(usd: float, budget: float, yes: bool) -> None:
+    """Refuse to start when the estimate exceeds the budget, unless told to go ahead (the hard stop still holds)."""
+    if usd > budget and not yes:
+        raise BudgetStop(f"estimated ${usd:.2f} exceeds the budget ${budget:.2f} (max_cost_usd) — rerun with --yes "
+                         "to start anyway (the run still stops at the budget), or raise --max-cost")

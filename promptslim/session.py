@@ -11,7 +11,7 @@ from promptslim.llm.openai_backend import OpenAIBackend
 from promptslim.llm.retry import RetryPolicy
 from promptslim.llm.runner import Role, Runner
 from promptslim.llm.store import Store
-from promptslim.prices import LOCAL, Price, price_for
+from promptslim.prices import LOCAL, price_for
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_JUDGE = "gpt-4o"
@@ -83,9 +83,9 @@ def _backend(model: str, endpoint: Endpoint, config: Config):
 def make_runner(config: Config, models: Models, *, budget_usd: float | None, use_cache: bool = True,
                 command: str = "") -> Runner:
     """The runner with target (and judge) roles, the cache/ledger store, and the run's budget."""
-    roles = {"target": Role(_backend(models.model, config.target, config), run_price(models.model, config))}
+    roles = {"target": Role(_backend(models.model, config.target, config), price_for(models.model, config))}
     if models.judge_model != NONE:
-        roles["judge"] = Role(_backend(models.judge_model, config.judge, config), run_price(models.judge_model, config))
+        roles["judge"] = Role(_backend(models.judge_model, config.judge, config), price_for(models.judge_model, config))
     store = Store(config.home / "cache.sqlite")
     runner = Runner(roles=roles, store=store, budget_usd=budget_usd, concurrency=config.concurrency,
                     retry=RetryPolicy.from_env(config.max_retries), use_cache=use_cache)
@@ -93,6 +93,11 @@ def make_runner(config: Config, models: Models, *, budget_usd: float | None, use
     return runner
 
 
-def run_price(model: str, config: Config) -> Price:
-    """What the run itself pays per token (the local model is free)."""
-    return price_for(model, config)
+def run_notices(models: Models) -> list[str]:
+    """What a run says once on stderr before it starts: model substitutions, and the local model's caveat."""
+    lines = [f"promptslim: {note}" for note in models.notices]
+    if models.local or models.judge_is_local:
+        from promptslim.llm.local import NOTICE
+
+        lines.append(NOTICE)
+    return lines

@@ -7,6 +7,7 @@ blocks are removed together, so any subset can be removed and the template still
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -94,8 +95,6 @@ def _chunks(source: str, starts: list[int], rel: str) -> list[tuple[int, int]]:
 
 
 def _line_index(starts: list[int]):
-    import bisect
-
     return lambda offset: bisect.bisect_right(starts, offset) - 1
 
 
@@ -222,8 +221,6 @@ def _sentences(source: str, paragraph: list[tuple[int, int]], starts: list[int],
     lead = len(masked) - len(masked.lstrip())
     ends = [m.end() for m in _SENTENCE_END.finditer(masked) if not _ABBREVIATIONS.search(masked[:m.end()])]
     cuts = [lead] + ends + [len(text)]
-    import bisect
-
     for a, b in zip(cuts, cuts[1:]):
         sentence = text[a:b]
         if sentence.strip():

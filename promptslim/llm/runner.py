@@ -164,12 +164,34 @@ class Runner:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, PromptslimError):
                 raise result
-        if self._stop is not None and any(isinstance(r, PromptslimError) for r in results):
-            raise self._stop
-        for result in results:
-            if isinstance(result, PromptslimError):
-                raise result
+        stopped = [r for r in results if isinstance(r, PromptslimError)]
+        if stopped:
+            raise self._stop or stopped[0]
         return list(results)  # type: ignore[arg-type]
+
+    def run(self, coro: Awaitable[T]) -> T:
+        """Run an engine coroutine to the end: its own event loop, clients closed, the ledger told how it ended."""
+
+        async def main() -> T:
+            try:
+                return await coro
+            finally:
+                await self.aclose()
+
+        status = "failed"
+        try:
+            result = asyncio.run(main())
+            status = "done"
+            return result
+        except BudgetStop:
+            status = "budget"
+            raise
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            if self.store is not None:
+                self.store.finish_run(self.run_id, status)
 
     async def aclose(self) -> None:
         for role in self.roles.values():
