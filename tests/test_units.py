@@ -10,6 +10,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from structure import problems
 
 from promptslim.errors import InputError
 from promptslim.template import load_template, render_messages, render_text, template_from_source
@@ -304,12 +305,22 @@ def system_text(t, source: str, case: dict) -> str:
     return collapse(" ".join(m["content"] for m in messages[:-1]))
 
 
+def dropped_lead_lines(t, removed: set[int]) -> set[int]:
+    """Lines of lead-ins ("Rules:") whose every introduced unit is removed: they go with them."""
+    leads: dict[tuple[int, int], list[int]] = {}
+    for u in t.units:
+        if u.lead is not None:
+            leads.setdefault(u.lead, []).append(u.id)
+    return {t.source.count("\n", 0, lead[0]) + 1 for lead, ids in leads.items() if set(ids) <= removed}
+
+
 def check_variant(t, removed: set[int], cases: list[dict]) -> None:
     variant = t.without(removed)
     again = template_from_source(variant, t.rel)  # compiles and segments
     kept = [u for u in t.units if u.id not in removed]
     assert [u.text for u in again.units] == [u.text for u in kept]
-    assert [(f.text, f.kind) for f in again.fixed] == [(f.text, f.kind) for f in t.fixed]
+    gone = dropped_lead_lines(t, removed)
+    assert [(f.text, f.kind) for f in again.fixed] == [(f.text, f.kind) for f in t.fixed if f.line not in gone]
     assert "\n\n\n" not in variant
     assert not re.search(r"[ \t]+\n", variant)
     for case in cases:
@@ -324,7 +335,8 @@ def check_variant(t, removed: set[int], cases: list[dict]) -> None:
             else:
                 assert own in text, (unit.id, case["id"])
         for fixed in t.fixed:
-            assert collapse(render_text(fixed.text, t.rel, variables)) in text
+            if fixed.line not in gone:
+                assert collapse(render_text(fixed.text, t.rel, variables)) in text
 
 
 @pytest.mark.parametrize("rel", TEMPLATES)
@@ -352,13 +364,19 @@ def test_removing_the_if_blocks_leaves_one_blank_line():
     assert "{%" not in variant
 
 
-def test_removing_a_whole_bullet_list_leaves_heading_and_one_blank_line():
+def test_removing_a_whole_bullet_list_removes_its_lead_in_and_leaves_one_blank_line():
+    # issue 16: a lead-in ending in ":" goes with what it introduces, so it never dangles
     t = load("prompts/summarize.j2")
     variant = t.without({11, 12, 13})
-    assert "Length and format:\n\nPlease make sure the summary" in variant
+    assert "Length and format:" not in variant
+    assert "not in the thread.\n- Do not include greetings, sign-offs or the customer's contact details.\n\n" \
+           "Please make sure the summary" in variant
     variant = t.without({5, 6, 7, 8, 9, 10, 11, 12, 13})
     assert "\n\n\n" not in variant
-    assert "Content guidelines:\n\nLength and format:\n\nPlease make sure" in variant
+    assert "most to them.\n\nPlease make sure" in variant
+    # one bullet left keeps its lead-in
+    variant = t.without({11, 12})
+    assert "Length and format:\n- Do not start with a preamble" in variant
 
 
 def test_removing_a_middle_paragraph_does_not_double_blank_lines():
@@ -407,8 +425,31 @@ def generated_templates(draw):
                 body.extend(if_block(depth + 1))
         return ["{% if x %}", *body, "{% endif %}"]
 
+    def structure() -> list[str]:
+        """Real-shaped blocks (issue 16): each must come out whole or with its frame fixed."""
+        choice = draw(st.sampled_from(["fence", "json", "json-lines", "table", "xml", "wrapped", "cjk",
+                                       "lead", "bold"]))
+        if choice == "fence":
+            return ["```python", f"print('{tok()}. Done.')", "if x: { y }", "```"]
+        if choice == "json":
+            return ['{"name": "' + tok() + '", "description": "Search. Return hits.", "args": [1, {"a": 2}]}']
+        if choice == "json-lines":
+            return ["{", f'  "label": "{tok()}",', '  "items": ["a. B.", "c"]', "}"]
+        if choice == "table":
+            return ["| Word | Note |", "|---|---|", f"| {tok()} | Ends. Here. |", f"| {tok()} | x |"]
+        if choice == "xml":
+            return ['<rules kind="a. B">', prose(), "</rules>", f"<ex>{tok()} holds. Then stop.</ex>"]
+        if choice == "wrapped":
+            return [f"- Always keep {tok()} because the user may have changed", "  the file, and",
+                    "never skip it."]
+        if choice == "cjk":
+            return [f"请遵守 {tok()} 规则。不要编造 {tok()} 事实！Отвечай {tok()} вежливо."]
+        if choice == "bold":
+            return ["**6. Code Quality & Patterns**", f"1. **{tok()} first.** Then the rest."]
+        return ["Example format:", bullet(), bullet()]
+
     lines: list[str] = []
-    kinds = ["prose", "bullet", "heading", "var", "if", "for", "keep", "group", "blank"]
+    kinds = ["prose", "bullet", "heading", "var", "if", "for", "keep", "group", "blank", "structure"]
     for _ in range(draw(st.integers(1, 12))):
         kind = draw(st.sampled_from(kinds))
         if kind == "prose":
@@ -426,6 +467,8 @@ def generated_templates(draw):
         elif kind == "keep":
             lines.append("{# promptslim: keep #}")
             lines.append(draw(st.sampled_from([bullet, prose]))())
+        elif kind == "structure":
+            lines.extend(structure())
         elif kind == "group":
             lines.append("{# promptslim: unit #}")
             for _ in range(draw(st.integers(1, 3))):
@@ -440,7 +483,7 @@ TOKEN = re.compile(r"\bRule\d+\b")
 VARS = {"x": True, "items": [1, 2], "var": "V"}
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(source=generated_templates(), data=st.data())
 def test_any_subset_of_units_can_be_removed(source, data):
     t = template_from_source(source, "prompts/gen.j2")
@@ -452,6 +495,8 @@ def test_any_subset_of_units_can_be_removed(source, data):
     removed = data.draw(st.sets(st.sampled_from(ids)) if ids else st.just(set()), label="removed")
     variant = t.without(removed)
     assert "\n\n\n" not in variant or "\n\n\n" in source
+    assert problems(source) == []
+    assert problems(variant) == [], variant
     again = template_from_source(variant, "prompts/gen.j2")
     kept = [u for u in t.units if u.id not in removed]
     assert [u.text for u in again.units] == [u.text for u in kept]

@@ -1,0 +1,284 @@
+"""Units on real-shaped prompts (issue 16): structure is never cut, and every leave-one-out variant stays balanced.
+
+Each fixture is written for the project in the shape of a failure class found in 91 public system
+prompts; the balance checker (tests/structure.py) is independent of the segmenter.
+"""
+
+from __future__ import annotations
+
+import pytest
+from structure import problems
+
+from promptslim.sentences import sentence_cuts
+from promptslim.units import remove_units, segment
+
+CODE_FENCE = """You are an assistant for a docs team.
+
+```text
+You are an assistant. Answer in one sentence. Never guess.
+```
+
+Keep answers short. Cite the page you used.
+"""
+
+JSON_TOOL_LINE = """Call tools with one JSON object per line. Never add comments.
+{"type": "function", "function": {"name": "search", "description": "Search the docs. Return the top hits.", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
+{"type": "function", "function": {"name": "open", "description": "Open a page. Quote it.", "parameters": {}}}
+"""
+
+FENCED_JSON = """Answer in this format:
+```json
+{
+  "answer": "Yes. It works.",
+  "sources": ["https://example.com/a", "https://example.com/b"]
+}
+```
+Do not wrap the JSON in prose.
+"""
+
+MULTILINE_JSON = """Return an object like this one. Use the same keys.
+{
+  "label": "billing",
+  "reasons": [
+    "Mentions an invoice. Mentions a charge."
+  ]
+}
+Never add other keys.
+"""
+
+XML_SECTIONS = """<role>
+You are a shell agent. You run commands for the user.
+</role>
+<shell description="Run a command. Returns stdout.">
+Command(s) to execute. Keep each one short.
+<rules>
+Never run rm -rf. Ask before installing packages.
+</rules>
+</shell>
+<example>Run ls. Then report.</example>
+"""
+
+CONJUGATION_TABLE = """Use the conjugation below. Correct the learner gently.
+
+| Pronoun | être (present) | avoir (present) |
+|---|---|---|
+| je | suis. Toujours. | ai |
+| tu | es | as. Jamais. |
+| nous | sommes | avons |
+
+Answer in French.
+"""
+
+FRAGMENTS = """**6. Code Quality & Patterns**
+1. **Keep functions small.** Split long ones into helpers.
+2.
+- Always read a file before you edit it, because the user may have changed
+  it since you last read it.
+- never delete files outside the workspace folder unless the user asked
+for it explicitly.
+Write the fix (then test it). (); {}
+"""
+
+LEAD_IN = """Answer the question.
+
+Example format:
+- Summary: one line.
+- Details: at most three bullets.
+
+Output format:
+Plain text. No markdown.
+
+## Never a lead-in
+- A markdown heading stays.
+"""
+
+CHINESE = ("你是一个乐于助人的助手。请用中文回答用户的问题！如果不知道答案，就说不知道？"
+           "不要编造事实。回答要简洁。\n\n"
+           "Отвечай вежливо. Не выдумывай факты. Évite les répétitions. 답변은 짧게 하세요. 항상 존댓말을 쓰세요.\n")
+
+JSX = """Write React components. Prefer function components.
+```jsx
+<div style={{color: "red", padding: 4}}>Hello. World.</div>
+```
+Use inline styles only when asked, e.g. `style={{margin: 0}}`. Never use class components.
+"""
+
+TWIG = """Help users write Twig templates. Explain each tag.
+```twig
+{# list the products #}
+{% if products is defined %}
+  {% for p in products %}
+    {{ p.name }}. {{ p.price }}
+  {% endfor %}
+{% endif %}
+```
+Always close every tag.
+"""
+
+CRLF = "Be brief. Be kind.\r\n\r\nRules:\r\n- One.\r\n- Two.\r\n"
+
+PLAIN = {
+    "code-fence": CODE_FENCE, "json-tool-schema-line": JSON_TOOL_LINE, "fenced-json": FENCED_JSON,
+    "multiline-json": MULTILINE_JSON, "xml-sections": XML_SECTIONS, "conjugation-table": CONJUGATION_TABLE,
+    "fragments-and-wrapped-bullets": FRAGMENTS, "lead-in": LEAD_IN, "chinese-and-other-scripts": CHINESE,
+    "jsx": JSX, "fenced-twig": TWIG, "crlf": CRLF,
+}
+
+RAW_WRAPPED = """{% raw %}
+You are a Liquid expert. Explain {{ page.title }} and {% comment %}notes{% endcomment %} tags.
+
+Example:
+```liquid
+{% for x in list %}{{ x }}{% endfor %}
+```
+- Never render user input. Escape it first.
+{% endraw %}
+Customer: {{ name }}
+"""
+
+RAW_INLINE = "Write {% raw %}{{ var }}{% endraw %} literally. Then stop.\nNext line stays.\n"
+
+JINJA = {"raw-wrapped-file": RAW_WRAPPED, "raw-inline": RAW_INLINE,
+         "fenced-json-in-j2": FENCED_JSON, "xml-in-j2": XML_SECTIONS, "table-in-j2": CONJUGATION_TABLE}
+
+
+def units_of(source: str, plain: bool = True):
+    return segment(source, "prompts/x.txt" if plain else "prompts/x.j2", plain)
+
+
+def check_leave_one_out(source: str, plain: bool) -> None:
+    units, fixed = units_of(source, plain)
+    assert units, "a fixture with no units tests nothing"
+    assert problems(source) == []
+    subsets = [[u] for u in units] + [[v for v in units if v is not u] for u in units] + [units]
+    for removed in subsets:
+        variant = remove_units(source, removed)
+        assert problems(variant) == [], ([u.text for u in removed], variant)
+        again, _ = units_of(variant, plain)
+        gone = {u.id for u in removed}
+        assert [u.text for u in again] == [u.text for u in units if u.id not in gone]
+        if not plain:
+            from promptslim.template import compile_source
+            compile_source(variant, "prompts/x.j2")
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN))
+def test_every_leave_one_out_variant_of_a_plain_prompt_stays_balanced(name):
+    check_leave_one_out(PLAIN[name], plain=True)
+
+
+@pytest.mark.parametrize("name", sorted(JINJA))
+def test_every_leave_one_out_variant_of_a_jinja_prompt_stays_balanced(name):
+    check_leave_one_out(JINJA[name], plain=False)
+
+
+def kinds(source: str, plain: bool = True) -> list[tuple[str, str]]:
+    return [(u.kind, u.text) for u in units_of(source, plain)[0]]
+
+
+def test_a_code_fence_is_one_unit_never_glued_to_prose():
+    assert kinds(CODE_FENCE) == [
+        ("sentence", "You are an assistant for a docs team."),
+        ("code", "```text You are an assistant. Answer in one sentence. Never guess. ```"),
+        ("sentence", "Keep answers short."), ("sentence", "Cite the page you used.")]
+
+
+def test_a_json_tool_schema_line_is_one_unit():
+    units = units_of(JSON_TOOL_LINE)[0]
+    assert [u.kind for u in units] == ["sentence", "sentence", "json", "json"]
+    assert units[2].text.startswith('{"type": "function"') and units[2].text.endswith("}}}}}")
+
+
+def test_a_json_block_fenced_or_over_lines_is_one_unit():
+    assert [k for k, _ in kinds(FENCED_JSON)] == ["code", "sentence"]
+    assert [k for k, _ in kinds(MULTILINE_JSON)] == ["sentence", "sentence", "json", "sentence"]
+
+
+def test_xml_tags_on_their_own_lines_are_fixed_and_their_content_is_segmented():
+    units, fixed = units_of(XML_SECTIONS)
+    assert [f.text for f in fixed if f.kind == "tag"] == [
+        "<role>", "</role>", '<shell description="Run a command. Returns stdout.">', "<rules>", "</rules>",
+        "</shell>"]
+    assert [u.text for u in units] == [
+        "You are a shell agent.", "You run commands for the user.", "Command(s) to execute.",
+        "Keep each one short.", "Never run rm -rf.", "Ask before installing packages.",
+        "<example>Run ls. Then report.</example>"]
+    assert not any("<" in u.text for u in units[:-1])
+
+
+def test_a_markdown_table_is_one_unit():
+    units = units_of(CONJUGATION_TABLE)[0]
+    assert [u.kind for u in units] == ["sentence", "sentence", "table", "sentence"]
+    assert units[2].text.startswith("| Pronoun |") and units[2].text.endswith("| nous | sommes | avons |")
+
+
+def test_fragments_headings_and_wrapped_bullets():
+    units, fixed = units_of(FRAGMENTS)
+    assert [(f.kind, f.text) for f in fixed] == [("heading", "**6. Code Quality & Patterns**"), ("text", "2.")]
+    assert [(u.kind, u.text) for u in units] == [
+        ("bullet", "1. **Keep functions small.** Split long ones into helpers."),
+        ("bullet", "- Always read a file before you edit it, because the user may have changed it since you "
+                   "last read it."),
+        ("bullet", "- never delete files outside the workspace folder unless the user asked for it explicitly."),
+        ("sentence", "Write the fix (then test it). (); {}")]
+    assert not any(u.text[:1].islower() for u in units)
+
+
+def test_a_lead_in_goes_with_what_it_introduces():
+    units, fixed = units_of(LEAD_IN)
+    example = [u for u in units if u.text.startswith(("- Summary", "- Details"))]
+    assert len(example) == 2 and example[0].lead == example[1].lead and example[0].lead_size == 2
+    assert remove_units(LEAD_IN, example[:1]).count("Example format:") == 1
+    assert "Example format:" not in remove_units(LEAD_IN, example)
+    plain_text = [u for u in units if u.text.startswith(("Plain text", "No markdown"))]
+    assert "Output format:" not in remove_units(LEAD_IN, plain_text)
+    heading = [u for u in units if u.text == "- A markdown heading stays."]
+    assert heading[0].lead is None
+    assert "## Never a lead-in" in remove_units(LEAD_IN, heading)
+
+
+def test_other_scripts_are_split_into_sentences():
+    units = units_of(CHINESE)[0]
+    assert [u.text for u in units] == [
+        "你是一个乐于助人的助手。", "请用中文回答用户的问题！", "如果不知道答案，就说不知道？", "不要编造事实。", "回答要简洁。",
+        "Отвечай вежливо.", "Не выдумывай факты.", "Évite les répétitions.", "답변은 짧게 하세요.",
+        "항상 존댓말을 쓰세요."]
+
+
+def test_no_split_before_a_lower_case_letter_in_cased_scripts():
+    assert sentence_cuts("Use it. это не конец. Да. ok.") == [len("Use it. это не конец. ")]
+
+
+def test_full_width_marks_end_sentences():
+    assert [u.text for u in units_of("Ｈｉ！Ｂｅ ｂｒｉｅｆ．Done。\n")[0]] == ["Ｈｉ！", "Ｂｅ ｂｒｉｅｆ．", "Done。"]
+
+
+def test_jsx_and_twig_are_literal_in_a_plain_prompt():
+    assert [k for k, _ in kinds(JSX)] == ["sentence", "sentence", "code", "sentence", "sentence"]
+    assert kinds(JSX)[3][1] == "Use inline styles only when asked, e.g. `style={{margin: 0}}`."
+    assert [k for k, _ in kinds(TWIG)] == ["sentence", "sentence", "code", "sentence"]
+
+
+def test_raw_content_is_segmented_as_text():
+    units, fixed = units_of(RAW_WRAPPED, plain=False)
+    assert [u.text for u in units] == [
+        "You are a Liquid expert.",
+        "Explain {{ page.title }} and {% comment %}notes{% endcomment %} tags.",
+        "```liquid {% for x in list %}{{ x }}{% endfor %} ```",
+        "- Never render user input. Escape it first."]
+    assert [(f.kind, f.text) for f in fixed] == [
+        ("statement", "{% raw %}"), ("heading", "Example:"), ("statement", "{% endraw %}"),
+        ("variable", "Customer: {{ name }}")]
+
+
+def test_an_inline_raw_block_is_never_cut():
+    assert [u.text for u in units_of(RAW_INLINE, plain=False)[0]] == [
+        "Write {% raw %}{{ var }}{% endraw %} literally.", "Then stop.", "Next line stays."]
+
+
+def test_crlf_lines_segment_like_lf():
+    units, fixed = units_of(CRLF)
+    assert [u.text for u in units] == ["Be brief.", "Be kind.", "- One.", "- Two."]
+    assert remove_units(CRLF, units[2:]) == "Be brief. Be kind.\r\n\r\n"
+    assert remove_units(CRLF, units[:1]) == "Be kind.\r\n\r\nRules:\r\n- One.\r\n- Two.\r\n"
+
