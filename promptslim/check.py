@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from promptslim import gitutil
+from promptslim import gitutil, paths
 from promptslim.config import Config, PromptConfig, load_config
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
@@ -107,14 +107,7 @@ def _resolve_base(root: Path, base: str | None) -> tuple[str, str]:
 
 
 def _is_template(path: str | None) -> bool:
-    return bool(path) and path.startswith(f"{PROMPTS}/") and path.endswith(".j2")
-
-
-def _template_of_evalset(path: str | None) -> str | None:
-    """evalsets/a/b.yaml -> prompts/a/b.j2."""
-    if not path or not path.startswith(f"{EVALSETS}/") or not path.endswith(EVALSET_SUFFIXES):
-        return None
-    return f"{PROMPTS}/{Path(path[len(EVALSETS) + 1:]).with_suffix('.j2').as_posix()}"
+    return bool(path) and path.startswith(f"{PROMPTS}/") and paths.is_prompt(path)
 
 
 def _discover(root: Path, sha: str) -> list[gitutil.Change]:
@@ -135,7 +128,7 @@ def _discover(root: Path, sha: str) -> list[gitutil.Change]:
     covered = set(templates) | {c.base_path for c in templates.values() if c.base_path}
     for c in found:
         for path in (c.path, c.base_path):
-            tpl = _template_of_evalset(path)
+            tpl = paths.prompt_of_evalset(path, root)
             if tpl and tpl not in covered and (root / tpl).is_file():
                 templates[tpl] = gitutil.Change("modified", tpl, tpl)
                 covered.add(tpl)
@@ -150,8 +143,8 @@ def _restrict(changes: list[gitutil.Change], templates: list[str], root: Path) -
         path = Path(given)
         options = [path] if path.is_absolute() else [Path.cwd() / path, root / path]
         rel = relpath(next((p for p in options if p.exists()), options[-1]), root)
-        if not rel.endswith(".j2"):
-            raise InputError(f"{given}: templates are Jinja2 files ending in .j2 under prompts/")
+        if not paths.is_prompt(rel):
+            raise InputError(paths.not_a_prompt(given))
         wanted.add(rel)
     return [c for c in changes if c.path in wanted or c.base_path in wanted]
 

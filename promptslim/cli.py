@@ -94,6 +94,8 @@ def units(template: str = typer.Argument(..., help="prompts/x.j2"), as_json: boo
     for f in data["fixed"]:
         table.add_row("·", str(f["line"]), "", f"fixed ({f['kind']})", _short(f["text"]))
     out.print(table)
+    for line in data["warnings"]:
+        err.print(f"warning: {line}", markup=False)
 
 
 def _short(text: str, width: int = 70) -> str:
@@ -125,6 +127,8 @@ def count(template: str = typer.Argument(..., help="prompts/x.j2"),
     out.print(table)
     if any(r["approximate"] for r in data["models"]):
         out.print("≈ approximate: no public tokenizer for that model, counted with o200k_base")
+    for line in data["notes"]:
+        err.print(f"note: {line}", markup=False)
 
 
 # ---------------------------------------------------------------- eval / ablate
@@ -164,7 +168,7 @@ class _Progress:
 def _notices(prepared: Any) -> None:
     from promptslim.session import run_notices
 
-    for line in run_notices(prepared.models):
+    for line in [*(f"warning: {w}" for w in prepared.template.warnings), *run_notices(prepared.models)]:
         err.print(line, markup=False)
 
 
@@ -277,6 +281,7 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     """Remove one instruction at a time, decide with statistics, verify a slim prompt, write reports/<name>/."""
     from promptslim.ablate import run_ablation
     from promptslim.outputs import write_ablation
+    from promptslim.paths import slim_rel as slim_rel_of
     from promptslim.prepare import prepare
 
     prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
@@ -290,7 +295,7 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
                tpl.without({u.id for u in tpl.candidates})]
     plan = _plan(prepared, sources, _budget(prepared, max_cost), as_json)
     the_margin = prepared.config.margin if margin is None else margin
-    slim_rel = f"reports/{tpl.name}/slim.j2"
+    slim_rel = slim_rel_of(tpl.name, tpl.rel)
     result = _execute(ev.runner, plan, yes, not as_json,
                       lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel))
     files = write_ablation(prepared.config.root, tpl, result, write)

@@ -13,7 +13,7 @@ from promptslim.evalset import evalset_for, load_evalset
 from promptslim.prepare import resolve_template
 from promptslim.prices import price_for
 from promptslim.session import DEFAULT_MODEL, endpoint_configured
-from promptslim.template import load_template, relpath
+from promptslim.template import NO_EVALSET, load_template, relpath
 from promptslim.tokens import count_messages, count_text, encoding_for
 
 
@@ -28,6 +28,7 @@ def list_units(template_path: str, model: str = DEFAULT_MODEL) -> dict[str, Any]
         "units": [{"id": u.id, "line": u.line, "kind": u.kind, "pinned": u.pinned, "tokens": count_text(u.text, model),
                    "text": u.text} for u in template.units],
         "fixed": [{"line": f.line, "kind": f.kind, "text": f.text} for f in template.fixed],
+        "warnings": list(template.warnings),
     }
 
 
@@ -59,9 +60,18 @@ def count_template(template_path: str, models: list[str], calls_per_month: int |
     config = load_config()
     template = load_template(resolve_template(template_path, config.root), config.root)
     variables, user_input, shown = _variables(template.rel, config.root, vars_file)
-    messages = template.render(variables, user_input, None if vars_file else "the eval set")
+    no_evalset = vars_file is None and evalset_for(template.rel, config.root) is None
+    where = f"{NO_EVALSET} {shown}" if vars_file else NO_EVALSET if no_evalset else "the eval set"
+    messages = template.render(variables, user_input, where)
     prompt = config.prompt(template.name)
     cpm = prompt.calls_per_month if calls_per_month is None else calls_per_month
+    notes = []
+    if no_evalset:
+        notes.append(f"no eval set for {template.rel}, so this is the prompt with no variables and an empty user "
+                     "message — pass --vars FILE.yaml with the variables (an input: key there is the user message)")
+    if not cpm:
+        notes.append(f"$/month is 0 because calls_per_month is not set — pass --calls-per-month N or set "
+                     f"calls_per_month under [prompts.\"{template.name}\"] in promptslim.toml")
     if not models:
         models = [config.model or DEFAULT_MODEL]
         if config.judge_model and config.judge_model not in models and config.judge_model != "none":
@@ -80,4 +90,4 @@ def count_template(template_path: str, models: list[str], calls_per_month: int |
                                       "batch_input": price.batch_input, "batch_output": price.batch_output}})
     return {"template": template.rel, "calls_per_month": cpm, "rendered_with": shown,
             "cached_input_fraction": prompt.cached_input_fraction, "max_input_tokens": prompt.max_input_tokens,
-            "models": rows}
+            "models": rows, "notes": notes}

@@ -14,6 +14,7 @@ from pathlib import Path
 from promptslim.config import Config, load_config
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset
+from promptslim.paths import find_prompts
 from promptslim.prices import Price, price_for
 from promptslim.report.chart import saving
 from promptslim.report.index import total_line, write_index
@@ -36,7 +37,7 @@ def build_index(root: Path | None = None) -> IndexResult:
     model = config.model or DEFAULT_MODEL
     price = price_for(model, config)
     folder = root / "prompts"
-    paths = sorted(folder.rglob("*.j2")) if folder.is_dir() else []
+    paths = find_prompts(folder)
     entries = [_entry(load_template(path, root), config, model, price) for path in paths]
     totals = {
         "usd_per_month_now": sum(e["usd_per_month"] or 0.0 for e in entries),

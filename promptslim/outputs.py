@@ -6,6 +6,7 @@ from pathlib import Path
 
 from promptslim.ablate import Ablation
 from promptslim.report import write_ablation_reports
+from promptslim.paths import slim_file
 from promptslim.template import Template
 
 
@@ -17,7 +18,7 @@ def write_ablation(root: Path, template: Template, result: Ablation, apply_in_pl
     """Four report files plus slim.j2; paths returned relative to the repo root for display."""
     folder = reports_dir(root, template)
     files = write_ablation_reports(result.data, folder, result.diff)
-    slim = folder / "slim.j2"
+    slim = folder / slim_file(template.rel)
     slim.write_text(result.slim_source, encoding="utf-8")
     files["slim"] = slim
     if apply_in_place and result.data["slim"]["removed"]:

@@ -12,6 +12,7 @@ from promptslim.evaluate import Evaluator
 from promptslim.judge import Judge
 from promptslim.prices import price_for
 from promptslim.session import NONE, Models, make_runner, resolve_models
+from promptslim import paths
 from promptslim.template import Template, load_template
 
 OUTPUT_ESTIMATE = 200  # tokens per answer assumed by the plan (the real figure comes from the answers)
@@ -54,8 +55,8 @@ def resolve_template(path: str, root: Path) -> Path:
         candidate = Path.cwd() / candidate
     if not candidate.exists() and (root / path).exists():
         candidate = root / path
-    if candidate.suffix != ".j2":
-        raise InputError(f"{path}: templates are Jinja2 files ending in .j2 under prompts/")
+    if not paths.is_prompt(candidate.name):
+        raise InputError(paths.not_a_prompt(path))
     return candidate
 
 

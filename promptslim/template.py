@@ -18,13 +18,16 @@ import jinja2
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from promptslim import paths
 from promptslim.errors import InputError, SandboxRefusal
-from promptslim.units import Fixed, Unit, remove_units, segment
+from promptslim.units import PLAIN_MARK, Fixed, Unit, jinja_warnings, remove_units, segment, unclosed_block
 
 ROLES = ("system", "user", "assistant")
 _ROLE_MARK = re.compile(r"\{#-?\s*role:\s*([A-Za-z_-]*)\s*-?#\}")
 # A per-process nonce makes the role marker unforgeable by variable values.
 _SENTINEL = f"\x1e{secrets.token_hex(8)}\x1e"
+# `evalset` value for renders outside an eval set (`count`): "--vars" alone, or "--vars <file>".
+NO_EVALSET = "--vars"
 Message = dict[str, str]
 
 
@@ -37,6 +40,7 @@ class Template:
     source: str
     units: tuple[Unit, ...]
     fixed: tuple[Fixed, ...]
+    warnings: tuple[str, ...] = ()  # Jinja that will run silently, e.g. {# … #} or {% … %} in a code fence
 
     @property
     def candidates(self) -> tuple[Unit, ...]:
@@ -79,9 +83,15 @@ def load_template(path: Path, root: Path) -> Template:
 
 
 def template_from_source(source: str, rel: str) -> Template:
-    compile_source(source, rel)
-    units, fixed = segment(source, rel)
-    return Template(rel=rel, name=template_name(rel), source=source, units=tuple(units), fixed=tuple(fixed))
+    plain = paths.is_plain(rel)
+    if plain:
+        _plain_marked(source, rel)  # surfaces an unknown role early
+    else:
+        compile_source(source, rel)
+    units, fixed = segment(source, rel, plain)
+    warnings = () if plain else tuple(jinja_warnings(source, rel))
+    return Template(rel=rel, name=template_name(rel), source=source, units=tuple(units), fixed=tuple(fixed),
+                    warnings=warnings)
 
 
 def sandbox() -> ImmutableSandboxedEnvironment:
@@ -95,25 +105,77 @@ def sandbox() -> ImmutableSandboxedEnvironment:
 _ENV = sandbox()
 
 
-def _mark_roles(source: str, rel: str) -> str:
+def _mark_roles(source: str, rel: str, at_line: int | None = None) -> str:
     def repl(match: re.Match[str]) -> str:
         role = match.group(1).lower()
         if role not in ROLES:
-            line = source.count("\n", 0, match.start()) + 1
+            line = at_line or source.count("\n", 0, match.start()) + 1
             raise InputError(f"{rel}:{line}: unknown role '{match.group(1)}' (use system, user or assistant)")
         return f"{_SENTINEL}{role}{_SENTINEL}"
 
     return _ROLE_MARK.sub(repl, source)
 
 
+def _plain_marked(source: str, rel: str) -> str:
+    """A plain-text prompt as written; only whole-line role and promptslim markers are markup."""
+    def repl(match: re.Match[str]) -> str:
+        role = _ROLE_MARK.search(match.group(0))
+        return _mark_roles(role.group(0), rel, source.count("\n", 0, match.start()) + 1) if role else ""
+
+    return _PLAIN_LINE.sub(repl, source)
+
+
+_PLAIN_LINE = re.compile(PLAIN_MARK.pattern + r"\r?\n?", re.M)  # the marker line goes with its line break
+
+
+# With trim_blocks an {% endraw %} that ends a line of text would eat that line's newline ("+%}" keeps it),
+# and a {% raw %} alone on its line would keep its own (Jinja never trims after raw): both act like {% if %}.
+_INLINE_ENDRAW = re.compile(r"(?m)^([^\n]*\S[^\n]*?)(\{%-?\s*endraw\s*)%\}(?=\r?\n)")
+_RAW_LINE = re.compile(r"(?m)^([ \t]*\{%-?\s*raw\s*%\})(\r?\n)")
+
+
+def _raw_like_blocks(source: str) -> str:
+    """Same lines, so error line numbers hold; `{% raw %}{% endraw %}` + newline is trimmed, then raw resumes."""
+    source = _INLINE_ENDRAW.sub(lambda m: m.group(1) + m.group(2) + "+%}", source)
+    return _RAW_LINE.sub(lambda m: m.group(1) + "{% endraw %}" + m.group(2) + "{% raw %}", source)
+
+
+def literal_hint(rel: str) -> str:
+    """The two fixes for text that only looks like Jinja, named in every Jinja error."""
+    path = rel.rsplit(":", 1)[-1]
+    return (f"{path} is read as Jinja: for literal braces rename it to {Path(path).with_suffix('.txt').name} "
+            "(plain text) or wrap them in {% raw %}…{% endraw %}")
+
+
+def _syntax_error(exc: TemplateSyntaxError, marked: str, source: str, rel: str) -> InputError:
+    """file:line[:col] from the lexer's character offset or the parser's line, never a raw offset."""
+    message, line, col = " ".join((exc.message or str(exc)).split()), exc.lineno, None
+    offset = re.search(r" at (\d+)$", message)
+    if offset:
+        at = int(offset.group(1))
+        message = message[:offset.start()]
+        line = marked.count("\n", 0, at) + 1
+        col = at - marked.rfind("\n", 0, at)
+    if message.startswith("Unexpected end of template"):
+        opened = unclosed_block(source)
+        if opened:
+            message, line = f"'{{% {opened[0]} %}}' is never closed", opened[1]
+    text = marked.split("\n")[line - 1] if 0 < line <= marked.count("\n") + 1 else ""
+    if col is None and len(text) > 80:
+        starts = [i for i in (text.find("{{"), text.find("{%"), text.find("{#")) if i >= 0]
+        col = min(starts) + 1 if starts else None
+    where = f"{rel}:{line}" + (f":{col}" if col else "")
+    return InputError(f"{where}: syntax error: {message} — {literal_hint(rel)}")
+
+
 @lru_cache(maxsize=512)
 def compile_source(source: str, rel: str) -> jinja2.Template:
-    """Compile once per distinct source text; errors name the file and line."""
-    marked = _mark_roles(source, rel)
+    """Compile once per distinct source text; errors name the file, line and the fix for literal braces."""
+    marked = _raw_like_blocks(_mark_roles(source, rel))
     try:
         code = _ENV.compile(marked, name=rel, filename=rel)
     except TemplateSyntaxError as exc:
-        raise InputError(f"{rel}:{exc.lineno}: syntax error: {exc.message}") from None
+        raise _syntax_error(exc, marked, source, rel) from None
     return _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None))
 
 
@@ -138,12 +200,15 @@ def render_text(source: str, rel: str, variables: dict[str, Any], evalset: str |
         line = _template_line(exc.__traceback__, rel)
         match = re.match(r"'([^']+)' is undefined", str(exc))
         where = f" in {evalset}" if evalset else ""
-        if match and match.group(1) == "input":
-            message = f"undefined variable 'input' — give the case an 'input'{where}"
-        elif match:
-            message = f"undefined variable '{match.group(1)}' — add it to the case's vars{where}"
+        if evalset and evalset.startswith(NO_EVALSET):
+            given = evalset[len(NO_EVALSET):].strip()
+            fix = (f"add it to {given}" if given else
+                   "pass --vars FILE.yaml, a mapping of the variables (its input: key is the user message)")
+        elif match and match.group(1) == "input":
+            fix = f"give the case an 'input'{where}"
         else:
-            message = f"{exc}"
+            fix = f"add it to the case's vars{where}"
+        message = f"undefined variable '{match.group(1)}' — {fix}; {literal_hint(rel)}" if match else f"{exc}"
         raise InputError(f"{rel}:{line or '?'}: {message}") from None
     except InputError:
         raise
@@ -154,11 +219,15 @@ def render_text(source: str, rel: str, variables: dict[str, Any], evalset: str |
 
 def render_messages(source: str, rel: str, variables: dict[str, Any], user_input: str | None,
                     evalset: str | None = None) -> list[Message]:
-    """Render to chat messages per DESIGN.md: no role markup -> one system message + the case input as user."""
+    """Render to chat messages per DESIGN.md: no role markup -> one system message + the case input as user.
+
+    A plain-text prompt has no {{ input }} to place the case's input, so it always ends the messages.
+    """
     context = dict(variables)
     if user_input is not None:
         context.setdefault("input", user_input)
-    text = render_text(source, rel, context, evalset)
+    plain = paths.is_plain(rel)
+    text = _plain_marked(source, rel) if plain else render_text(source, rel, context, evalset)
     pieces = text.split(_SENTINEL)
     messages: list[Message] = []
     head = pieces[0].strip()
@@ -168,7 +237,9 @@ def render_messages(source: str, rel: str, variables: dict[str, Any], user_input
         content = content.strip()
         if content:
             messages.append({"role": role, "content": content})
-    if not any(m["role"] == "user" for m in messages):
+    if plain and user_input is not None:
+        messages.append({"role": "user", "content": user_input})
+    elif not any(m["role"] == "user" for m in messages):
         if user_input is None:
             raise InputError(f"{rel}: renders no user message and the case has no input"
                              + (f" — add 'input' to the cases in {evalset}" if evalset else ""))

@@ -459,6 +459,52 @@ class _Segmenter:
                      " ".join(text[a:b] for a, b in spans))
 
 
+def unclosed_block(source: str) -> tuple[str, int] | None:
+    """The innermost block left open, and its 1-based line: Jinja itself reports the file's last line."""
+    try:
+        scan = _scan(source, "", False)
+    except InputError:
+        return None
+    stack: list[tuple[str, int]] = []
+    for start, _, name, rest in scan.statements:
+        if name in _BLOCKS or (name == "set" and "=" not in rest):
+            stack.append((name, start))
+        elif name.startswith("end") and stack and stack[-1][0] == name[3:]:
+            stack.pop()
+    return (stack[-1][0], source.count("\n", 0, stack[-1][1]) + 1) if stack else None
+
+
+def jinja_warnings(source: str, rel: str) -> list[str]:
+    """Jinja that runs silently where the author likely meant text: {# comments #} and {% tags %} in code fences."""
+    scan = _scan(source, rel, False)
+    lines = _Lines(source)
+    comments = [lines.of(a) + 1 for a, _ in scan.spans
+                if source.startswith("{#", a) and not _MARKER.match(source, a) and not _ROLE.match(source, a)]
+    fenced: list[int] = []
+    fence = None
+    for i, start in enumerate(lines.starts):
+        line = scan.masked[start:lines.ends[i]]
+        mark = _FENCE.match(line)
+        if mark and fence is None:
+            fence = mark.group(1)
+        elif mark and mark.group(1)[0] == fence[0] and len(mark.group(1)) >= len(fence) and \
+                not line.strip()[len(mark.group(1)):].strip():
+            fence = None
+        elif fence is not None and _STATEMENT in line:
+            fenced.append(i + 1)
+    fix = f"wrap it in {{% raw %}}…{{% endraw %}} or rename the file to {rel.rsplit('/', 1)[-1].rsplit('.', 1)[0]}.txt"
+    out = []
+    if comments:
+        more = f" (and {len(comments) - 1} more)" if len(comments) > 1 else ""
+        out.append(f"{rel}:{comments[0]}: Jinja comment {{# … #}}{more} is dropped from the prompt, not shown "
+                   f"— if it is text for the model, {fix}")
+    if fenced:
+        more = f" (and {len(fenced) - 1} more lines)" if len(fenced) > 1 else ""
+        out.append(f"{rel}:{fenced[0]}: {{% … %}} inside a code fence{more} runs as Jinja, it is not shown "
+                   f"as example code — {fix}")
+    return out
+
+
 def remove_units(source: str, units: list[Unit]) -> str:
     """Remove the units' spans (and a lead-in whose units all go); emptied lines go, no new blank-line runs."""
     if not units:

@@ -21,6 +21,9 @@ from promptslim.template import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+# issue 16: every Jinja error says the file is Jinja and names both fixes for literal braces
+LITERAL_HINT = (" — prompts/x.j2 is read as Jinja: for literal braces rename it to x.txt (plain text) "
+                "or wrap them in {% raw %}…{% endraw %}")
 
 
 def write(root: Path, rel: str, text: str) -> Path:
@@ -120,7 +123,8 @@ def test_syntax_error_in_if_names_its_line(tmp_path):
     path = write(tmp_path, "prompts/x.j2", "A.\n{% if %}\nB.\n{% endif %}\n")
     with pytest.raises(InputError) as err:
         load_template(path, tmp_path)
-    assert err.value.message == "prompts/x.j2:2: syntax error: Expected an expression, got 'end of statement block'"
+    assert err.value.message == ("prompts/x.j2:2: syntax error: Expected an expression, got 'end of statement block'"
+                                 + LITERAL_HINT)
 
 
 def test_undefined_variable_names_variable_line_and_fix(tmp_path):
@@ -128,7 +132,7 @@ def test_undefined_variable_names_variable_line_and_fix(tmp_path):
         render_file(tmp_path, "prompts/x.j2", "You are helpful.\nBe brief.\nCustomer plan: {{ plan }}\n",
                     {"customer_name": "Ana"}, "hi", "evalsets/x.yaml")
     assert err.value.message == ("prompts/x.j2:3: undefined variable 'plan' — add it to the case's vars "
-                                 "in evalsets/x.yaml")
+                                 "in evalsets/x.yaml;" + LITERAL_HINT[2:])
 
 
 def test_undefined_variable_in_a_condition_names_the_condition_line(tmp_path):

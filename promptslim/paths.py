@@ -1,0 +1,64 @@
+"""Which files are prompts and where their eval sets and reports live: one place for the path rules.
+
+A prompt is `prompts/<name>.j2` (a Jinja2 template) or `prompts/<name>.txt` / `.md` (plain text:
+no template language, literal braces are text). Its name, the key for config, eval set and
+reports, is the path under prompts/ without the suffix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+PROMPTS = "prompts"
+EVALSETS = "evalsets"
+REPORTS = "reports"
+JINJA_SUFFIX = ".j2"
+PLAIN_SUFFIXES = (".txt", ".md")
+PROMPT_SUFFIXES = (JINJA_SUFFIX, *PLAIN_SUFFIXES)
+EVALSET_SUFFIXES = (".yaml", ".yml", ".jsonl")
+
+
+def _path_part(rel: str) -> str:
+    """check names git objects as "abc1234:prompts/x.j2"; the rules apply to the path after the colon."""
+    return rel.rsplit(":", 1)[-1]
+
+
+def is_prompt(path: str) -> bool:
+    """A prompt file by its suffix; a README.md under prompts/ documents, it is no prompt."""
+    name = PurePosixPath(_path_part(path)).name
+    return name.endswith(PROMPT_SUFFIXES) and name.lower() != "readme.md"
+
+
+def is_plain(rel: str) -> bool:
+    """Plain text: rendered as written, with no variables."""
+    return _path_part(rel).endswith(PLAIN_SUFFIXES)
+
+
+def not_a_prompt(given: str) -> str:
+    return (f"{given}: prompts are files under prompts/ ending in .j2 (Jinja2 template) "
+            "or .txt / .md (plain text)")
+
+
+def find_prompts(folder: Path) -> list[Path]:
+    """Every prompt under a folder, sorted."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_prompt(p.name))
+
+
+def prompt_of_evalset(path: str | None, root: Path) -> str | None:
+    """evalsets/a/b.yaml -> the prompt it belongs to (prompts/a/b.j2, .txt or .md), the first that exists."""
+    if not path or not path.startswith(f"{EVALSETS}/") or not path.endswith(EVALSET_SUFFIXES):
+        return None
+    stem = PurePosixPath(path[len(EVALSETS) + 1:]).with_suffix("")
+    candidates = [f"{PROMPTS}/{stem}{suffix}" for suffix in PROMPT_SUFFIXES]
+    return next((c for c in candidates if (root / c).is_file()), candidates[0])
+
+
+def slim_file(rel: str) -> str:
+    """The slim prompt keeps the original's suffix: slim.j2, slim.txt or slim.md."""
+    return "slim" + PurePosixPath(_path_part(rel)).suffix
+
+
+def slim_rel(name: str, rel: str) -> str:
+    return f"{REPORTS}/{name}/{slim_file(rel)}"
