@@ -257,7 +257,9 @@ def test_missing_template_variable_names_template_line_variable_and_evalset(repo
           - {id: a, vars: {shop: Acme, plan: gold}, input: hi}
           - {id: b, vars: {shop: Acme}, input: hi}
         """, template="You work for {{ shop }}.\n- Be brief.\nThe customer's plan: {{ plan }}\n")
-    assert message == "prompts/x.j2:3: undefined variable 'plan' — add it to the case's vars in evalsets/x.yaml:4 (case 'b')"
+    assert message == ("prompts/x.j2:3: undefined variable 'plan' — add it to the case's vars in evalsets/x.yaml:4 "
+                       "(case 'b'); prompts/x.j2 is read as Jinja: for literal braces rename it to x.txt (plain text) "
+                       "or wrap them in {% raw %}…{% endraw %}")  # issue 16: the literal-brace fixes too
 
 
 CASE_WITHOUT_INPUT = """\
