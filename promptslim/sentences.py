@@ -13,7 +13,7 @@ _CLOSERS = "\"'\u201d\u2019)\\]\u00bb\u300d\u300f\uff09\u3011"
 # Western ends need whitespace after them; CJK and full-width ends do not.
 _END = re.compile(rf"(?:[.!?\u2026]+|[\u061f\u06d4\u0964])[{_CLOSERS}]*(?P<ws>\s+)"
                   rf"|[\u3002\uff01\uff1f\uff0e\uff61]+[{_CLOSERS}]*\s*")
-_OPENERS = "\"'\u201c\u2018([{\u00bf\u00a1\u00ab\u300c\u300e\uff08\u3010*`\x1a"
+_OPENERS = "\"'\u201c\u2018([{\u00bf\u00a1\u00ab\u300c\u300e\uff08\u3010*`<\x1a"
 # Checked on a short window ending at the cut, so each check is O(1) (the old whole-prefix rescan was O(n^2)).
 _ABBREVIATIONS = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|incl|Dr|Mr|Mrs|Ms|Prof|St|No|Inc|Ltd|Co)\."
                             r"|\b[A-Z]\.)[\"')\]]*\s+$")
@@ -71,7 +71,15 @@ def protected(masked: str, extra: list[tuple[int, int]] = ()) -> tuple[list[tupl
         intervals.append((tags[idx][1], m.end()))
         del tags[idx:]
     holes.extend((a, b) for _, a, b in tags)
+    # Only a tag at a line's edge frames a section; one mid-line (List<String>) is just text of its sentence.
+    holes = [(a, b) for a, b in holes if not masked[masked.rfind("\n", 0, a) + 1:a].strip()
+             or not masked[b:_line_end(masked, b)].strip()]
     return _merge(intervals), sorted(holes)
+
+
+def _line_end(text: str, pos: int) -> int:
+    end = text.find("\n", pos)
+    return len(text) if end < 0 else end
 
 
 def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -431,7 +431,12 @@ class _Segmenter:
         if _STATEMENT in masked:
             self.add("block", first, [(begin, lines.full[last])], text)
             return
-        raws = [(oa - begin, cb - begin) for oa, _, _, cb in self.scan.raws if oa >= begin and cb <= stop]
+        raws, i = [], bisect.bisect_left(self.scan.raws, (begin,))
+        while i < len(self.scan.raws) and self.scan.raws[i][0] < stop:
+            oa, _, _, cb = self.scan.raws[i]
+            if cb <= stop:
+                raws.append((oa - begin, cb - begin))
+            i += 1
         intervals, holes = sent.protected(masked, raws)
         lead = len(masked) - len(masked.lstrip())
         cuts = [lead] + [c for c in sent.allowed(sent.sentence_cuts(masked), intervals) if c > lead] + [len(text)]

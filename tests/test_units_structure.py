@@ -7,6 +7,8 @@ prompts; the balance checker (tests/structure.py) is independent of the segmente
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from structure import problems
 
 from promptslim.sentences import sentence_cuts
@@ -117,11 +119,18 @@ Always close every tag.
 
 CRLF = "Be brief. Be kind.\r\n\r\nRules:\r\n- One.\r\n- Two.\r\n"
 
+XML_GLUED = """Intro text here.
+<rules>Be brief. Be kind.
+Use lists for lists. Never guess.
+
+</rules>
+"""
+
 PLAIN = {
     "code-fence": CODE_FENCE, "json-tool-schema-line": JSON_TOOL_LINE, "fenced-json": FENCED_JSON,
     "multiline-json": MULTILINE_JSON, "xml-sections": XML_SECTIONS, "conjugation-table": CONJUGATION_TABLE,
     "fragments-and-wrapped-bullets": FRAGMENTS, "lead-in": LEAD_IN, "chinese-and-other-scripts": CHINESE,
-    "jsx": JSX, "fenced-twig": TWIG, "crlf": CRLF,
+    "jsx": JSX, "fenced-twig": TWIG, "crlf": CRLF, "xml-glued-to-prose": XML_GLUED,
 }
 
 RAW_WRAPPED = """{% raw %}
@@ -245,6 +254,21 @@ def test_other_scripts_are_split_into_sentences():
         "항상 존댓말을 쓰세요."]
 
 
+def test_persian_sentences_split_at_their_own_marks():
+    assert [u.text for u in units_of("سلام. خوش آمدید؟ لطفا کوتاه بنویس.\n")[0]] == [
+        "سلام.", "خوش آمدید؟", "لطفا کوتاه بنویس."]
+
+
+def test_a_tag_glued_to_prose_is_no_part_of_a_sentence():
+    units, fixed = units_of(XML_GLUED)
+    assert [u.text for u in units] == ["Intro text here.", "Be brief.", "Be kind.",
+                                       "Use lists for lists.", "Never guess."]
+    assert remove_units(XML_GLUED, units[1:]) == "Intro text here.\n<rules>\n\n</rules>\n"
+    # a tag in the middle of a line is text of its sentence, not a section frame
+    assert [u.text for u in units_of("Use List<String> here. Then stop.\n")[0]] == [
+        "Use List<String> here.", "Then stop."]
+
+
 def test_no_split_before_a_lower_case_letter_in_cased_scripts():
     assert sentence_cuts("Use it. это не конец. Да. ok.") == [len("Use it. это не конец. ")]
 
@@ -282,3 +306,17 @@ def test_crlf_lines_segment_like_lf():
     assert remove_units(CRLF, units[2:]) == "Be brief. Be kind.\r\n\r\n"
     assert remove_units(CRLF, units[:1]) == "Be kind.\r\n\r\nRules:\r\n- One.\r\n- Two.\r\n"
 
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_any_subset_of_units_of_any_fixture_stays_balanced(data):
+    name = data.draw(st.sampled_from(sorted(PLAIN) + [f"j2:{n}" for n in sorted(JINJA)]), label="fixture")
+    plain = not name.startswith("j2:")
+    source = PLAIN[name] if plain else JINJA[name[3:]]
+    units, _ = units_of(source, plain)
+    removed = data.draw(st.lists(st.sampled_from(units), unique_by=lambda u: u.id), label="removed")
+    variant = remove_units(source, removed)
+    assert problems(variant) == []
+    gone = {u.id for u in removed}
+    assert [u.text for u in units_of(variant, plain)[0]] == [u.text for u in units if u.id not in gone]
