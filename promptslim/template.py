@@ -20,7 +20,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from promptslim import paths
 from promptslim.errors import InputError, SandboxRefusal
-from promptslim.units import PLAIN_MARK, Fixed, Unit, jinja_warnings, remove_units, segment, unclosed_block
+from promptslim.layout import PLAIN_MARK, jinja_warnings, unclosed_block
+from promptslim.units import Fixed, Unit, remove_units, segment
 
 ROLES = ("system", "user", "assistant")
 _ROLE_MARK = re.compile(r"\{#-?\s*role:\s*([A-Za-z_-]*)\s*-?#\}")
