@@ -155,6 +155,10 @@ def _syntax_error(exc: TemplateSyntaxError, marked: str, source: str, rel: str) 
     if offset:
         at = int(offset.group(1))
         message = message[:offset.start()]
+        # inside a {{ or {% opened earlier, the opener is what to fix (the lexer points past it)
+        opener = max(marked.rfind("{{", 0, at), marked.rfind("{%", 0, at))
+        if opener >= 0 and "}}" not in marked[opener:at] and "%}" not in marked[opener:at]:
+            at = opener
         line = marked.count("\n", 0, at) + 1
         col = at - marked.rfind("\n", 0, at)
     if message.startswith("Unexpected end of template"):

@@ -38,8 +38,13 @@ def test_a_placeholder_with_spaces_names_its_line():
 def test_a_lexer_error_gives_line_and_column_not_a_character_offset():
     line = "Reply in the user's language, " * 4 + "{{ a ? }} here."
     message = error_of("Intro.\n" + line + "\nMore.\n")
-    assert message == f"prompts/x.j2:2:{line.index('{{') + 6}: syntax error: unexpected char '?' — " + HINT
+    assert message == f"prompts/x.j2:2:{line.index('{{') + 1}: syntax error: unexpected char '?' — " + HINT
     assert " at " not in message.split(" — ")[0]
+
+
+def test_a_lexer_error_in_a_multi_line_expression_points_at_its_opening_braces():
+    message = error_of("A.\nSee {{ the\n\n ? }} here.\nMore.\n")
+    assert message.startswith("prompts/x.j2:2:5: syntax error: unexpected char '?' — ")
 
 
 def test_a_long_line_parser_error_points_at_the_first_brace():
@@ -129,3 +134,12 @@ def test_count_without_an_eval_set_says_how_to_give_variables_and_why_the_month_
     assert '[prompts."solo"]' in result.stderr
     data = json.loads(invoke("count", "prompts/t.j2", "--json").stdout)
     assert data["notes"] == []  # t has an eval set and calls_per_month
+
+
+def test_ablate_warns_before_it_runs(repo, fake):  # noqa: F811
+    fake.handler = lambda body: "x"
+    (repo / "prompts" / "t.j2").write_text(TWIG + "Customer: {{ name }}\n")
+    result = invoke("ablate", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "warning: prompts/t.j2:3: Jinja comment {# … #} is dropped" in result.stderr
+    assert "warning: prompts/t.j2:4: {% … %} inside a code fence (and 3 more lines) runs as Jinja" in result.stderr
