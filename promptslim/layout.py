@@ -20,7 +20,7 @@ ROLE = re.compile(r"\{#-?\s*role:")
 # In a plain-text prompt only a whole line `{# role: x #}` or `{# promptslim: … #}` is markup.
 PLAIN_MARK = re.compile(r"^[ \t]*\{#-?[ \t]*(?:role|promptslim):[^#\n]*?-?#\}[ \t]*(?=\r?$)", re.M)
 _BULLET = re.compile(r"^(\s*)([-*•+]|\d{1,3}[.)])\s+\S")
-_HEADING = re.compile(r"^\s*(#{1,6}\s+\S.*|[^.!?{}]{1,60}:|[=\-*_]{3,})\s*$")
+HEADING = re.compile(r"^\s*(#{1,6}\s+\S.*|[^.!?{}]{1,60}:|[=\-*_]{3,})\s*$")
 BOLD_HEADING = re.compile(r"^\s*(\*\*|__)(?P<inner>[^*_\n]{1,80}?)(\*\*|__)(?P<colon>:?)\s*$")
 TAG_LINE = re.compile(r"^\s*</?[A-Za-z_][\w.:-]*(\s[^<>]*)?/?>\s*$")
 ELEMENT_LINE = re.compile(r"^\s*<([A-Za-z_][\w.:-]*)(\s[^<>]*)?>.*</\1>\s*$")
@@ -110,7 +110,7 @@ def _line_class(m: str) -> str:
         return "jinja"
     if s.startswith("|"):
         return "table"
-    if _HEADING.match(s) or BOLD_HEADING.match(s) or TAG_LINE.match(s):
+    if HEADING.match(s) or BOLD_HEADING.match(s) or TAG_LINE.match(s):
         return "head"
     if _BULLET.match(m):
         return "bullet"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from promptslim.layout import BOLD_HEADING, HEADING, TAG_LINE
+
 _CLOSERS = "\"'\u201d\u2019)\\]\u00bb\u300d\u300f\uff09\u3011"
 # Western ends need whitespace after them; CJK and full-width ends do not.
 _END = re.compile(rf"(?:[.!?\u2026]+|[\u061f\u06d4\u0964])[{_CLOSERS}]*(?P<ws>\s+)"
@@ -38,8 +40,25 @@ def sentence_cuts(masked: str) -> list[int]:
                 continue
             if _ABBREVIATIONS.search(masked[max(0, m.start() - _WINDOW):end]):
                 continue
+        if _starts_structure(masked, end):
+            continue
         cuts.append(end)
     return cuts
+
+
+def _starts_structure(masked: str, at: int) -> bool:
+    """Would the sentence starting here, once its line-mates are removed, read as a fence, table or heading?
+
+    Then it is no sentence of its own (its text would turn into structure or vanish into a fixed line).
+    Only a bounded look-ahead, so splitting stays linear.
+    """
+    if masked.startswith(("```", "~~~", "#", "|"), at):
+        return True
+    stop = masked.find("\n", at, at + 100)
+    if stop < 0 and len(masked) - at > 100:
+        return False
+    rest = masked[at:stop if stop >= 0 else len(masked)].strip()
+    return bool(HEADING.match(rest) or BOLD_HEADING.match(rest) or TAG_LINE.match(rest))
 
 
 def protected(masked: str, extra: list[tuple[int, int]] = ()) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -71,15 +90,9 @@ def protected(masked: str, extra: list[tuple[int, int]] = ()) -> tuple[list[tupl
         intervals.append((tags[idx][1], m.end()))
         del tags[idx:]
     holes.extend((a, b) for _, a, b in tags)
-    # Only a tag at a line's edge frames a section; one mid-line (List<String>) is just text of its sentence.
-    holes = [(a, b) for a, b in holes if not masked[masked.rfind("\n", 0, a) + 1:a].strip()
-             or not masked[b:_line_end(masked, b)].strip()]
+    # A tag glued to a word (List<String>) is text of its sentence; any other unpaired tag frames a section.
+    holes = [(a, b) for a, b in holes if a == 0 or not masked[a - 1].isalnum()]
     return _merge(intervals), sorted(holes)
-
-
-def _line_end(text: str, pos: int) -> int:
-    end = text.find("\n", pos)
-    return len(text) if end < 0 else end
 
 
 def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -320,3 +320,20 @@ def test_any_subset_of_units_of_any_fixture_stays_balanced(data):
     assert problems(variant) == []
     gone = {u.id for u in removed}
     assert [u.text for u in units_of(variant, plain)[0]] == [u.text for u in units if u.id not in gone]
+
+
+SOUP = ["Be brief.", "Never guess!", " ", "\n", "\n\n", "- ", "1. ", "```", "```json\n", "{", "}", "[", "]", "(", ")",
+        "<rules>", "</rules>", "<b>", "| a | b |\n", "|---|---|\n", "Rules:\n", "**Bold**", "`code`", "e.g. ",
+        "你好。", "Да. ", '"x": 1', ",", "lower case", "  ", "\r\n", "{{ x }}", "{# role: user #}\n",
+        "{# promptslim: keep #}\n", "2.", "Ok: ", "## H\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(SOUP), max_size=40), data=st.data())
+def test_removing_units_from_any_token_soup_never_unbalances_it(parts, data):
+    source = "".join(parts)
+    units, _ = units_of(source)
+    if problems(source) or not units:
+        return
+    removed = data.draw(st.lists(st.sampled_from(units), unique_by=lambda u: u.id), label="removed")
+    assert problems(remove_units(source, removed)) == []
