@@ -361,10 +361,10 @@ def report(as_json: bool = JSON_OPT) -> None:
 @handles_errors
 def cache_stats(as_json: bool = JSON_OPT) -> None:
     """Entries, size on disk, and the hit rate of the last run."""
-    from promptslim.config import load_config
+    from promptslim.config import ensure_home, load_config
     from promptslim.llm.store import Store
 
-    store = Store(load_config().home / "cache.sqlite")
+    store = Store(ensure_home(load_config().home) / "cache.sqlite")
     stats = store.stats()
     store.close()
     data = {"path": stats.path, "entries": stats.entries, "size_bytes": stats.size_bytes, "last_run": stats.last_run,
@@ -382,10 +382,10 @@ def cache_stats(as_json: bool = JSON_OPT) -> None:
 @handles_errors
 def cache_clear() -> None:
     """Delete every cached response (the spend ledger is kept)."""
-    from promptslim.config import load_config
+    from promptslim.config import ensure_home, load_config
     from promptslim.llm.store import Store
 
-    store = Store(load_config().home / "cache.sqlite")
+    store = Store(ensure_home(load_config().home) / "cache.sqlite")
     removed = store.clear()
     store.close()
     out.print(f"removed {removed} cached responses", markup=False)

@@ -85,6 +85,20 @@ def state_home(root: Path) -> Path:
     return Path(env) if env else root / ".promptslim"
 
 
+def ensure_home(home: Path) -> Path:
+    """The state folder, created if absent; a dangling link or a file in its place is a one-line error."""
+    if home.is_symlink() and not home.exists():
+        raise InputError(f"{home}: the state folder is a symlink to nothing (-> {os.readlink(home)}) — remove it, "
+                         "or set PROMPTSLIM_HOME")
+    if home.exists() and not home.is_dir():
+        raise InputError(f"{home}: the state folder is not a folder — remove it, or set PROMPTSLIM_HOME")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{home}: cannot create the state folder ({exc.strerror}) — set PROMPTSLIM_HOME") from None
+    return home
+
+
 def find_root(start: Path | None = None) -> Path:
     """The nearest folder upwards that holds promptslim.toml, a configured pyproject.toml, prompts/ or .git."""
     here = (start or Path.cwd()).resolve()
