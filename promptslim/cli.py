@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,32 +18,68 @@ from rich.table import Table
 
 from promptslim.errors import PromptslimError
 
+# locals in a pretty traceback can hold API keys: never show them
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  pretty_exceptions_show_locals=False,
                   help="Find the prompt tokens you pay for on every call but do not need.")
 cache_app = typer.Typer(no_args_is_help=True, help="The response cache in .promptslim/cache.sqlite.")
 app.add_typer(cache_app, name="cache")
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+def _finite(value: float | None) -> float | None:
+    """A NaN passes every range check (all its comparisons are false): refuse it at the flag."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
+
+def _open_unit(value: float | None) -> float | None:
+    """A margin of 0 proves nothing and a margin of 1 lets anything through: strictly between."""
+    if value is not None and not (math.isfinite(value) and 0 < value < 1):
+        raise typer.BadParameter(f"must be strictly between 0 and 1, got {value}")
+    return value
+
+
 JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON instead of a table.")
 MODEL_OPT = typer.Option(None, "--model", "-m", help="Model under test ('local' = the embedded model).")
 JUDGE_OPT = typer.Option(None, "--judge-model", help="LLM judge model; 'none' grades by assertions alone.")
 REPEATS_OPT = typer.Option(None, "--repeats", "-r", min=1, help="Samples per case (sample index is in the cache key).")
 CPM_OPT = typer.Option(None, "--calls-per-month", min=0, help="Traffic for $/month (default: config).")
-COST_OPT = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD for this run's own API spend.")
+COST_OPT = typer.Option(None, "--max-cost", min=0.0, callback=_finite,
+                        help="Budget in USD for this run's own API spend.")
 YES_OPT = typer.Option(False, "--yes", "-y", help="Start even when the estimate exceeds the budget.")
 NOCACHE_OPT = typer.Option(False, "--no-cache", help="Ask the endpoint again instead of reusing cached answers.")
+
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, never a verdict (1 means "regression")
+_debug = {"on": False}
 
 
 def main() -> None:
     app()
 
 
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an internal error "
+                                        "(also PROMPTSLIM_DEBUG=1).")) -> None:
+    """Find the prompt tokens you pay for on every call but do not need."""
+    _debug["on"] = debug
+
+
+def _debugging() -> bool:
+    return _debug["on"] or os.environ.get("PROMPTSLIM_DEBUG", "") not in ("", "0")
+
+
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """One line on stderr and the DESIGN.md exit code; never a traceback for an expected failure."""
+    """One line on stderr and the DESIGN.md exit code; never a traceback for an expected failure, never 1 for a crash."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from promptslim.llm.retry import scrub
+
         try:
             return fn(*args, **kwargs)
         except PromptslimError as exc:
@@ -49,8 +88,21 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             err.print("interrupted — every completed call is cached; rerun the same command to resume", markup=False)
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except MemoryError:
+            err.print("internal error: out of memory — rerun with --debug for the traceback", markup=False)
+            raise typer.Exit(INTERNAL_ERROR) from None
+        except Exception as exc:
+            if _debugging():
+                raise
+            detail = scrub(str(exc).splitlines()[0] if str(exc) else "")[:300]
+            err.print(f"internal error: {type(exc).__name__}{': ' + detail if detail else ''} — this is a bug in "
+                      "promptslim; rerun with --debug (or PROMPTSLIM_DEBUG=1) for the traceback", markup=False)
+            raise typer.Exit(INTERNAL_ERROR) from None
 
     return wrapper
+
 
 
 def _line(text: str) -> None:
@@ -269,7 +321,7 @@ def _print_eval(data: dict) -> None:
 @handles_errors
 def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Optional[str] = MODEL_OPT,
            judge_model: Optional[str] = JUDGE_OPT, repeats: Optional[int] = REPEATS_OPT,
-           margin: Optional[float] = typer.Option(None, "--margin", min=0.0, max=1.0,
+           margin: Optional[float] = typer.Option(None, "--margin", callback=_open_unit,
                                                   help="Non-inferiority margin on the 0..1 score scale."),
            calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
            write: bool = typer.Option(False, "--write", help="Also apply the slim template to T in place."),
@@ -317,6 +369,7 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
           allow_missing_evalset: bool = typer.Option(False, "--allow-missing-evalset",
                                                      help="Do not fail when a changed template has no eval set."),
           fail_on_cost_increase: Optional[float] = typer.Option(None, "--fail-on-cost-increase", min=0.0,
+                                                                callback=_finite,
                                                                 help="Fail when $/month rises by more than PCT %."),
           model: Optional[str] = MODEL_OPT, judge_model: Optional[str] = JUDGE_OPT,
           max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT, no_cache: bool = NOCACHE_OPT,

@@ -179,6 +179,23 @@ def load_evalset(path: Path, root: Path, criteria: str | None = None, threshold:
     return _finish(rel, set_criteria, float(set_threshold), tuple(steps) if steps else None, cases, err, digest)
 
 
+def _remote_ref(schema: Any) -> str | None:
+    """The first $ref / $dynamicRef that does not point inside the schema itself, if any."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
+                return value
+            found = _remote_ref(value)
+            if found is not None:
+                return found
+    elif isinstance(schema, list):
+        for item in schema:
+            found = _remote_ref(item)
+            if found is not None:
+                return found
+    return None
+
+
 def _finish(rel: str, criteria: str | None, threshold: float, steps: tuple[str, ...] | None, cases: list[Case],
             err: _Err, digest: str) -> EvalSet:
     if not cases:
@@ -254,4 +271,9 @@ def _assertion(raw: Any, line: int, case_id: Any, err: _Err) -> Assertion:
             Draft202012Validator.check_schema(value)
         except SchemaError as exc:
             raise err(line, f"case '{case_id}': invalid JSON schema: {exc.message}") from None
+        remote = _remote_ref(value)
+        if remote is not None:
+            raise err(line, f"case '{case_id}': json-schema refers to {remote!r} — promptslim resolves no remote "
+                            "references (it would fetch them from CI with your eval data); inline that schema "
+                            "under $defs and refer to it as '#/$defs/…'")
     return Assertion(kind, value, line)

@@ -89,7 +89,15 @@ def check_text_size(text: str, shown: str, what: str, max_bytes: int) -> None:
         raise InputError(f"{shown}: {size:,} bytes is over the {max_bytes:,}-byte limit for a {what}")
 
 
-def atomic_write(path: Path, text: str, root: Path | None = None, newline: str | None = None) -> Path:
+def safe_dir(folder: Path, root: Path) -> Path:
+    """A folder inside root reached through no symlink (created), to write generated files into."""
+    rel = repo_rel(folder, root, "output folder")
+    _no_links(root, rel)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return Path(folder)
+
+
+def atomic_write(path: Path, text: str, root: Path | None = None) -> Path:
     """Write text to path via a temporary file and os.replace; with root, refuse to write outside it.
 
     os.replace swaps the directory entry: a symlink planted at `path` is replaced by the new
@@ -98,13 +106,13 @@ def atomic_write(path: Path, text: str, root: Path | None = None, newline: str |
     path = Path(path)
     if root is not None:
         rel = repo_rel(path, root, "output file")
-        _no_links(root, str(Path(rel).parent)) if Path(rel).parent != Path(".") else None
+        if Path(rel).parent != Path("."):
+            _no_links(root, Path(rel).parent.as_posix())
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = text if newline is None else text.replace("\n", newline)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(data)
+            handle.write(text)
         mode = 0o644
         try:
             current = os.lstat(path)

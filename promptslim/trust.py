@@ -18,6 +18,7 @@ from typing import Any
 from promptslim import gitutil
 from promptslim.config import CONFIG_FILE, Config, config_from_texts
 from promptslim.errors import InputError
+from promptslim.redact import redact_url
 
 
 def base_config(root: Path, sha: str) -> Config:
@@ -40,7 +41,8 @@ def _settings(config: Config) -> dict[str, Any]:
     data = asdict(config)
     data.pop("root", None)
     data.pop("source", None)
-    return _flat(data)
+    flat = _flat(data)
+    return {k: redact_url(v) if k.endswith("base_url") and isinstance(v, str) else v for k, v in flat.items()}
 
 
 def config_changes(base: Config, head: Config) -> list[dict[str, Any]]:
