@@ -59,6 +59,13 @@ _debug = {"on": False}
 
 
 def main() -> None:
+    import signal
+
+    # SIGTERM (CI cancelling a job) outside a run reads like Ctrl-C: a message and exit 130, never silence
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
     app()
 
 

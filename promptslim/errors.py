@@ -33,3 +33,9 @@ class EndpointError(PromptslimError):
     """The model endpoint failed after retries, or refused the request outright (exit 4)."""
 
     exit_code = 4
+
+
+class Interrupted(PromptslimError):
+    """SIGINT/SIGTERM: answers in flight were given a grace period to arrive and be cached (exit 130)."""
+
+    exit_code = 130
