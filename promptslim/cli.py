@@ -28,13 +28,6 @@ out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _finite(value: float | None) -> float | None:
-    """A NaN passes every range check (all its comparisons are false): refuse it at the flag."""
-    if value is not None and not math.isfinite(value):
-        raise typer.BadParameter(f"must be a finite number, got {value}")
-    return value
-
-
 
 def _open_unit(value: float | None) -> float | None:
     """A margin of 0 proves nothing and a margin of 1 lets anything through: strictly between."""
@@ -48,8 +41,7 @@ MODEL_OPT = typer.Option(None, "--model", "-m", help="Model under test ('local' 
 JUDGE_OPT = typer.Option(None, "--judge-model", help="LLM judge model; 'none' grades by assertions alone.")
 REPEATS_OPT = typer.Option(None, "--repeats", "-r", min=1, help="Samples per case (sample index is in the cache key).")
 CPM_OPT = typer.Option(None, "--calls-per-month", min=0, help="Traffic for $/month (default: config).")
-COST_OPT = typer.Option(None, "--max-cost", min=0.0, callback=_finite,
-                        help="Budget in USD for this run's own API spend.")
+COST_OPT = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD for this run's own API spend.")
 YES_OPT = typer.Option(False, "--yes", "-y", help="Start even when the estimate exceeds the budget.")
 NOCACHE_OPT = typer.Option(False, "--no-cache", help="Ask the endpoint again instead of reusing cached answers.")
 
@@ -376,7 +368,6 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
           allow_missing_evalset: bool = typer.Option(False, "--allow-missing-evalset",
                                                      help="Do not fail when a changed template has no eval set."),
           fail_on_cost_increase: Optional[float] = typer.Option(None, "--fail-on-cost-increase", min=0.0,
-                                                                callback=_finite,
                                                                 help="Fail when $/month rises by more than PCT %."),
           model: Optional[str] = MODEL_OPT, judge_model: Optional[str] = JUDGE_OPT,
           max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT, no_cache: bool = NOCACHE_OPT,

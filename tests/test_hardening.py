@@ -153,15 +153,18 @@ def test_string_repetition_bomb_is_refused(repo):
 
 
 def test_billion_laughs_evalset_is_refused(repo):
-    laughs = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for i, name in enumerate("bcdefghi"):
-        prev = "abcdefghi"[i]
-        laughs.append(f"{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]")
-    text = "\n".join(laughs) + "\ncases:\n  - {id: x, input: *i, assert: [{type: contains, value: x}]}\n"
-    write(repo, {"evalsets/greet.yaml": text, "prompts/greet.j2": WITHOUT_RULE})
+    # nine levels of nine aliases: 9**9 "lol"s once expanded, from a file of a few hundred bytes
+    levels = ['      a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        levels.append(f"      {name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    text = ("cases:\n  - id: x\n    input: hi\n    assert: [{type: contains, value: x}]\n    vars:\n"
+            + "\n".join(levels) + "\n")
+    write(repo, {"evalsets/greet.yaml": text, "prompts/greet.j2": WITHOUT_RULE + "{{ i }}\n"})
+    started = time.monotonic()
     result = cli("check", "--base", "HEAD", "--no-eval")
+    assert time.monotonic() - started < 10
     assert result.exit_code == 2, result.output
-    assert one_line(result).startswith("error: evalsets/greet.yaml:1: invalid YAML: YAML anchors")
+    assert one_line(result).startswith("error: evalsets/greet.yaml:6: invalid YAML: YAML anchors")
 
 
 def test_workflow_has_timeouts_and_keeps_state_outside_the_checkout():
@@ -261,9 +264,11 @@ def test_nan_price_exits_2_with_the_line(repo, server):
     assert one_line(result).startswith("error: promptslim.toml:8: 'input' must be a finite number")
 
 
-def test_nan_flag_is_refused(repo, server):
-    result = cli("ablate", "prompts/greet.j2", "--margin", "nan")
-    assert result.exit_code == 2
+@pytest.mark.parametrize("value", ["nan", "1", "0"])
+def test_margin_flag_outside_the_open_unit_interval_is_refused(repo, server, value):
+    result = cli("ablate", "prompts/greet.j2", "--margin", value, "--yes")
+    assert result.exit_code == 2, result.output
+    assert "strictly between 0 and 1" in result.output
     assert server.calls == 0
 
 
@@ -362,6 +367,29 @@ def test_four_parallel_judged_ablations_on_one_repo_do_not_crash(tmp_path, fake,
     steps = list((Path(_isolated_env) / "geval_steps").glob("*.json"))
     assert steps and all(json.loads(p.read_text())["steps"] for p in steps)
     assert not list((Path(_isolated_env) / "geval_steps").glob("*.tmp"))
+
+
+def test_readers_never_see_half_a_state_file(tmp_path):
+    from promptslim.safeio import atomic_write
+
+    path = tmp_path / "steps.json"
+    atomic_write(path, json.dumps({"steps": ["x" * 100_000]}))
+    stop, bad = threading.Event(), []
+
+    def writer():
+        for i in range(200):
+            atomic_write(path, json.dumps({"steps": [str(i) * 100_000]}))
+        stop.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while not stop.is_set():
+        try:
+            json.loads(path.read_text())
+        except ValueError as exc:
+            bad.append(exc)
+    thread.join()
+    assert bad == []
 
 
 def test_a_truncated_steps_file_is_regenerated(tmp_path, fake, _isolated_env, monkeypatch):
