@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from promptslim import gitutil, trust
-from promptslim.config import Config, PromptConfig, load_config
+from promptslim.config import Config, PromptConfig, find_root, load_config
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.prices import Price, price_for
@@ -67,6 +67,7 @@ def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_mi
               max_cost: float | None, yes: bool, use_cache: bool, notice: Callable[[str], None],
               root: Path | None = None) -> CheckResult:
     """Compare changed templates at REF with the working tree; gates decide `failed`."""
+    trust.refuse_linked_config(root or find_root())
     head_config = load_config(root)  # validated: a broken head config is still bad input
     root = head_config.root
     ref, sha = _resolve_base(root, base)

@@ -63,6 +63,15 @@ def config_changes_markdown(changes: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def refuse_linked_config(root: Path) -> None:
+    """The head's config is read for the change list: never through a link to a file outside the repository."""
+    for name in (CONFIG_FILE, "pyproject.toml"):
+        path = root / name
+        if path.is_symlink():
+            raise InputError(f"{name}: is a symlink (-> {os.readlink(path)}) — `check` reads the config only as a "
+                             "regular file")
+
+
 def check_state(root: Path, home: Path) -> None:
     """Refuse a state folder a pull request could have planted: a symlink, or files tracked in git."""
     try:

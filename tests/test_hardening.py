@@ -78,6 +78,16 @@ def test_symlink_in_git_history_is_refused_on_the_base_side(repo, server):
     assert "prompts/old.j2: is a symlink in git" in one_line(result)
 
 
+def test_symlinked_config_is_refused_by_check(repo, server, tmp_path):
+    outside = tmp_path / "elsewhere.toml"
+    outside.write_text('model = "gpt-4o-mini"\n')
+    (repo / "promptslim.toml").unlink()
+    (repo / "promptslim.toml").symlink_to(outside)
+    result = cli("check", "--base", "HEAD", "--no-eval")
+    assert result.exit_code == 2, result.output
+    assert one_line(result).startswith("error: promptslim.toml: is a symlink")
+
+
 def test_ablate_on_a_template_outside_the_repo_exits_2_and_writes_nothing(repo, server, tmp_path):
     outside = tmp_path / "elsewhere" / "x.j2"
     outside.parent.mkdir()
@@ -173,6 +183,8 @@ def test_workflow_has_timeouts_and_keeps_state_outside_the_checkout():
     assert 0 < job["timeout-minutes"] <= 60
     assert "runner.temp" in job["env"]["PROMPTSLIM_HOME"]
     assert "pull_request_target" not in flow.get("on", flow.get(True, {}))
+    install = next(step for step in job["steps"] if step.get("name") == "Install promptslim")
+    assert "base.sha" in install["env"]["BASE_SHA"] and "pip install ." not in install["run"]
 
 
 # ---------------------------------------------------------------- 4. state a pull request brings
