@@ -20,7 +20,7 @@ class InputError(PromptslimError):
 
 
 class SandboxRefusal(InputError):
-    """A template tried something the Jinja2 sandbox forbids: always an error, on either side of a check."""
+    """A template tried something the sandbox forbids, or passed a render bound: always an error, on either side."""
 
 
 class BudgetStop(PromptslimError):

@@ -105,11 +105,11 @@ class _Worker:
                 return self._reply(time.monotonic() + bounds.timeout)
             except TimeoutError:
                 self.kill()
-                raise InputError(f"{rel}: rendering took longer than {bounds.timeout:g} s (render_timeout) — "
+                raise SandboxRefusal(f"{rel}: rendering took longer than {bounds.timeout:g} s (render_timeout) — "
                                  "refused; a prompt template renders in milliseconds") from None
             except EOFError:
                 self.kill()
-                raise InputError(f"{rel}: rendering was stopped: it needed more than the worker's "
+                raise SandboxRefusal(f"{rel}: rendering was stopped: it needed more than the worker's "
                                  f"{limits.WORKER_MEMORY_BYTES >> 20} MiB of memory, or crashed — refused") from None
 
 
@@ -187,10 +187,10 @@ def main() -> None:
         except InputError as exc:
             reply = {"error": "input", "message": exc.message}
         except MemoryError:
-            reply = {"error": "input", "message": f"{rel}: rendering needed more than the worker's "
+            reply = {"error": "sandbox", "message": f"{rel}: rendering needed more than the worker's "
                                                   f"{limits.WORKER_MEMORY_BYTES >> 20} MiB of memory — refused"}
         except RecursionError:
-            reply = {"error": "input", "message": f"{rel}: rendering recursed too deeply — refused"}
+            reply = {"error": "sandbox", "message": f"{rel}: rendering recursed too deeply — refused"}
         except Exception as exc:  # a bug on our side; still one line for the user
             reply = {"error": "input", "message": f"{rel}: render error: {type(exc).__name__}: {exc}"[:500]}
         out.write(_frame(json.dumps(reply).encode("utf-8")))

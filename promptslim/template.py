@@ -143,7 +143,7 @@ def render_local(source: str, rel: str, variables: dict[str, Any], evalset: str 
         for chunk in template.generate(**variables):
             size += len(chunk)
             if size > max_bytes:
-                raise InputError(f"{rel}: renders more than {max_bytes:,} characters (render_max_bytes) — refused")
+                raise SandboxRefusal(f"{rel}: renders more than {max_bytes:,} characters (render_max_bytes) — refused")
             parts.append(chunk)
         return "".join(parts).split(_SENTINEL)
     except SecurityError as exc:

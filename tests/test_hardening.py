@@ -155,6 +155,15 @@ def test_check_no_eval_refuses_a_nested_loop_within_the_render_limit(repo, monke
                                 "a prompt template renders in milliseconds")
 
 
+def test_a_bomb_in_a_template_without_evalset_is_still_refused(repo):
+    commit(repo, "render limit", {"promptslim.toml": "render_timeout = 0.5\n" + CONFIG})
+    write(repo, {"prompts/new.j2": "Be brief.\n{% for i in range(100000) %}{% for j in range(100000) %}"
+                                   "{% endfor %}{% endfor %}\n"})
+    result = cli("check", "--base", "HEAD", "--no-eval", "--allow-missing-evalset")
+    assert result.exit_code == 2, result.output
+    assert "prompts/new.j2: rendering took longer than 0.5 s" in one_line(result)
+
+
 def test_string_repetition_bomb_is_refused(repo):
     write(repo, {"prompts/greet.j2": WITH_RULE + "{{ 'a' * 10**8 }}\n"})
     result = cli("check", "--base", "HEAD", "--no-eval")
