@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from promptslim.errors import InputError
-from promptslim.safeio import MAX_EVALSET_BYTES, read_repo_text
+from promptslim.safeio import MAX_EVALSET_BYTES, read_repo_text, relative_inside
 
 ASSERTION_TYPES = ("contains", "not-contains", "icontains", "equals", "regex", "one-of", "is-json",
                    "json-schema", "max-words", "max-sentences", "max-tokens")
@@ -120,9 +120,7 @@ def load_yaml_text(text: str, shown: str) -> Any:
 
 def load_evalset(path: Path, root: Path, criteria: str | None = None, threshold: float | None = None) -> EvalSet:
     """Parse and validate; criteria/threshold are fallbacks for .jsonl sets (from config or flags)."""
-    from promptslim.safeio import _inside
-
-    rel = _inside(path, root) or path.as_posix()
+    rel = relative_inside(path, root) or path.as_posix()
     err = _Err(rel)
     text = read_repo_text(path, root, "eval set", MAX_EVALSET_BYTES)
     digest = hashlib.sha256(text.encode()).hexdigest()

@@ -20,7 +20,7 @@ MAX_TEMPLATE_BYTES = 1_000_000  # a prompt template larger than this is not a pr
 MAX_EVALSET_BYTES = 20_000_000
 
 
-def _inside(path: Path, root: Path) -> str | None:
+def relative_inside(path: Path, root: Path) -> str | None:
     """path relative to root as posix text, without resolving links; None when outside."""
     absolute = Path(os.path.abspath(path))
     for base in (Path(os.path.abspath(root)), root.resolve()):
@@ -33,7 +33,7 @@ def _inside(path: Path, root: Path) -> str | None:
 
 def repo_rel(path: Path, root: Path, what: str = "file") -> str:
     """The repo-relative path of a file that must live inside the repository (exit 2 otherwise)."""
-    rel = _inside(path, root)
+    rel = relative_inside(path, root)
     if rel is None or rel in ("", ".") or rel.startswith("../"):
         raise InputError(f"{Path(path).as_posix()}: {what} is outside the repository ({root}) — promptslim reads "
                          "templates and eval sets only from inside the repository")
