@@ -164,6 +164,16 @@ def test_a_bomb_in_a_template_without_evalset_is_still_refused(repo):
     assert "prompts/new.j2: rendering took longer than 0.5 s" in one_line(result)
 
 
+def test_head_config_cannot_raise_its_own_render_limit(repo):
+    commit(repo, "render limit", {"promptslim.toml": "render_timeout = 0.5\n" + CONFIG})
+    loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
+    write(repo, {"promptslim.toml": "render_timeout = 60\n" + CONFIG, "prompts/greet.j2": WITH_RULE + loop})
+    started = time.monotonic()
+    result = cli("check", "--base", "HEAD", "--no-eval")
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 2 and "longer than 0.5 s" in one_line(result), result.output
+
+
 def test_string_repetition_bomb_is_refused(repo):
     write(repo, {"prompts/greet.j2": WITH_RULE + "{{ 'a' * 10**8 }}\n"})
     result = cli("check", "--base", "HEAD", "--no-eval")
