@@ -47,8 +47,15 @@ def check(assertion: Assertion, output: str, model: str = "gpt-4o") -> str | Non
         if kind == "is-json":
             return None
         from jsonschema import Draft202012Validator
+        from referencing import Registry
+        from referencing.exceptions import Unresolvable
 
-        errors = sorted(Draft202012Validator(value).iter_errors(data), key=lambda e: list(e.path))
+        # an empty registry that retrieves nothing: no reference is ever fetched over the network
+        validator = Draft202012Validator(value, registry=Registry())
+        try:
+            errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+        except Unresolvable as exc:
+            return f"json-schema: unresolvable reference {exc}"
         if errors:
             where = "/".join(str(p) for p in errors[0].path) or "(root)"
             return f"json-schema: {where}: {errors[0].message}"

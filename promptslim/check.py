@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from promptslim import gitutil, paths
-from promptslim.config import Config, PromptConfig, load_config
+from promptslim import gitutil, paths, trust
+from promptslim.config import Config, PromptConfig, find_root, load_config
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.prices import Price, price_for
 from promptslim.report import fmt
 from promptslim.report.check import render_markdown
+from promptslim.safeio import MAX_TEMPLATE_BYTES, atomic_write, read_repo_text
 from promptslim.session import NONE, Models, resolve_models, run_notices
 from promptslim.stats import paired_delta
 from promptslim.template import Message, Template, relpath, template_from_source, template_name
@@ -66,9 +67,13 @@ def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_mi
               max_cost: float | None, yes: bool, use_cache: bool, notice: Callable[[str], None],
               root: Path | None = None) -> CheckResult:
     """Compare changed templates at REF with the working tree; gates decide `failed`."""
-    config = load_config(root)
-    root = config.root
+    trust.refuse_linked_config(root or find_root())
+    head_config = load_config(root)  # validated: a broken head config is still bad input
+    root = head_config.root
     ref, sha = _resolve_base(root, base)
+    config = trust.base_config(root, sha)  # the gate is the base's, never the pull request's own
+    config_changes = trust.config_changes(config, head_config)
+    trust.check_state(root, config.home)
     changes = _restrict(_discover(root, sha), templates, root)
     models = resolve_models(config, model, judge_model)
     price = price_for(models.price_model, config)
@@ -85,12 +90,10 @@ def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_mi
         "price_model": models.price_model, "price_source": price.source,
         "usd_per_mtok": {"input": price.input, "cached_input": price.cached_input, "output": price.output},
         "restricted_to": sorted(templates) if templates else None, "gates": gates, "templates": rows,
-        "failed": any(r["failed"] for r in rows), "run": run,
+        "failed": any(r["failed"] for r in rows), "run": run, "config_changes": config_changes,
     }
-    markdown = render_markdown(data)
-    out = root / REPORT
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown + "\n", encoding="utf-8")
+    markdown = render_markdown(data) + trust.config_changes_markdown(config_changes)
+    atomic_write(root / REPORT, markdown + "\n", root)
     return CheckResult(markdown=markdown, failed=data["failed"], data=data)
 
 
@@ -179,10 +182,7 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
     name = template_name(head_rel or base_rel or change.path)
     t = _Target(change.status, change.path, base_rel, name, config.prompt(name))
     if head_rel:
-        try:
-            source = (root / head_rel).read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{head_rel}: not UTF-8 text ({exc.reason})") from None
+        source = read_repo_text(root / head_rel, root, "template", MAX_TEMPLATE_BYTES)
         t.head = template_from_source(source, head_rel)
     if base_rel:
         source = gitutil.show(root, sha, base_rel)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,12 +18,23 @@ from rich.table import Table
 
 from promptslim.errors import PromptslimError
 
+# locals in a pretty traceback can hold API keys: never show them
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  pretty_exceptions_show_locals=False,
                   help="Find the prompt tokens you pay for on every call but do not need.")
 cache_app = typer.Typer(no_args_is_help=True, help="The response cache in .promptslim/cache.sqlite.")
 app.add_typer(cache_app, name="cache")
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+
+def _open_unit(value: float | None) -> float | None:
+    """A margin of 0 proves nothing and a margin of 1 lets anything through: strictly between."""
+    if value is not None and not (math.isfinite(value) and 0 < value < 1):
+        raise typer.BadParameter(f"must be strictly between 0 and 1, got {value}")
+    return value
+
 
 JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON instead of a table.")
 MODEL_OPT = typer.Option(None, "--model", "-m", help="Model under test ('local' = the embedded model).")
@@ -32,15 +46,39 @@ YES_OPT = typer.Option(False, "--yes", "-y", help="Start even when the estimate 
 NOCACHE_OPT = typer.Option(False, "--no-cache", help="Ask the endpoint again instead of reusing cached answers.")
 
 
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, never a verdict (1 means "regression")
+_debug = {"on": False}
+
+
 def main() -> None:
+    import signal
+
+    # SIGTERM (CI cancelling a job) outside a run reads like Ctrl-C: a message and exit 130, never silence
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
     app()
 
 
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an internal error "
+                                        "(also PROMPTSLIM_DEBUG=1).")) -> None:
+    """Find the prompt tokens you pay for on every call but do not need."""
+    _debug["on"] = debug
+
+
+def _debugging() -> bool:
+    return _debug["on"] or os.environ.get("PROMPTSLIM_DEBUG", "") not in ("", "0")
+
+
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """One line on stderr and the DESIGN.md exit code; never a traceback for an expected failure."""
+    """One line on stderr and the DESIGN.md exit code; never a traceback for an expected failure, never 1 for a crash."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from promptslim.llm.retry import scrub
+
         try:
             return fn(*args, **kwargs)
         except PromptslimError as exc:
@@ -49,8 +87,21 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             err.print("interrupted — every completed call is cached; rerun the same command to resume", markup=False)
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except MemoryError:
+            err.print("internal error: out of memory — rerun with --debug for the traceback", markup=False)
+            raise typer.Exit(INTERNAL_ERROR) from None
+        except Exception as exc:
+            if _debugging():
+                raise
+            detail = scrub(str(exc).splitlines()[0] if str(exc) else "")[:300]
+            err.print(f"internal error: {type(exc).__name__}{': ' + detail if detail else ''} — this is a bug in "
+                      "promptslim; rerun with --debug (or PROMPTSLIM_DEBUG=1) for the traceback", markup=False)
+            raise typer.Exit(INTERNAL_ERROR) from None
 
     return wrapper
+
 
 
 def _line(text: str) -> None:
@@ -273,7 +324,7 @@ def _print_eval(data: dict) -> None:
 @handles_errors
 def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Optional[str] = MODEL_OPT,
            judge_model: Optional[str] = JUDGE_OPT, repeats: Optional[int] = REPEATS_OPT,
-           margin: Optional[float] = typer.Option(None, "--margin", min=0.0, max=1.0,
+           margin: Optional[float] = typer.Option(None, "--margin", callback=_open_unit,
                                                   help="Non-inferiority margin on the 0..1 score scale."),
            calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
            write: bool = typer.Option(False, "--write", help="Also apply the slim template to T in place."),
@@ -366,10 +417,10 @@ def report(as_json: bool = JSON_OPT) -> None:
 @handles_errors
 def cache_stats(as_json: bool = JSON_OPT) -> None:
     """Entries, size on disk, and the hit rate of the last run."""
-    from promptslim.config import load_config
+    from promptslim.config import ensure_home, load_config
     from promptslim.llm.store import Store
 
-    store = Store(load_config().home / "cache.sqlite")
+    store = Store(ensure_home(load_config().home) / "cache.sqlite")
     stats = store.stats()
     store.close()
     data = {"path": stats.path, "entries": stats.entries, "size_bytes": stats.size_bytes, "last_run": stats.last_run,
@@ -387,10 +438,10 @@ def cache_stats(as_json: bool = JSON_OPT) -> None:
 @handles_errors
 def cache_clear() -> None:
     """Delete every cached response (the spend ledger is kept)."""
-    from promptslim.config import load_config
+    from promptslim.config import ensure_home, load_config
     from promptslim.llm.store import Store
 
-    store = Store(load_config().home / "cache.sqlite")
+    store = Store(ensure_home(load_config().home) / "cache.sqlite")
     removed = store.clear()
     store.close()
     out.print(f"removed {removed} cached responses", markup=False)

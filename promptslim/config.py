@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -63,6 +64,8 @@ class Config:
     max_tokens: int | None = 512
     timeout: float = 60.0
     max_retries: int = 6
+    render_timeout: float = 2.0  # seconds per render of an untrusted template
+    render_max_bytes: int = 1_000_000  # rendered characters per render
     target: Endpoint = field(default_factory=Endpoint)
     judge: Endpoint = field(default_factory=Endpoint)
     prompts: dict[str, PromptConfig] = field(default_factory=dict)
@@ -82,6 +85,20 @@ def state_home(root: Path) -> Path:
     return Path(env) if env else root / ".promptslim"
 
 
+def ensure_home(home: Path) -> Path:
+    """The state folder, created if absent; a dangling link or a file in its place is a one-line error."""
+    if home.is_symlink() and not home.exists():
+        raise InputError(f"{home}: the state folder is a symlink to nothing (-> {os.readlink(home)}) — remove it, "
+                         "or set PROMPTSLIM_HOME")
+    if home.exists() and not home.is_dir():
+        raise InputError(f"{home}: the state folder is not a folder — remove it, or set PROMPTSLIM_HOME")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{home}: cannot create the state folder ({exc.strerror}) — set PROMPTSLIM_HOME") from None
+    return home
+
+
 def find_root(start: Path | None = None) -> Path:
     """The nearest folder upwards that holds promptslim.toml, a configured pyproject.toml, prompts/ or .git."""
     here = (start or Path.cwd()).resolve()
@@ -97,9 +114,14 @@ def find_root(start: Path | None = None) -> Path:
 _TOP = {
     "model", "judge_model", "margin", "repeats", "concurrency", "max_cost_usd", "temperature",
     "max_tokens", "timeout", "max_retries", "base_url", "api_key_env", "judge", "prompts", "prices",
+    "render_timeout", "render_max_bytes",
 }
-_FLOATS = {"margin": (0.0, 1.0), "max_cost_usd": (0.0, None), "temperature": (0.0, 2.0), "timeout": (0.1, None)}
-_INTS = {"repeats": 1, "concurrency": 1, "max_tokens": 1, "max_retries": 0}
+_FLOATS = {"margin": (0.0, 1.0), "max_cost_usd": (0.0, None), "temperature": (0.0, 2.0), "timeout": (0.1, None),
+           "render_timeout": (0.0, 60.0)}
+_OPEN_LOW = {"margin", "max_cost_usd", "render_timeout"}  # must be > low: a zero margin or budget gates nothing
+_OPEN_HIGH = {"margin"}  # a margin of 1 lets any regression through
+_INTS = {"repeats": 1, "concurrency": 1, "max_tokens": 1, "max_retries": 0, "render_max_bytes": 1000}
+_INT_MAX = {"render_max_bytes": 100_000_000}
 
 
 def _norm(text: str) -> str:
@@ -136,26 +158,35 @@ class _Where:
 
 
 def load_config(root: Path | None = None) -> Config:
-    """Read the config at root; absent config means DESIGN.md's defaults."""
+    """Read the config at root; absent config means DESIGN.md's defaults. Its render bounds govern this process."""
     root = find_root() if root is None else root
     path = root / CONFIG_FILE
+    toml = path.read_text(encoding="utf-8") if path.is_file() else None
+    pyproject = root / "pyproject.toml"
+    py = pyproject.read_text(encoding="utf-8") if toml is None and pyproject.is_file() else None
+    return config_from_texts(root, toml, py)
+
+
+def config_from_texts(root: Path, toml: str | None, pyproject: str | None, label: str = "") -> Config:
+    """Build a Config from promptslim.toml text (or else pyproject.toml text); label prefixes file names in errors.
+
+    `check` reads the base revision's files through git and passes them here (label "abc1234:").
+    """
+    from promptslim import limits
+
     data: dict[str, Any] = {}
     where: _Where | None = None
-    if path.is_file():
-        text = path.read_text(encoding="utf-8")
-        where = _Where(CONFIG_FILE, text)
-        data = _parse(text, CONFIG_FILE)
-    else:
-        pyproject = root / "pyproject.toml"
-        if pyproject.is_file():
-            text = pyproject.read_text(encoding="utf-8")
-            parsed = _parse(text, "pyproject.toml")
-            section = parsed.get("tool", {}).get("promptslim")
-            if section is not None:
-                data, where = section, _Where("pyproject.toml", text, "tool.promptslim.")
-    if where is None:
-        return Config(root=root)
-    return _build(root, data, where)
+    if toml is not None:
+        where = _Where(label + CONFIG_FILE, toml)
+        data = _parse(toml, label + CONFIG_FILE)
+    elif pyproject is not None:
+        parsed = _parse(pyproject, label + "pyproject.toml")
+        section = parsed.get("tool", {}).get("promptslim")
+        if section is not None:
+            data, where = section, _Where(label + "pyproject.toml", pyproject, "tool.promptslim.")
+    config = Config(root=root) if where is None else _build(root, data, where)
+    limits.configure(config.render_timeout, config.render_max_bytes)
+    return config
 
 
 def _parse(text: str, name: str) -> dict[str, Any]:
@@ -183,8 +214,10 @@ def _build(root: Path, data: dict[str, Any], where: _Where) -> Config:
     for key, low in _INTS.items():
         if key in data:
             value = data[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise where.error(f"'{key}' must be a whole number >= {low}", key)
+            high = _INT_MAX.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+                bounds = f"between {low} and {high:_}" if high else f">= {low}"
+                raise where.error(f"'{key}' must be a whole number {bounds}", key)
             kwargs[key] = value
     kwargs["target"] = _endpoint(data, where, None)
     judge = data.get("judge", {})
@@ -202,8 +235,14 @@ def _build(root: Path, data: dict[str, Any], where: _Where) -> Config:
 def _number(value: Any, key: str, low: float, high: float | None, where: _Where, table: str | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise where.error(f"'{key}' must be a number", key, table)
+    if not math.isfinite(value):
+        # NaN compares false with every bound: it would pass a range check and disable the gate it sets
+        raise where.error(f"'{key}' must be a finite number, got {value}", key, table)
     if value < low or (high is not None and value > high):
         bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise where.error(f"'{key}' must be {bounds}, got {value}", key, table)
+    if table is None and ((key in _OPEN_LOW and value == low) or (key in _OPEN_HIGH and value == high)):
+        bounds = f"strictly between {low} and {high}" if key in _OPEN_HIGH else f"> {low}"
         raise where.error(f"'{key}' must be {bounds}, got {value}", key, table)
     return float(value)
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from promptslim.config import load_config
 from promptslim.errors import InputError
-from promptslim.evalset import evalset_for, load_evalset
+from promptslim.evalset import evalset_for, load_evalset, load_yaml_text
 from promptslim.prepare import resolve_template
 from promptslim.prices import price_for
 from promptslim.session import DEFAULT_MODEL, endpoint_configured
@@ -36,12 +34,12 @@ def _variables(template_rel: str, root: Path, vars_file: Path | None) -> tuple[d
     if vars_file is not None:
         shown = relpath(vars_file, root)
         try:
-            data = yaml.safe_load(Path(vars_file).read_text(encoding="utf-8")) or {}
+            text = Path(vars_file).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise InputError(f"{shown}: no such file") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise InputError(f"{shown}:{mark.line + 1 if mark else '?'}: invalid YAML") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{shown}: cannot read ({exc})") from None
+        data = load_yaml_text(text, shown) or {}
         if not isinstance(data, dict):
             raise InputError(f"{shown}:1: --vars must be a mapping of variable names to values")
         user_input = data.pop("input", None)

@@ -20,7 +20,7 @@ class InputError(PromptslimError):
 
 
 class SandboxRefusal(InputError):
-    """A template tried something the Jinja2 sandbox forbids: always an error, on either side of a check."""
+    """A template tried something the sandbox forbids, or passed a render bound: always an error, on either side."""
 
 
 class BudgetStop(PromptslimError):
@@ -33,3 +33,9 @@ class EndpointError(PromptslimError):
     """The model endpoint failed after retries, or refused the request outright (exit 4)."""
 
     exit_code = 4
+
+
+class Interrupted(PromptslimError):
+    """SIGINT/SIGTERM: answers in flight were given a grace period to arrive and be cached (exit 130)."""
+
+    exit_code = 130

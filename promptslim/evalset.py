@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from promptslim.errors import InputError
+from promptslim.safeio import MAX_EVALSET_BYTES, read_repo_text, relative_inside
 
 ASSERTION_TYPES = ("contains", "not-contains", "icontains", "equals", "regex", "one-of", "is-json",
                    "json-schema", "max-words", "max-sentences", "max-tokens")
@@ -77,22 +78,51 @@ class _Err:
         return InputError(f"{self.rel}:{line}: {message}" if line else f"{self.rel}: {message}")
 
 
-def _plain(node: yaml.Node) -> Any:
-    """A YAML node to plain Python, resolving scalars the way yaml.safe_load does."""
-    return yaml.safe_load(yaml.serialize(node)) if node is not None else None
+class NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without anchors/aliases: an alias can expand a small file into gigabytes (billion laughs)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed in eval sets — "
+                                              "write the value out", event.start_mark)
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(None, None, "YAML anchors (&name) are not allowed in eval sets — "
+                                              "write the value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _plain(node: yaml.Node, err: "_Err | None" = None) -> Any:
+    """A YAML node to plain Python, resolving scalars the way yaml.safe_load does; unknown tags are errors."""
+    if node is None:
+        return None
+    try:
+        return yaml.load(yaml.serialize(node), Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        message = f"invalid YAML: {problem}"
+        if err is None:
+            raise InputError(message) from None
+        raise err(node.start_mark.line + 1, message) from None
+
+
+def load_yaml_text(text: str, shown: str) -> Any:
+    """Plain data from untrusted YAML (e.g. --vars): safe tags only, no aliases; errors name the line."""
+    err = _Err(shown)
+    try:
+        node = yaml.compose(text, Loader=NoAliasLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise err(mark.line + 1 if mark else None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    return _plain(node, err)
 
 
 def load_evalset(path: Path, root: Path, criteria: str | None = None, threshold: float | None = None) -> EvalSet:
     """Parse and validate; criteria/threshold are fallbacks for .jsonl sets (from config or flags)."""
-    try:
-        rel = path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        rel = path.as_posix()
+    rel = relative_inside(path, root) or path.as_posix()
     err = _Err(rel)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{rel}: no such eval set") from None
+    text = read_repo_text(path, root, "eval set", MAX_EVALSET_BYTES)
     digest = hashlib.sha256(text.encode()).hexdigest()
     if path.suffix == ".jsonl":
         cases = []
@@ -108,7 +138,7 @@ def load_evalset(path: Path, root: Path, criteria: str | None = None, threshold:
             cases.append(_case(data, {k: number for k in data}, number, err))
         return _finish(rel, criteria, 0.7 if threshold is None else threshold, None, cases, err, digest)
     try:
-        node = yaml.compose(text)
+        node = yaml.compose(text, Loader=NoAliasLoader)
     except yaml.YAMLError as exc:
         # an unclosed quote's problem is found at the end of the file; where it opened is the useful line
         mark = getattr(exc, "problem_mark", None)
@@ -122,13 +152,13 @@ def load_evalset(path: Path, root: Path, criteria: str | None = None, threshold:
     for key in top:
         if key not in _SET_KEYS:
             raise err(lines[key], f"unknown key '{key}' (known: {', '.join(_SET_KEYS)})")
-    set_criteria = _plain(top["criteria"]) if "criteria" in top else criteria
+    set_criteria = _plain(top["criteria"], err) if "criteria" in top else criteria
     if set_criteria is not None and not isinstance(set_criteria, str):
         raise err(lines.get("criteria"), "'criteria' must be text")
-    set_threshold = _plain(top["threshold"]) if "threshold" in top else (0.7 if threshold is None else threshold)
+    set_threshold = _plain(top["threshold"], err) if "threshold" in top else (0.7 if threshold is None else threshold)
     if isinstance(set_threshold, bool) or not isinstance(set_threshold, (int, float)) or not 0 <= set_threshold <= 1:
         raise err(lines.get("threshold"), "'threshold' must be a number between 0 and 1")
-    steps = _plain(top["steps"]) if "steps" in top else None
+    steps = _plain(top["steps"], err) if "steps" in top else None
     if steps is not None and (not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps)):
         raise err(lines.get("steps"), "'steps' must be a list of evaluation steps (text)")
     if "cases" not in top or not isinstance(top["cases"], yaml.SequenceNode):
@@ -138,13 +168,30 @@ def load_evalset(path: Path, root: Path, criteria: str | None = None, threshold:
         line = item.start_mark.line + 1
         if not isinstance(item, yaml.MappingNode):
             raise err(line, "each case must be a mapping with id, vars, input, expected, assert")
-        data = {k.value: _plain(v) for k, v in item.value}
+        data = {k.value: _plain(v, err) for k, v in item.value}
         key_lines = {k.value: k.start_mark.line + 1 for k, _ in item.value}
         assert_node = next((v for k, v in item.value if k.value == "assert"), None)
         if isinstance(assert_node, yaml.SequenceNode):
             key_lines["assert_items"] = [n.start_mark.line + 1 for n in assert_node.value]
         cases.append(_case(data, key_lines, line, err))
     return _finish(rel, set_criteria, float(set_threshold), tuple(steps) if steps else None, cases, err, digest)
+
+
+def _remote_ref(schema: Any) -> str | None:
+    """The first $ref / $dynamicRef that does not point inside the schema itself, if any."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
+                return value
+            found = _remote_ref(value)
+            if found is not None:
+                return found
+    elif isinstance(schema, list):
+        for item in schema:
+            found = _remote_ref(item)
+            if found is not None:
+                return found
+    return None
 
 
 def _finish(rel: str, criteria: str | None, threshold: float, steps: tuple[str, ...] | None, cases: list[Case],
@@ -222,4 +269,9 @@ def _assertion(raw: Any, line: int, case_id: Any, err: _Err) -> Assertion:
             Draft202012Validator.check_schema(value)
         except SchemaError as exc:
             raise err(line, f"case '{case_id}': invalid JSON schema: {exc.message}") from None
+        remote = _remote_ref(value)
+        if remote is not None:
+            raise err(line, f"case '{case_id}': json-schema refers to {remote!r} — promptslim resolves no remote "
+                            "references (it would fetch them from CI with your eval data); inline that schema "
+                            "under $defs and refer to it as '#/$defs/…'")
     return Assertion(kind, value, line)

@@ -29,12 +29,41 @@ def file_dirty(root: Path, rel: str) -> bool:
     return bool(git(root, "status", "--porcelain", "--", rel, check=False).strip())
 
 
-def show(root: Path, ref: str, rel: str) -> str | None:
-    """A file's text at a ref, or None when it does not exist there."""
-    done = subprocess.run(["git", "show", f"{ref}:{rel}"], cwd=root, capture_output=True, timeout=60)
+def show(root: Path, ref: str, rel: str, max_bytes: int = 20_000_000) -> str | None:
+    """A regular file's text at a ref, or None when it does not exist there.
+
+    The entry's mode is read first (`git ls-tree -z`): a symlink (120000) committed in a pull
+    request is refused, never followed, and a blob over max_bytes is refused before it is read.
+    """
+    listing = subprocess.run(["git", "ls-tree", "-z", "-l", ref, "--", rel], cwd=root, capture_output=True,
+                             timeout=60)
+    entries = [e for e in listing.stdout.split(b"\0") if e] if listing.returncode == 0 else []
+    entry = next((e for e in entries if e.split(b"\t", 1)[-1].decode("utf-8", "replace") == rel), None)
+    if entry is None:
+        return None
+    meta = entry.split(b"\t", 1)[0].split()
+    mode, kind, sha, size = (m.decode() for m in meta[:4])
+    shown = f"{ref[:7]}:{rel}"
+    if mode == "120000":
+        raise InputError(f"{shown}: is a symlink in git — promptslim reads templates, eval sets and config only as "
+                         "regular files")
+    if kind != "blob" or mode not in ("100644", "100755"):
+        raise InputError(f"{shown}: not a regular file in git (mode {mode})")
+    if size.isdigit() and int(size) > max_bytes:
+        raise InputError(f"{shown}: {int(size):,} bytes is over the {max_bytes:,}-byte limit")
+    done = subprocess.run(["git", "cat-file", "blob", sha], cwd=root, capture_output=True, timeout=60)
     if done.returncode != 0:
         return None
-    return done.stdout.decode("utf-8", errors="replace")
+    try:
+        return done.stdout.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{shown}: not UTF-8 text ({exc.reason})") from None
+
+
+def tracked(root: Path, rel: str) -> list[str]:
+    """Paths git tracks at or under rel (NUL-separated output: any file name survives)."""
+    out = git(root, "ls-files", "-z", "--", rel, check=False)
+    return [p for p in out.split("\0") if p]
 
 
 @dataclass(frozen=True)
@@ -48,20 +77,27 @@ class Change:
 
 def changes(root: Path, base: str, folders: tuple[str, ...]) -> list[Change]:
     """Files under folders changed between base and the working tree (renames followed; untracked count as added)."""
-    out = git(root, "diff", "--name-status", "-M", base, "--", *folders)
+    # -z: without it git quotes and escapes non-ASCII names ("prompts/caf\303\251.j2"), which then match nothing
+    fields = git(root, "diff", "-z", "--name-status", "-M", base, "--", *folders).split("\0")
     found: list[Change] = []
-    for line in out.splitlines():
-        parts = line.split("\t")
-        code = parts[0][:1]
-        if code == "R":
-            found.append(Change("renamed", parts[2], parts[1]))
-        elif code == "A":
-            found.append(Change("added", parts[1], None))
+    i = 0
+    while i < len(fields) and fields[i]:
+        code = fields[i][:1]
+        if code in ("R", "C"):
+            old, new = fields[i + 1], fields[i + 2]
+            i += 3
+            found.append(Change("renamed", new, old) if code == "R" else Change("added", new, None))
+            continue
+        path = fields[i + 1]
+        i += 2
+        if code == "A":
+            found.append(Change("added", path, None))
         elif code == "D":
-            found.append(Change("deleted", parts[1], parts[1]))
+            found.append(Change("deleted", path, path))
         elif code in ("M", "T"):
-            found.append(Change("modified", parts[1], parts[1]))
-    untracked = git(root, "ls-files", "--others", "--exclude-standard", "--", *folders).splitlines()
+            found.append(Change("modified", path, path))
+    untracked = [p for p in git(root, "ls-files", "-z", "--others", "--exclude-standard", "--",
+                                *folders).split("\0") if p]
     known = {c.path for c in found}
     found += [Change("added", path, None) for path in untracked if path not in known]
     return found

@@ -15,6 +15,7 @@ from typing import Any
 
 from promptslim.llm.base import Params
 from promptslim.llm.runner import Runner
+from promptslim.safeio import atomic_write
 
 JUDGE_ROLE = "judge"
 
@@ -25,6 +26,20 @@ def _quiet_deepeval(home: Path) -> None:
     os.environ["DEEPEVAL_DISABLE_DOTENV"] = "1"
     os.environ["DEEPEVAL_CACHE_FOLDER"] = str(home / "deepeval")
     os.environ.setdefault("DEEPEVAL_GRPC_LOGGING", "NO")
+
+
+def _stored_steps(path: Path, criteria: str) -> list[str] | None:
+    """Steps stored by an earlier run for this criteria; anything unreadable is regenerated, never trusted."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("criteria") != criteria:
+        return None
+    steps = data.get("steps")
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
+        return None
+    return steps
 
 
 class JudgeParseError(Exception):
@@ -97,9 +112,8 @@ class Judge:
         if with_expected in self._steps:
             return self._steps[with_expected]
         path = self._steps_path(with_expected)
-        if path.is_file():
-            steps = json.loads(path.read_text(encoding="utf-8"))["steps"]
-        else:
+        steps = _stored_steps(path, self.criteria)
+        if steps is None:
             from deepeval.metrics import GEval
 
             steps = []
@@ -113,9 +127,9 @@ class Judge:
                 except (ValueError, KeyError, TypeError):
                     continue
             if steps:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps({"model": self.model, "criteria": self.criteria, "steps": steps},
-                                           indent=2), encoding="utf-8")
+                # temp file + rename: parallel runs on one repo each write a whole file, never half of one
+                atomic_write(path, json.dumps({"model": self.model, "criteria": self.criteria, "steps": steps},
+                                              indent=2))
             else:  # the judge could not write steps: use generic ones this run, and ask again next run
                 steps = [f"Check whether the actual output satisfies: {self.criteria}",
                          "Penalize outputs that ignore the input or contradict the expected output when given."]

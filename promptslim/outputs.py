@@ -7,6 +7,7 @@ from pathlib import Path
 from promptslim.ablate import Ablation
 from promptslim.report import write_ablation_reports
 from promptslim.paths import slim_file
+from promptslim.safeio import atomic_write, safe_dir
 from promptslim.template import Template
 
 
@@ -16,11 +17,10 @@ def reports_dir(root: Path, template: Template) -> Path:
 
 def write_ablation(root: Path, template: Template, result: Ablation, apply_in_place: bool) -> dict[str, Path]:
     """Four report files plus slim.j2; paths returned relative to the repo root for display."""
-    folder = reports_dir(root, template)
+    folder = safe_dir(reports_dir(root, template), root)  # never through a link, never outside the repo
     files = write_ablation_reports(result.data, folder, result.diff)
-    slim = folder / slim_file(template.rel)
-    slim.write_text(result.slim_source, encoding="utf-8")
+    slim = atomic_write(folder / slim_file(template.rel), result.slim_source, root)
     files["slim"] = slim
     if apply_in_place and result.data["slim"]["removed"]:
-        (root / template.rel).write_text(result.slim_source, encoding="utf-8")
+        atomic_write(root / template.rel, result.slim_source, root)
     return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}

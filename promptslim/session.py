@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from promptslim.config import Config, Endpoint
+from promptslim.config import Config, Endpoint, ensure_home
 from promptslim.errors import InputError
 from promptslim.llm.openai_backend import OpenAIBackend
 from promptslim.llm.retry import RetryPolicy
@@ -86,7 +86,7 @@ def make_runner(config: Config, models: Models, *, budget_usd: float | None, use
     roles = {"target": Role(_backend(models.model, config.target, config), price_for(models.model, config))}
     if models.judge_model != NONE:
         roles["judge"] = Role(_backend(models.judge_model, config.judge, config), price_for(models.judge_model, config))
-    store = Store(config.home / "cache.sqlite")
+    store = Store(ensure_home(config.home) / "cache.sqlite")
     runner = Runner(roles=roles, store=store, budget_usd=budget_usd, concurrency=config.concurrency,
                     retry=RetryPolicy.from_env(config.max_retries), use_cache=use_cache)
     store.start_run(runner.run_id, command)

@@ -1,7 +1,9 @@
 """Load and render prompt templates in the Jinja2 sandbox, turning them into chat messages.
 
 Templates arrive in pull requests and render in CI next to an API key, so they are untrusted
-code: always the immutable sandbox, StrictUndefined, no loader (no include/import of files).
+code: always the immutable sandbox, StrictUndefined, no loader (no include/import of files), read
+only as regular files inside the repository, and compiled and rendered in a worker process that
+is bounded in time, memory and output size (promptslim/limits.py, promptslim/renderworker.py).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import Any
 
 import jinja2
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from promptslim import paths
+from promptslim import paths, renderworker
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.layout import PLAIN_MARK, jinja_warnings, unclosed_block
+from promptslim.limits import BoundedSandbox
+from promptslim.safeio import MAX_TEMPLATE_BYTES, check_text_size, read_repo_text
 from promptslim.units import Fixed, Unit, remove_units, segment
 
 ROLES = ("system", "user", "assistant")
@@ -73,31 +76,26 @@ def relpath(path: Path, root: Path) -> str:
 
 def load_template(path: Path, root: Path) -> Template:
     """Read, compile (to surface syntax errors early) and segment a template."""
-    rel = relpath(path, root)
-    if not Path(path).is_file():
-        raise InputError(f"{rel}: no such template")
-    try:
-        source = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{rel}: not UTF-8 text ({exc.reason})") from None
-    return template_from_source(source, rel)
+    source = read_repo_text(Path(path), root, "template", MAX_TEMPLATE_BYTES)
+    return template_from_source(source, relpath(path, root))
 
 
 def template_from_source(source: str, rel: str) -> Template:
+    check_text_size(source, rel, "template", MAX_TEMPLATE_BYTES)
     plain = paths.is_plain(rel)
     if plain:
         _plain_marked(source, rel)  # surfaces an unknown role early
     else:
-        compile_source(source, rel)
+        renderworker.compile_check(source, rel)
     units, fixed = segment(source, rel, plain)
     warnings = () if plain else tuple(jinja_warnings(source, rel))
     return Template(rel=rel, name=template_name(rel), source=source, units=tuple(units), fixed=tuple(fixed),
                     warnings=warnings)
 
 
-def sandbox() -> ImmutableSandboxedEnvironment:
-    """The one environment promptslim renders user templates with."""
-    return ImmutableSandboxedEnvironment(
+def sandbox() -> BoundedSandbox:
+    """The one environment promptslim renders user templates with (an ImmutableSandboxedEnvironment)."""
+    return BoundedSandbox(
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True, autoescape=False,
     )
@@ -194,10 +192,26 @@ def _template_line(tb: types.TracebackType | None, rel: str) -> int | None:
 
 
 def render_text(source: str, rel: str, variables: dict[str, Any], evalset: str | None = None) -> str:
-    """Render to text (role markers become sentinels); every failure is an InputError with a line."""
+    """Render to text in the bounded worker (role markers become sentinels); failures are InputErrors with a line."""
+    pieces = renderworker.render_pieces(source, rel, variables, evalset)
+    text = pieces[0]
+    for role, content in zip(pieces[1::2], pieces[2::2]):
+        text += f"{_SENTINEL}{role}{_SENTINEL}{content}"
+    return text
+
+
+def render_local(source: str, rel: str, variables: dict[str, Any], evalset: str | None, max_bytes: int) -> list[str]:
+    """In the worker: render with the output-size bound, split at this process's role sentinel."""
+    _ENV.max_bytes = max_bytes
     template = compile_source(source, rel)
     try:
-        return template.render(**variables)
+        size, parts = 0, []
+        for chunk in template.generate(**variables):
+            size += len(chunk)
+            if size > max_bytes:
+                raise SandboxRefusal(f"{rel}: renders more than {max_bytes:,} characters (render_max_bytes) — refused")
+            parts.append(chunk)
+        return "".join(parts).split(_SENTINEL)
     except SecurityError as exc:
         line = _template_line(exc.__traceback__, rel)
         raise SandboxRefusal(f"{rel}:{line or '?'}: refused by the sandbox: {exc}") from None
@@ -215,8 +229,8 @@ def render_text(source: str, rel: str, variables: dict[str, Any], evalset: str |
             fix = f"add it to the case's vars{where}"
         message = f"undefined variable '{match.group(1)}' — {fix}; {literal_hint(rel)}" if match else f"{exc}"
         raise InputError(f"{rel}:{line or '?'}: {message}") from None
-    except InputError:
-        raise
+    except (InputError, MemoryError, RecursionError):
+        raise  # the worker words the resource failures
     except Exception as exc:  # any other failure inside user template code
         line = _template_line(exc.__traceback__, rel)
         raise InputError(f"{rel}:{line or '?'}: render error: {type(exc).__name__}: {exc}") from None

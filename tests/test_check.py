@@ -192,8 +192,9 @@ def test_rendered_prompt_diff_is_in_the_comment(repo, server):
 
 # ---------------------------------------------------------------- budgets and cost gates
 def test_input_token_budget_breach_exits_1(repo, server):
-    commit(repo, "tight budget", {"promptslim.toml": CONFIG.replace("max_input_tokens = 400", "max_input_tokens = 30"),
-                                  "prompts/greet.j2": WITH_RULE + "- Be kind.\n"})
+    # the budget is the base's (a pull request cannot set its own gate): tighten it on main first
+    commit(repo, "tight budget", {"promptslim.toml": CONFIG.replace("max_input_tokens = 400", "max_input_tokens = 30")})
+    commit(repo, "longer prompt", {"prompts/greet.j2": WITH_RULE + "- Be kind.\n"})
     result = check()
     assert result.exit_code == 1, result.output
     assert "exceeds max_input_tokens 30" in result.stdout

@@ -8,6 +8,7 @@ import openai
 
 from promptslim.llm.base import Completion, Message, Params
 from promptslim.llm.retry import EmptyAnswer
+from promptslim.redact import redact_url
 
 _REASONING = ("o1", "o3", "o4", "gpt-5")
 
@@ -18,11 +19,13 @@ class OpenAIBackend:
     concurrency: int | None = None
 
     def __init__(self, base_url: str | None, api_key: str | None, timeout: float, key_env: str = "OPENAI_API_KEY"):
-        self.endpoint = (base_url or "https://api.openai.com/v1").rstrip("/")
+        url = (base_url or "https://api.openai.com/v1").rstrip("/")
+        # what messages, the cache key and the ledger see: no userinfo, no secret query values
+        self.endpoint = redact_url(url)
         self.key_env = key_env
         self.secret = api_key
         # Local servers (vLLM, Ollama, llama.cpp) accept any key; the SDK insists on one.
-        self.client = openai.AsyncOpenAI(base_url=self.endpoint, api_key=api_key or "not-needed",
+        self.client = openai.AsyncOpenAI(base_url=url, api_key=api_key or "not-needed",
                                          timeout=timeout, max_retries=0)
 
     async def complete(self, messages: list[Message], params: Params) -> Completion:

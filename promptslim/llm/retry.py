@@ -12,6 +12,7 @@ import openai
 
 from promptslim.errors import EndpointError
 
+_USERINFO = re.compile(r"//[^/\s@]+@")
 _KEYISH = re.compile(r"(sk-|key-|Bearer\s+)[A-Za-z0-9_\-*.]{4,}")
 
 
@@ -36,6 +37,7 @@ def scrub(text: str, secret: str | None = None) -> str:
     """Remove anything that looks like a key (and the key itself) from text meant for output."""
     if secret:
         text = text.replace(secret, "***")
+    text = _USERINFO.sub("//***@", text)  # credentials in a URL (http://user:pass@host)
     return _KEYISH.sub(lambda m: m.group(1) + "***", text)
 
 

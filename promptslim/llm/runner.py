@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, TypeVar
 
-from promptslim.errors import BudgetStop, EndpointError, PromptslimError
+from promptslim.errors import BudgetStop, EndpointError, Interrupted, PromptslimError
 from promptslim.llm.base import Backend, Completion, Message, Params, cache_key
 from promptslim.llm.retry import RetryPolicy, decide
 from promptslim.llm.store import Store
@@ -56,6 +58,8 @@ class Runner:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     totals: dict[str, RoleTotals] = field(default_factory=dict)
     listeners: list[Callable[[CallEvent], None]] = field(default_factory=list)
+    # seconds that answers already in flight get to arrive (and be cached) after SIGINT/SIGTERM
+    grace: float = field(default_factory=lambda: float(os.environ.get("PROMPTSLIM_INTERRUPT_GRACE", "5")))
 
     def __post_init__(self) -> None:
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
@@ -169,13 +173,38 @@ class Runner:
             raise self._stop or stopped[0]
         return list(results)  # type: ignore[arg-type]
 
+    def _on_signal(self, name: str, task: asyncio.Task, interrupted: list[str]) -> None:
+        """First signal: start no new call, let the ones in flight land within the grace period. Second: stop now."""
+        if interrupted:
+            task.cancel()
+            return
+        interrupted.append(name)
+        if self._stop is None:
+            self._stop = Interrupted(f"interrupted ({name}): waited up to {self.grace:g} s for {len(self._inflight)} "
+                                     "answer(s) in flight and cached them; rerun the same command to resume")
+        asyncio.get_running_loop().call_later(self.grace, task.cancel)
+
     def run(self, coro: Awaitable[T]) -> T:
         """Run an engine coroutine to the end: its own event loop, clients closed, the ledger told how it ended."""
+        interrupted: list[str] = []
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.getsignal(sig) for sig in signals}
 
         async def main() -> T:
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task()
+            installed = []
+            for sig in signals:
+                try:
+                    loop.add_signal_handler(sig, self._on_signal, sig.name, task, interrupted)
+                    installed.append(sig)
+                except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or not POSIX
+                    pass
             try:
                 return await coro
             finally:
+                for sig in installed:
+                    loop.remove_signal_handler(sig)
                 await self.aclose()
 
         status = "failed"
@@ -184,12 +213,27 @@ class Runner:
             status = "done"
             return result
         except BudgetStop:
-            status = "budget"
+            status = "interrupted" if interrupted else "budget"
+            if interrupted:
+                raise self._stop if isinstance(self._stop, Interrupted) else Interrupted(
+                    f"interrupted ({interrupted[0]})") from None
             raise
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted):
             status = "interrupted"
             raise
+        except asyncio.CancelledError:
+            if not interrupted:
+                raise
+            status = "interrupted"
+            raise Interrupted(f"interrupted ({interrupted[0]}): answers still in flight after {self.grace:g} s were "
+                              "dropped; completed calls are cached — rerun the same command to resume") from None
         finally:
+            for sig, handler in previous.items():
+                try:
+                    if handler is not None and signal.getsignal(sig) != handler:
+                        signal.signal(sig, handler)
+                except (ValueError, OSError):
+                    pass
             if self.store is not None:
                 self.store.finish_run(self.run_id, status)
 

@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from promptslim.safeio import atomic_write
+
 from . import fmt
 from .chart import ablation_chart_svg
 
@@ -29,8 +31,8 @@ def write_ablation_reports(result: dict, outdir: Path, diff: str) -> dict[str, P
         "html": render_html(result, diff),
     }
     for kind, path in paths.items():
-        # newline="" keeps "\n" on every OS, so reports diff cleanly in git.
-        path.write_text(contents[kind], encoding="utf-8", newline="")
+        # "\n" on every OS, so reports diff cleanly in git; temp file + rename, so readers never see half a file
+        atomic_write(path, contents[kind])
     return paths
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
+from promptslim.safeio import atomic_write
+
 from . import fmt
 from .chart import index_chart_svg, saving
 
@@ -15,8 +17,8 @@ def write_index(entries: list[dict], totals: dict, outdir: Path) -> dict[str, Pa
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = {"md": outdir / "index.md", "html": outdir / "index.html"}
-    paths["md"].write_text(render_index_markdown(entries, totals), encoding="utf-8", newline="")
-    paths["html"].write_text(render_index_html(entries, totals), encoding="utf-8", newline="")
+    atomic_write(paths["md"], render_index_markdown(entries, totals))
+    atomic_write(paths["html"], render_index_html(entries, totals))
     return paths
 
 

@@ -1,0 +1,94 @@
+"""Bounds on rendering an untrusted template: wall-clock time, output size, and no huge constants.
+
+Two layers. The sandbox below intercepts the operators that build big values from small
+literals (`**`, `*`, `%`, `+`) and refuses them before they run; Jinja does not constant-fold an
+intercepted operator, so `{{ 9**(9**9) }}` no longer hangs the compiler. Everything else that
+can burn CPU or memory (nested loops, filters with huge widths) is bounded by rendering in a
+separate worker process (promptslim/renderworker.py) with an address-space limit, which the
+parent kills when a render passes its wall-clock limit. Threads cannot be stopped mid-C-call,
+and signals do not reach a single long C operation; a process can always be killed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+DEFAULT_TIMEOUT = 2.0  # seconds per render (config: render_timeout)
+DEFAULT_MAX_BYTES = 1_000_000  # rendered characters per render (config: render_max_bytes)
+WORKER_MEMORY_BYTES = 512 << 20  # address space of the render worker
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """Per-render bounds; set from the config that governs the run (the base revision's in `check`)."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+_current = RenderLimits()
+
+
+def configure(timeout: float, max_bytes: int) -> None:
+    global _current
+    _current = RenderLimits(float(timeout), int(max_bytes))
+
+
+def current() -> RenderLimits:
+    return _current
+
+
+_PERCENT_WIDTH = re.compile(r"%[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, (str, bytes, list, tuple)) else 0
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus size guards on the operators that amplify a small template into a huge value."""
+
+    intercepted_binops = frozenset({"**", "*", "%", "+"})
+    max_bytes = DEFAULT_MAX_BYTES
+
+    def _refuse(self, what: str) -> SecurityError:
+        return SecurityError(f"{what} would exceed the render_max_bytes limit ({self.max_bytes:,})")
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        ints = isinstance(left, int) and isinstance(right, int)
+        if operator == "**" and ints and right > 0 and abs(left) > 1:
+            # decimal digits of left**right ≈ right * log10|left|; bit_length bounds it from above
+            if abs(left).bit_length() * right > self.max_bytes * 4:
+                raise self._refuse(f"{left} ** {right}")
+        if operator == "*":
+            if ints and left.bit_length() + right.bit_length() > self.max_bytes * 4:
+                raise self._refuse("this multiplication")
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(times, int) and _size(seq) and _size(seq) * max(times, 0) > self.max_bytes:
+                    raise self._refuse(f"repeating a value of length {_size(seq):,} {times:,} times")
+        if operator == "%" and isinstance(left, str):
+            args = right if isinstance(right, tuple) else (right,)
+            for match in _PERCENT_WIDTH.finditer(left):
+                for group in match.groups():
+                    if group == "*" and any(isinstance(a, int) and abs(a) > self.max_bytes for a in args):
+                        raise self._refuse("a '%*' width")
+                    if group and group != "*" and int(group) > self.max_bytes:
+                        raise self._refuse(f"a '%' width of {int(group):,}")
+        if operator == "+" and _size(left) + _size(right) > self.max_bytes:
+            raise self._refuse("this concatenation")
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > __self.max_bytes \
+                    and getattr(__obj, "__self__", None).__class__ is str:
+                raise __self._refuse(f"a str method argument of {value:,}")
+        result = super().call(__context, __obj, *args, **kwargs)
+        if _size(result) > __self.max_bytes:
+            raise __self._refuse("a call result")
+        return result
