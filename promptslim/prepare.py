@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from promptslim import paths
 from promptslim.config import Config, load_config
 from promptslim.errors import BudgetStop, InputError
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
@@ -12,7 +13,6 @@ from promptslim.evaluate import Evaluator
 from promptslim.judge import Judge
 from promptslim.prices import price_for
 from promptslim.session import NONE, Models, make_runner, resolve_models
-from promptslim import paths
 from promptslim.template import Template, load_template
 
 OUTPUT_ESTIMATE = 200  # tokens per answer assumed by the plan (the real figure comes from the answers)
