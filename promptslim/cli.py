@@ -285,11 +285,15 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     ev, tpl = prepared.evaluator, prepared.template
     if not tpl.candidates:
         raise PromptslimError(f"{tpl.rel}: no removable units (all pinned or fixed) — see `promptslim units {tpl.rel}`")
-    # baseline, every leave-one-out variant, and one round of the combined slim prompt
+    # at most: baseline, every leave-one-out variant, one slim round (the two-stage design usually needs fewer)
     sources = [tpl.source, *(tpl.without({u.id}) for u in tpl.candidates),
                tpl.without({u.id for u in tpl.candidates})]
     plan = _plan(prepared, sources, _budget(prepared, max_cost), as_json)
     the_margin = prepared.config.margin if margin is None else margin
+    if not as_json:
+        from promptslim.decide import power_plan
+
+        err.print(power_plan(len(prepared.evalset.cases), len(tpl.candidates), the_margin), markup=False)
     slim_rel = f"reports/{tpl.name}/slim.j2"
     result = _execute(ev.runner, plan, yes, not as_json,
                       lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel))
@@ -320,6 +324,9 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
                                                                 help="Fail when $/month rises by more than PCT %."),
           model: Optional[str] = MODEL_OPT, judge_model: Optional[str] = JUDGE_OPT,
           max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT, no_cache: bool = NOCACHE_OPT,
+          require_noninferior: bool = typer.Option(False, "--require-noninferior",
+                                                   help="Also exit 1 when the eval set cannot show the head is "
+                                                        "within the margin of base (inconclusive)."),
           as_json: bool = JSON_OPT) -> None:
     """PR check: base vs head for changed templates — tokens, quality, dollars; exit 1 on a regression."""
     import os
@@ -329,7 +336,7 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
     result = run_check(base=base, templates=list(templates or []), no_eval=no_eval,
                        allow_missing_evalset=allow_missing_evalset, fail_on_cost_increase=fail_on_cost_increase,
                        model=model, judge_model=judge_model, max_cost=max_cost, yes=yes, use_cache=not no_cache,
-                       notice=lambda line: err.print(line, markup=False))
+                       notice=lambda line: err.print(line, markup=False), require_noninferior=require_noninferior)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
