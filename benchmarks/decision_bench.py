@@ -190,12 +190,15 @@ def check_flags(kind: str, n: int, effect: float, reps: int, rng: np.random.Gene
 
 
 # ---------------------------------------------------------------- the grid
-def cell(kind: str, n: int, reps: int, rng: np.random.Generator, old: bool) -> dict:
+def cell(kind: str, n: int, reps: int, null_reps: int, rng: np.random.Generator, old: bool) -> dict:
     run = run_old if old else run_new
-    harmless = removable_harmless = harm = keep_harm = fw_null = fw_mix = 0
-    slim_wrong = slim_clean = calls = fixed = slim_runs = 0
-    for _ in range(reps):
+    harmless = removable_harmless = keep_harmless = harm = keep_harm = fw_null = fw_mix = 0
+    slim_wrong = slim_clean = calls = fixed = slim_runs = slim_tries = 0
+    for rep in range(max(reps, null_reps)):
         for mix, effects in MIXES.items():
+            if rep >= (null_reps if mix == "null" else reps):
+                continue
+            slim_tries += 1
             d = Draw(kind, n, effects, rng)
             out = run(d)
             v = out["verdicts"]
@@ -208,6 +211,7 @@ def cell(kind: str, n: int, reps: int, rng: np.random.Generator, old: bool) -> d
                 fw_mix += wrong_unit
                 harmless += sum(1 for e in effects if e == 0)
                 removable_harmless += sum(1 for u in range(K) if effects[u] == 0 and v[u] == "removable")
+                keep_harmless += sum(1 for u in range(K) if effects[u] == 0 and v[u] == "keep")
                 harm += sum(1 for e in effects if e == HARM)
                 keep_harm += sum(1 for u in range(K) if effects[u] == HARM and v[u] == "keep")
                 calls += out["calls"]
@@ -215,8 +219,8 @@ def cell(kind: str, n: int, reps: int, rng: np.random.Generator, old: bool) -> d
                 slim_runs += out["slim_runs"]
             else:
                 slim_clean += bool(out["slim"])
-    return {"removable|0": removable_harmless / harmless, "fwer": max(fw_null, fw_mix) / reps,
-            "keep|-.15": keep_harm / harm, "slim wrong": slim_wrong / (3 * reps), "slim ok|clean": slim_clean / reps,
+    return {"removable|0": removable_harmless / harmless, "keep|0": keep_harmless / harmless, "fwer": max(fw_null / null_reps, fw_mix / reps),
+            "keep|-.15": keep_harm / harm, "slim wrong": slim_wrong / slim_tries, "slim ok|clean": slim_clean / reps,
             "calls": calls / fixed, "slim runs": slim_runs / reps}
 
 
@@ -225,21 +229,23 @@ def table(args: argparse.Namespace) -> None:
     sizes = [20, 50, 100] if args.quick else [20, 30, 50, 100, 150]
     old = args.method == "old"
     print(f"method: {'before issue 11 (Bonferroni two-sided t, back-off slim)' if old else 'promptslim.decide'}; "
-          f"margin {MARGIN}, K = {K}, {args.reps} runs per cell × 3 mixes, seed {args.seed}")
+          f"margin {MARGIN}, K = {K}, seed {args.seed}; {args.reps} runs per cell for the mixed and all-harmless sets, "
+          f"{4 * args.reps} for the all-at-−margin set and the check's harmless change (the error rates: a 5% rate "
+          f"is then resolved to ±{200 * math.sqrt(0.05 * 0.95 / (4 * args.reps)):.1f} points, 95%)")
     print("fwer = max over the null and mix of P(any unit with effect ≤ −margin called removable); "
           "calls = target + judge calls of baseline and leave-one-out variants as a share of the fixed exhaustive "
           "design's (mix); slim runs = extra full runs of the eval set for the slim prompt (mix)")
-    head = (f"{'scores':<13} {'N':>4} {'P(rem|0)':>9} {'fwer':>6} {'P(keep|-.15)':>12} {'slim wrong':>10} "
+    head = (f"{'scores':<13} {'N':>4} {'P(rem|0)':>9} {'fwer':>6} {'P(keep|0)':>9} {'P(keep|-.15)':>12} {'slim wrong':>10} "
             f"{'slim ok|clean':>13} {'calls':>6} {'slim runs':>9} {'check P(flag|-.10)':>18} {'P(flag|0)':>9}")
     print(head)
     print("-" * len(head))
     for kind in TYPES:
         for n in sizes:
             started = time.monotonic()
-            r = cell(kind, n, args.reps, rng, old)
+            r = cell(kind, n, args.reps, args.reps * 4, rng, old)
             f10 = check_flags(kind, n, -0.10, args.reps, rng, old)
-            f0 = check_flags(kind, n, 0.0, args.reps, rng, old)
-            print(f"{kind:<13} {n:>4} {r['removable|0']:>9.1%} {r['fwer']:>6.1%} {r['keep|-.15']:>12.1%} "
+            f0 = check_flags(kind, n, 0.0, args.reps * 4, rng, old)
+            print(f"{kind:<13} {n:>4} {r['removable|0']:>9.1%} {r['fwer']:>6.1%} {r['keep|0']:>9.1%} {r['keep|-.15']:>12.1%} "
                   f"{r['slim wrong']:>10.1%} {r['slim ok|clean']:>13.1%} {r['calls']:>6.0%} {r['slim runs']:>9.1f} {f10:>18.1%} {f0:>9.1%}"
                   f"   ({time.monotonic() - started:.0f} s)", flush=True)
 
