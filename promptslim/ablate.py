@@ -185,7 +185,8 @@ async def _slim(ev: Evaluator, baseline: VariantResult, units: list[UnitResult],
 def _summary_dict(result: VariantResult) -> dict:
     s = result.summary
     return {"input_tokens": round(s.input_tokens, 3), "output_tokens": round(s.output_tokens, 3),
-            "score": s.score.mean, "ci": list(s.score.ci) if s.score.ci else None, "n": s.score.n, "se": s.score.se, "pass_rate": s.pass_rate,
+            "score": s.score.mean, "ci": list(s.score.ci) if s.score.ci else None, "n": s.score.n, "se": s.score.se,
+            "pass_rate": s.pass_rate,
             "judge_errors": s.judge_errors, "usd_per_call": s.usd_per_call, "usd_per_month": s.usd_per_month,
             "usd_per_usable_output": s.usd_per_usable_output}
 
@@ -197,7 +198,8 @@ def _power(units: list[UnitResult], margin: float, n: int) -> dict:
     sd = statistics.median(sds) if sds else None
     return {"cases": n, "units": k, "min_cases_unchanged": min_cases_unchanged(k, margin),
             "median_delta_sd": sd, "cases_for_80pct_power": cases_for_power(sd, margin, k) if sd else None,
-            "min_detectable_margin": detectable(sd, n, k) if sd else None}
+            # with no spread at all (unchanged answers) the exact bound is what limits: 1 − (α/K)^(1/n)
+            "min_detectable_margin": detectable(sd, n, k) if sd else (1 - (ALPHA / max(k, 1)) ** (1 / n) if n else None)}
 
 
 def _hint(units: list[UnitResult], margin: float, n: int, repeats: int, power: dict, run: dict) -> str | None:
