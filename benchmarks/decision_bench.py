@@ -55,7 +55,8 @@ class Draw:
         if kind.startswith("binary"):
             self.churn = {"binary c=0": 0.0, "binary c=5%": 0.05, "binary c=15%": 0.15}[kind]
             self.base = (rng.random(n) < 0.8).astype(float)
-            p_break = np.array([-e / 0.8 for e in effects])[:, None]
+            # churn redraws a share c of answers after the harm, diluting it by (1 − c): plant e / (1 − c)
+            p_break = np.array([-e / (0.8 * (1 - self.churn)) for e in effects])[:, None]
             self.broken = (rng.random((k, n)) < p_break) & (self.base[None, :] == 1)
         elif kind == "sparse harm":
             self.base = rng.uniform(0.85, 1.0, n)
@@ -83,7 +84,10 @@ class Draw:
         return self._judge(self.quality + self.case_effect[units].sum(axis=0))
 
     def true_effect(self, units: list[int]) -> float:
-        if self.kind.startswith("binary") or self.kind == "sparse harm":
+        if self.kind.startswith("binary"):
+            keep = 1 - self.churn
+            return -0.8 * keep * (1 - math.prod(1 + self.effects[u] / (0.8 * keep) for u in units))
+        if self.kind == "sparse harm":
             return -0.8 * (1 - math.prod(1 + self.effects[u] / 0.8 for u in units))
         return sum(self.effects[u] for u in units)
 
