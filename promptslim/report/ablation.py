@@ -58,10 +58,11 @@ def headline(result: dict) -> str:
     if kind == "all keep":
         return f"keep every instruction: removing any one of the {n_units} measurably lowers quality"
     if kind == "not enough evidence":
-        open_units = sum(1 for u in units if u.get("verdict") == "inconclusive")
-        keep = sum(1 for u in units if u.get("verdict") == "keep")
-        text = (f"not enough evidence to remove anything: {open_units} of {n_units} units inconclusive"
-                + (f", {keep} keep" if keep else "") + f" at {fmt.plural(result.get('cases', 0), 'case')}")
+        count = {v: sum(1 for u in units if u.get("verdict") == v) for v in ("inconclusive", "keep", "removable")}
+        text = (f"not enough evidence to remove anything: {count['inconclusive']} of {n_units} units inconclusive"
+                + (f", {count['keep']} keep" if count["keep"] else "")
+                + (f", {count['removable']} removable alone but not verified together" if count["removable"] else "")
+                + f" at {fmt.plural(result.get('cases', 0), 'case')}")
         mde = (result.get("power") or {}).get("min_detectable_margin")
         if mde is not None:
             text += f" (smallest margin this run could detect: {mde:.3f}; margin is {result.get('margin', 0):g})"
