@@ -148,3 +148,17 @@ def test_the_check_flags_a_tenth_worse_at_fifty_cases_and_rarely_a_harmless_chan
                 for _ in range(REPS))
     assert flagged / 500 >= 0.8
     assert false / REPS <= 0.05 + TOL
+
+
+def test_the_decision_benchmark_runs_and_the_engine_agrees_with_the_pure_path():
+    """README's benchmark command, CI-sized: its engine cross-check exits 1 on any disagreement."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "decision_bench.py"
+    done = subprocess.run([sys.executable, str(bench), "--quick", "--reps", "4", "--engine-reps", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("as the pure path in 2/2 runs") == 2
+    assert "sparse harm" in done.stdout and "judge 0-10" in done.stdout
