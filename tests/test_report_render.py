@@ -201,7 +201,8 @@ def test_markdown_rows_mark_verdicts_and_slim_membership():
     assert "| 4 | 5 | ❔ inconclusive |" in md
     assert "| 5 | 7 | ✅ removable (not in slim) |" in md
     # a saving is shown only for decided units: in the slim prompt or removable, never keep or inconclusive
-    assert "| 3 | 4 | ❌ keep | 9 | 0.0 | −0.090 [−0.150, −0.030] | 30 | — (not decided) |" in md
+    assert "| 3 | 4 | ❌ keep | 9 | 0.0 | −0.090 [−0.150, −0.030] | 30 | — (kept) |" in md
+    assert "| 4 | 5 | ❔ inconclusive | 11 | +14.5 | −0.010 [−0.050, +0.030] | 30 | — (not decided) |" in md
     # A pipe inside instruction text must not split the table cell.
     assert "Keep your reply short \\| no more than four sentences." in md
 

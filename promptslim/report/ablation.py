@@ -155,7 +155,8 @@ def _view(result: dict, diff: str) -> dict:
             "output_delta": fmt.signed(u.get("output_tokens_delta"), 1),
             "score": fmt.delta_ci(u.get("score_delta"), u.get("ci")),
             "n": u.get("n", ""),
-            "usd_month": fmt.usd(u.get("usd_per_month_saved")) if decided else "— (not decided)",
+            "usd_month": fmt.usd(u.get("usd_per_month_saved")) if decided else (
+                "— (kept)" if verdict == "keep" else "— (not decided)"),
             "text": fmt.short_text(u.get("text", "")), "full_text": u.get("text", ""),
         })
     return {
