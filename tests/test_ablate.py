@@ -258,12 +258,12 @@ def test_bounds_are_one_sided_at_the_holm_level(planted):
         assert u["p_value"] == pytest.approx(p, rel=1e-9)
         assert u["holm_level"] == pytest.approx(level)
         if uid != 3:
-            # lower bound at Holm's level; keep's upper bound at 4.5% (0.5% went to the interim look)
-            assert u["ci"] == pytest.approx([-exact_room(N, level), exact_room(N, ALPHA - 0.005)], abs=1e-6)
+            # lower bound at Holm's level; keep's upper bound at 4.9% (0.1% went to the interim look)
+            assert u["ci"] == pytest.approx([-exact_room(N, level), exact_room(N, ALPHA - 0.001)], abs=1e-6)
             assert u["n"] == N and u["stage"] == 2
     bonjour = unit(planted.data, 3)
     assert bonjour["n"] == N // 2 and bonjour["stage"] == 1  # keep on the even half: the odd half was not run
-    assert bonjour["ci"] == pytest.approx([-1.0, -1.0 + 2 * exact_room(N // 2, 0.005)], abs=1e-6)
+    assert bonjour["ci"] == pytest.approx([-1.0, -1.0 + 2 * exact_room(N // 2, 0.001)], abs=1e-6)
 
 
 def test_the_slim_prompt_drops_filler_and_keeps_what_matters(planted):
