@@ -126,8 +126,9 @@ def run_new(d: Draw, two_stage: bool = True, usd_saved: list[float] | None = Non
     slim_runs = 0
     for size in slim_sizes(len(order)):
         group = order[:size]
-        scores = d.slim(group)
-        slim_runs += size > 1  # a one-unit slim prompt is that unit's leave-one-out prompt: a cache hit
+        # a one-unit slim prompt is that unit's leave-one-out prompt: the engine reuses its answers (cache hit)
+        scores = d.loo[group[0]] if size == 1 else d.slim(group)
+        slim_runs += size > 1
         if not slim_step(list(scores - d.base), MARGIN)[0]:
             break
         shipped = group
@@ -173,7 +174,8 @@ def run_old(d: Draw) -> dict:
     slim_runs = 0
     while chosen:
         slim_runs += 1
-        if _old_verdict(_old_ci(list(d.slim(chosen) - d.base), 0.95)) == "removable":
+        scores = d.loo[chosen[0]] if len(chosen) == 1 else d.slim(chosen)
+        if _old_verdict(_old_ci(list(scores - d.base), 0.95)) == "removable":
             break
         chosen.remove(min(chosen, key=lambda u: cis[u][0]))
     return {"verdicts": verdicts, "slim": chosen, "calls": calls, "slim_runs": slim_runs}
@@ -316,7 +318,7 @@ def engine_check(kind: str, n: int, reps: int, rng: np.random.Generator) -> tupl
                            calls_per_month=1000)
             data = asyncio.run(run_ablation(ev, MARGIN)).data
             # the pure path on the same scores: slim sets drawn by the engine are replayed from the backend
-            d.slim = lambda units, b=backend, dd=d: b.slims[tuple(sorted(units))] if len(units) > 1 else dd.loo[units[0]]
+            d.slim = lambda units, b=backend: b.slims[tuple(sorted(units))]
             pure = run_new(d, usd_saved=[u["usd_per_call_saved"] for u in data["units"]])
             engine_slim = sorted(u - 1 for u in data["slim"]["removed"])
             try:
