@@ -118,15 +118,15 @@ def test_the_interim_look_stops_clear_harm_and_never_says_removable():
     assert all(interim([rng.gauss(0.1, 0.05) for _ in range(25)], 50, MARGIN, 12) != "removable" for _ in range(50))
 
 
-def test_the_slim_chain_is_fixed_by_dollars_and_skips_only_interim_keep():
-    rng = random.Random(4)
-    units = [[0.0] * 60, [rng.gauss(0, 0.1) for _ in range(60)], [-1.0] * 30, [-0.5] * 60]
-    stopped = {2: "keep"}
-    decisions = decide_units(units, MARGIN, stopped, two_stage=True)
-    order = slim_order(decisions, [True, True, True, True], [1.0, 3.0, 9.0, 2.0])
-    assert 2 not in order  # keep at the interim look
-    assert decisions[3].verdict == "keep" and 3 in order  # final keep stays: leaving it out would select on data
-    assert slim_sizes(3) == [1, 2, 3]
+def test_the_slim_chain_is_fixed_by_dollars_after_the_removable_units():
+    units = [[0.0] * 100, [0.3, -0.3] * 10, [-1.0] * 50, [-0.5] * 100, [0.0] * 100]
+    decisions = decide_units(units, MARGIN, {2: "keep"}, two_stage=True)
+    assert [d.verdict for d in decisions] == ["removable", "inconclusive", "keep", "keep", "removable"]
+    order = slim_order(decisions, [True, True, True, True, False], [1.0, 3.0, 9.0, 2.0, 5.0])
+    # removable first; then by $ saved, keep units included (leaving them out would select on the data);
+    # a unit that does not save money never enters
+    assert order == [0, 2, 1, 3]  # unit 4 is removable but saves nothing
+    assert slim_sizes(4) == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize(("deltas", "outcome"), [
