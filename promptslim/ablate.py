@@ -262,7 +262,7 @@ def _result_dict(ev: Evaluator, margin: float, baseline: VariantResult, units: l
               f"and an exact binomial guard on the cases made worse when two thirds or more deltas are 0; exact bound when "
               f"all deltas are equal), Holm over {len(units)} units at {ALPHA:.0%} familywise for removable; keep = "
               f"one-sided t upper bound below 0 per unit; a unit's ci is [its lower bound at its Holm level, keep's "
-              f"upper bound]; {stage}; slim prompt = fixed sequence of nested sets, each verified at 95% on its own "
+              f"upper bound]; {stage}; slim prompt = fixed sequence of nested sets, each verified at 97.5% on its own "
               "run, first failure stops")
     return {
         "schema_version": 2,

@@ -15,7 +15,7 @@ Why this method (figures in README "How the verdicts are decided"):
   below −margin needs at least a share `margin` of cases worse, whatever the rest does.
 - Holm over the K units keeps the chance of any wrong removable ≤ 5% (one-sided).
 - keep is the plain one-sided t upper bound below 0 per unit: the claim "removing it hurts".
-- the slim prompt is a fixed sequence of nested sets, each tested at 95% on its own run; the first
+- the slim prompt is a fixed sequence of nested sets, each tested at 97.5% on its own run; the first
   failure ends the sequence, nothing is re-tried.
 """
 
@@ -237,8 +237,14 @@ def stage_one_indices(n: int) -> list[int]:
     return list(range(0, n, 2))
 
 
-def slim_step(deltas: list[float], margin: float, alpha: float = ALPHA) -> tuple[bool, float | None, float | None]:
-    """One step of the slim sequence at 95%: (verified, lower bound, upper bound)."""
+# Each slim step is tested at 97.5%, not 95%: the removable units that lead the chain were picked by their own
+# answers, and a slim prompt shares cases (and with deterministic models, answers) with them. At 95% the
+# benchmark measured 5.3–6.3% wrongly verified slim prompts on judge scores; the 2.5% absorbs that selection.
+SLIM_ALPHA = 0.025
+
+
+def slim_step(deltas: list[float], margin: float, alpha: float = SLIM_ALPHA) -> tuple[bool, float | None, float | None]:
+    """One step of the slim sequence at 97.5%: (verified, lower bound, upper bound)."""
     return ni_pvalue(deltas, margin) <= alpha, ni_lower(deltas, alpha), upper(deltas, alpha)
 
 
@@ -271,8 +277,8 @@ def power_plan(n: int, k: int, margin: float, alpha: float = ALPHA) -> str:
             f"only from {unchanged} cases; judge scores with per-case delta sd 0.1 need about {judged} cases for 80% "
             f"power; this eval set has {n}")
     if n < min(unchanged, judged):
-        text += (" — individual units will likely stay inconclusive (the slim prompt is tested on its own at 95% "
-                 f"and needs {min_cases_unchanged(1, margin, alpha)} unchanged cases)")
+        text += (" — individual units will likely stay inconclusive (the slim prompt is tested on its own at 97.5% "
+                 f"and needs {min_cases_unchanged(1, margin, SLIM_ALPHA)} unchanged cases)")
     return text
 
 
