@@ -51,8 +51,8 @@ Be warm and professional.
 - Always close by saying THANKS.
 """
 K = 12
-# With every paired delta equal, the CI half-width is the rule of three, −ln(0.05/(2K))/N ≈ 0.21 for K=12, N=30:
-# a margin of 0.25 lets the deterministic fake reach "removable".
+# With every paired delta 0, removable needs (1 − margin)^N ≤ 0.05/K: at N = 30 and K = 12 a margin of 0.25
+# (0.75^30 = 0.0002) lets the deterministic fake reach "removable" (0.05 would need 107 cases).
 CONFIG = f"""concurrency = {CONCURRENCY}
 margin = 0.25
 max_cost_usd = 100.0
@@ -182,8 +182,8 @@ def main() -> None:
     print()
     print("=" * 78)
     print("SUMMARY")
-    print(f"  logical target calls     {logical}  (baseline {args.n} + {K}×{args.n} leave-one-out + "
-          f"{attempts}×{args.n} slim)")
+    print(f"  logical target calls     {logical}  (baseline, leave-one-out in two stages, {attempts} slim step(s); "
+          "per phase below)")
     print(f"    API calls              {first['api']}  (fake server saw {served_first})")
     print(f"    cache hits             {first['store_hits']}  (variant calls identical to an earlier call)")
     print(f"    deduplicated in flight {first['dedup']}  (identical calls running at the same time)")

@@ -24,7 +24,7 @@ from promptslim.report import fmt
 from promptslim.report.check import render_markdown
 from promptslim.safeio import MAX_TEMPLATE_BYTES, atomic_write, read_repo_text
 from promptslim.session import NONE, Models, resolve_models, run_notices
-from promptslim.stats import paired_delta
+from promptslim.decide import check_outcome
 from promptslim.template import Message, Template, relpath, template_from_source, template_name
 from promptslim.tokens import count_messages
 
@@ -65,7 +65,7 @@ class _Target:
 def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_missing_evalset: bool,
               fail_on_cost_increase: float | None, model: str | None, judge_model: str | None,
               max_cost: float | None, yes: bool, use_cache: bool, notice: Callable[[str], None],
-              root: Path | None = None) -> CheckResult:
+              root: Path | None = None, require_noninferior: bool = False) -> CheckResult:
     """Compare changed templates at REF with the working tree; gates decide `failed`."""
     trust.refuse_linked_config(root or find_root())
     head_config = load_config(root)  # validated: a broken head config is still bad input
@@ -83,7 +83,7 @@ def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_mi
     if not no_eval and any(t.evaluable for t in targets):
         results, run = _evaluate(targets, config, models, price, max_cost, yes, use_cache, notice)
     gates = {"margin": config.margin, "fail_on_cost_increase": fail_on_cost_increase,
-             "allow_missing_evalset": allow_missing_evalset}
+             "allow_missing_evalset": allow_missing_evalset, "require_noninferior": require_noninferior}
     rows = [_row(i, t, results, price, models.price_model, gates) for i, t in enumerate(targets)]
     data = {
         "base": ref, "base_sha": sha, "no_eval": no_eval, "model": models.model, "judge_model": models.judge_model,
@@ -315,13 +315,20 @@ def _row(i: int, t: _Target, results: dict, price: Price, token_model: str, gate
     failures: list[str] = []
     quality = None
     if base_res is not None and head_res is not None:
-        est = paired_delta(head_res.scores(), base_res.scores())
-        regression = est.ci is not None and est.ci[1] < -gates["margin"]
-        quality = {"delta": est.mean, "ci": list(est.ci) if est.ci else None, "n": est.n, "se": est.se,
-                   "regression": regression}
-        if regression:
-            failures.append(f"quality regression: upper 95% CI bound {fmt.signed(est.ci[1])} is below "
-                            f"−margin ({fmt.signed(-gates['margin'])})")
+        deltas = [h - b for h, b in zip(head_res.scores(), base_res.scores()) if h is not None and b is not None]
+        quality = check_outcome(deltas, gates["margin"])
+        quality["regression"] = quality["outcome"] == "regression"
+        quality["judge_errors"] = {"base": sum(1 for x in base_res.scores() if x is None),
+                                   "head": sum(1 for x in head_res.scores() if x is None)}
+        if quality["regression"]:
+            failures.append(f"quality regression: head is worse than base (upper 95% bound "
+                            f"{fmt.signed(quality['ci'][1])} < 0) and not shown to stay within the margin "
+                            f"{gates['margin']:g}")
+        elif quality["outcome"] != "pass" and gates.get("require_noninferior"):
+            failures.append(f"could not show non-inferiority (lower 95% bound {fmt.signed(quality['ci'][0])} "
+                            f"≤ −margin {fmt.signed(-gates['margin'])}) and --require-noninferior is set"
+                            if quality["ci"] else "could not show non-inferiority (too few scored cases) "
+                            "and --require-noninferior is set")
     budget = t.prompt.max_input_tokens
     if head is not None and budget is not None and head["input_tokens_max"] > budget:
         failures.append(f"{head['input_tokens_max']:,} input tokens/call (largest case) exceeds max_input_tokens "

@@ -39,7 +39,8 @@ def _open_unit(value: float | None) -> float | None:
 JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON instead of a table.")
 MODEL_OPT = typer.Option(None, "--model", "-m", help="Model under test ('local' = the embedded model).")
 JUDGE_OPT = typer.Option(None, "--judge-model", help="LLM judge model; 'none' grades by assertions alone.")
-REPEATS_OPT = typer.Option(None, "--repeats", "-r", min=1, help="Samples per case (sample index is in the cache key).")
+REPEATS_OPT = typer.Option(None, "--repeats", "-r", min=1, help="Samples per case at the configured temperature (sample index "
+                           "is in the cache key); helps only with noisy answers or a noisy judge.")
 CPM_OPT = typer.Option(None, "--calls-per-month", min=0, help="Traffic for $/month (default: config).")
 COST_OPT = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD for this run's own API spend.")
 YES_OPT = typer.Option(False, "--yes", "-y", help="Start even when the estimate exceeds the budget.")
@@ -341,11 +342,15 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     ev, tpl = prepared.evaluator, prepared.template
     if not tpl.candidates:
         raise PromptslimError(f"{tpl.rel}: no removable units (all pinned or fixed) — see `promptslim units {tpl.rel}`")
-    # baseline, every leave-one-out variant, and one round of the combined slim prompt
+    # at most: baseline, every leave-one-out variant, one slim round (the two-stage design usually needs fewer)
     sources = [tpl.source, *(tpl.without({u.id}) for u in tpl.candidates),
                tpl.without({u.id for u in tpl.candidates})]
     plan = _plan(prepared, sources, _budget(prepared, max_cost), as_json)
     the_margin = prepared.config.margin if margin is None else margin
+    if not as_json:
+        from promptslim.decide import power_plan
+
+        err.print(power_plan(len(prepared.evalset.cases), len(tpl.candidates), the_margin), markup=False)
     slim_rel = slim_rel_of(tpl.name, tpl.rel)
     result = _execute(ev.runner, plan, yes, not as_json,
                       lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel))
@@ -376,6 +381,9 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
                                                                 help="Fail when $/month rises by more than PCT %."),
           model: Optional[str] = MODEL_OPT, judge_model: Optional[str] = JUDGE_OPT,
           max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT, no_cache: bool = NOCACHE_OPT,
+          require_noninferior: bool = typer.Option(False, "--require-noninferior",
+                                                   help="Also exit 1 when the eval set cannot show the head is "
+                                                        "within the margin of base (inconclusive)."),
           as_json: bool = JSON_OPT) -> None:
     """PR check: base vs head for changed templates — tokens, quality, dollars; exit 1 on a regression."""
     import os
@@ -385,7 +393,7 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
     result = run_check(base=base, templates=list(templates or []), no_eval=no_eval,
                        allow_missing_evalset=allow_missing_evalset, fail_on_cost_increase=fail_on_cost_increase,
                        model=model, judge_model=judge_model, max_cost=max_cost, yes=yes, use_cache=not no_cache,
-                       notice=lambda line: err.print(line, markup=False))
+                       notice=lambda line: err.print(line, markup=False), require_noninferior=require_noninferior)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:

@@ -56,7 +56,7 @@ class Config:
     source: str | None = None
     model: str | None = None
     judge_model: str | None = None
-    margin: float = 0.02
+    margin: float = 0.05
     repeats: int = 1
     concurrency: int = 8
     max_cost_usd: float = 5.0

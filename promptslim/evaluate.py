@@ -18,7 +18,6 @@ from promptslim.stats import Estimate, mean_ci
 from promptslim.template import Template
 from promptslim.tokens import count_messages, count_text
 
-SAMPLING_TEMPERATURE = 0.7  # repeats at temperature 0 would draw the same answer R times
 LOCAL_MAX_TOKENS = 20  # the embedded model is for trying the tool: short answers keep a demo within minutes
 
 
@@ -110,11 +109,12 @@ class Evaluator:
     on_case: Callable[[], None] | None = None
     _messages: dict[str, list[list[Message]]] = field(default_factory=dict)
     _tokens: dict[str, list[int]] = field(default_factory=dict)
+    _graded: dict[tuple[str, str], Sample] = field(default_factory=dict)
+    judge_skipped: int = 0
 
     @property
     def temperature(self) -> float:
-        if self.repeats > 1 and self.config.temperature == 0:
-            return SAMPLING_TEMPERATURE
+        """The configured temperature, repeats or not: the ablation must measure the setting that ships."""
         return self.config.temperature
 
     def messages(self, source: str) -> list[list[Message]]:
@@ -148,15 +148,18 @@ class Evaluator:
                     missing += 1
         return missing
 
-    async def run(self, source: str) -> VariantResult:
+    async def run(self, source: str, indices: list[int] | None = None) -> VariantResult:
+        """Evaluate a variant on all cases, or on `indices` only (the two-stage design's halves), in that order."""
         all_messages = self.messages(source)
         tokens = self.input_tokens(source)
+        wanted = list(range(len(all_messages))) if indices is None else list(indices)
         # Issue calls grouped by rendered prompt: a local model then reuses its cached prompt prefix.
-        order = sorted(range(len(all_messages)), key=lambda i: [m["content"] for m in all_messages[i][:-1]])
-        done = await self.runner.gather(self._case(self.evalset.cases[i], all_messages[i], tokens[i]) for i in order)
-        results = [None] * len(order)
-        for i, result in zip(order, done):
-            results[i] = result
+        order = sorted(range(len(wanted)), key=lambda j: [m["content"] for m in all_messages[wanted[j]][:-1]])
+        done = await self.runner.gather(self._case(self.evalset.cases[wanted[j]], all_messages[wanted[j]],
+                                                   tokens[wanted[j]]) for j in order)
+        results: list = [None] * len(order)
+        for j, result in zip(order, done):
+            results[j] = result
         return VariantResult(tuple(results), self.summarize(results))
 
     async def _case(self, case: Case, messages: list[Message], input_tokens: int) -> CaseResult:
@@ -174,9 +177,16 @@ class Evaluator:
             return Sample(text, input_tokens, output_tokens, 0.0, failed)
         if self.judge is None:
             return Sample(text, input_tokens, output_tokens, 1.0, ())
+        known = self._graded.get((case.id, text))
+        if known is not None:  # byte-identical answer to this case: the score is known, the judge is not asked
+            self.judge_skipped += 1
+            return Sample(text, input_tokens, output_tokens, known.score, (), known.judge_error, known.judge_reason)
         user_input = case.input if case.input is not None else messages[-1]["content"]
         verdict = await self.judge.score(user_input, text, case.expected)
-        return Sample(text, input_tokens, output_tokens, verdict.score, (), verdict.error, verdict.reason)
+        sample = Sample(text, input_tokens, output_tokens, verdict.score, (), verdict.error, verdict.reason)
+        if verdict.error is None:
+            self._graded[(case.id, text)] = sample
+        return sample
 
     def summarize(self, cases: list[CaseResult] | tuple[CaseResult, ...]) -> Summary:
         scores = [c.score for c in cases if c.score is not None]

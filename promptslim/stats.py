@@ -1,16 +1,14 @@
-"""Means with their uncertainty, paired deltas, and the removable/keep/inconclusive decision.
+"""Means with their uncertainty, and the distributions the decisions in decide.py need.
 
-We use the paired t-interval on per-case score deltas: the same cases are scored under the
-baseline and the variant, so pairing removes case difficulty from the noise. Across the K units
-of one run the level is Bonferroni-adjusted (1 - 0.05/K), so the chance of wrongly calling any
-unit removable stays at or below 5%. Implemented here (regularized incomplete beta) rather than
-pulling in SciPy for one quantile.
+Student's t (regularized incomplete beta) and the binomial tail are implemented here rather than
+pulling in SciPy for two functions.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -54,6 +52,7 @@ def t_cdf(t: float, df: float) -> float:
     return 1 - tail if t > 0 else tail
 
 
+@lru_cache(maxsize=4096)
 def t_ppf(p: float, df: float) -> float:
     """Quantile of Student's t by bisection on the CDF (exact to ~1e-10)."""
     if not 0 < p < 1:
@@ -106,7 +105,7 @@ def mean_ci(values: list[float], level: float = 0.95, bounds: tuple[float, float
         return Estimate(n, mean, None, None, level)
     var = sum((v - mean) ** 2 for v in values) / (n - 1)
     se = math.sqrt(var / n)
-    if se == 0:
+    if all_equal(values):  # exact float test would miss 20 × (0.61 − 0.62)
         half = -math.log((1 - level) / 2) / n * (bounds[1] - bounds[0]) / (2 if bounds[0] < 0 else 1)
     else:
         half = t_ppf(1 - (1 - level) / 2, n - 1) * se
@@ -114,43 +113,21 @@ def mean_ci(values: list[float], level: float = 0.95, bounds: tuple[float, float
     return Estimate(n, mean, se, (low, high), level)
 
 
-def paired_delta(variant: list[float | None], baseline: list[float | None], level: float = 0.95) -> Estimate:
-    """Mean of variant − baseline over cases scored on both sides, with its CI."""
-    deltas = [v - b for v, b in zip(variant, baseline) if v is not None and b is not None]
-    return mean_ci(deltas, level, bounds=(-1.0, 1.0))
+def all_equal(values: list[float]) -> bool:
+    """Equal up to float noise: differences of equal scores are not always exactly equal floats."""
+    return bool(values) and max(values) - min(values) <= 1e-9
 
 
-def adjusted_level(k: int, family: float = 0.95) -> float:
-    """Bonferroni: each of k intervals at 1 − (1 − family)/k."""
-    return 1 - (1 - family) / max(k, 1)
-
-
-def verdict(estimate: Estimate, margin: float) -> str:
-    """DESIGN.md's order: removable if lower bound > −margin; keep if upper bound < 0; else inconclusive."""
-    if estimate.ci is None:
-        return "inconclusive"
-    low, high = estimate.ci
-    if low > -margin:
-        return "removable"
-    if high < 0:
-        return "keep"
-    return "inconclusive"
-
-
-def cases_needed(estimate: Estimate, margin: float) -> int | None:
-    """Cases that would likely settle an inconclusive unit, assuming the same mean and spread.
-
-    The half-width shrinks like 1/sqrt(n); it must fall below the distance from the mean to
-    the nearer decision boundary (−margin for removable, 0 for keep).
-    """
-    if estimate.ci is None or estimate.mean is None or estimate.n < 2:
-        return None
-    half = (estimate.ci[1] - estimate.ci[0]) / 2
-    room = max(estimate.mean + margin, -estimate.mean)
-    if room <= 0:
-        return None  # the mean sits on a boundary: no sample size settles it
-    if half <= room:
-        return estimate.n
-    if estimate.se == 0:  # rule-of-three width shrinks like 1/n, not 1/sqrt(n)
-        return math.ceil(estimate.n * half / room)
-    return math.ceil(estimate.n * (half / room) ** 2)
+def binom_cdf(k: int, n: int, p: float) -> float:
+    """P(Binomial(n, p) ≤ k), summed in log space (n up to a few thousand)."""
+    if k < 0:
+        return 0.0
+    if k >= n or p <= 0:
+        return 1.0
+    if p >= 1:
+        return 0.0
+    lp, lq = math.log(p), math.log1p(-p)
+    total = 0.0
+    for i in range(k + 1):
+        total += math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq)
+    return min(1.0, total)

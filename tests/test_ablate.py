@@ -43,8 +43,13 @@ LINES = [PREAMBLE, POLITE, "", BONJOUR, MERCI_END, MERCI_FINISH, SHORT]
 SOURCE = "".join(line + "\n" for line in LINES)
 UNITS = {1: PREAMBLE, 2: POLITE, 3: BONJOUR, 4: MERCI_END, 5: MERCI_FINISH, 6: SHORT}
 K = len(UNITS)
-# baseline + one variant per unit + two slim attempts (all removable-and-cheaper units, then one MERCI rule back)
-FULL_RUN_CALLS = (1 + K + 2) * N
+# Two stages: the baseline on all N cases, every variant on the even half, then every variant but BONJOUR (keep at
+# the interim look) on the odd half; then the slim sequence adds the four cheaper removable units one at a time —
+# the one-unit prompt is that unit's own leave-one-out prompt (a cache hit), so three slim runs are new.
+SLIM_RUNS = 3
+FULL_RUN_CALLS = N + K * N // 2 + (K - 1) * N // 2 + SLIM_RUNS * N
+ALPHA = 0.05
+SLIM_ALPHA = 0.025
 
 SHOPS = ["Acme", "Globex", "Initech", "Umbrella"]
 CASES = [{"id": f"q{i}", "vars": {"shop": SHOPS[i % len(SHOPS)]}, "input": f"Question {i}: where is my order?",
@@ -122,8 +127,25 @@ def fake_usage_usd(requests: list[dict]) -> float:
 
 
 def rule_of_three(n: int, level: float) -> float:
-    """Half-width of the CI stats.py uses when every paired delta is equal."""
+    """Half-width of the two-sided CI of a mean score when every value is equal (eval's summaries)."""
     return -math.log((1 - level) / 2) / n
+
+
+def exact_room(n: int, alpha: float) -> float:
+    """One-sided exact bound when n paired deltas are all 0: a share 1 − alpha^(1/n) of worse cases could hide."""
+    return 1 - alpha ** (1 / n)
+
+
+def holm_levels(pvalues: list[float]) -> list[float]:
+    """Holm's step-down levels, recomputed here: alpha/(K − rank) in p order until the first failure."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    levels, stop = [0.0] * len(pvalues), None
+    for rank, i in enumerate(order):
+        level = ALPHA / (len(pvalues) - rank)
+        if stop is None and pvalues[i] > level:
+            stop = level
+        levels[i] = level if stop is None else stop
+    return levels
 
 
 # -- repo and CLI helpers -----------------------------------------------------------------------------------------
@@ -227,11 +249,22 @@ def test_each_redundant_rule_is_removable_alone(planted):
     assert unit(planted.data, 5)["verdict"] == "removable"
 
 
-def test_cis_are_bonferroni_adjusted_over_the_units(planted):
-    half = rule_of_three(N, 1 - 0.05 / K)
-    assert unit(planted.data, 1)["ci"] == pytest.approx([-half, half], abs=1e-6)
-    assert unit(planted.data, 3)["ci"] == pytest.approx([-1.0, -1.0 + half], abs=1e-6)
-    assert all(u["n"] == N for u in planted.data["units"])
+def test_bounds_are_one_sided_at_the_holm_level(planted):
+    # every unit but BONJOUR changes no answer: 40 deltas of 0, p = (1 − margin)^40; BONJOUR stopped at the interim
+    p_zero = (1 - MARGIN) ** N
+    pvalues = [1.0 if uid == 3 else p_zero for uid in UNITS]
+    levels = holm_levels(pvalues)
+    for (uid, level), p in zip(zip(UNITS, levels), pvalues):
+        u = unit(planted.data, uid)
+        assert u["p_value"] == pytest.approx(p, rel=1e-9)
+        assert u["holm_level"] == pytest.approx(level)
+        if uid != 3:
+            # lower bound at Holm's level; keep's upper bound at 4.9% (0.1% went to the interim look)
+            assert u["ci"] == pytest.approx([-exact_room(N, level), exact_room(N, ALPHA - 0.001)], abs=1e-6)
+            assert u["n"] == N and u["stage"] == 2
+    bonjour = unit(planted.data, 3)
+    assert bonjour["n"] == N // 2 and bonjour["stage"] == 1  # keep on the even half: the odd half was not run
+    assert bonjour["ci"] == pytest.approx([-1.0, -1.0 + 2 * exact_room(N // 2, 0.001)], abs=1e-6)
 
 
 def test_the_slim_prompt_drops_filler_and_keeps_what_matters(planted):
@@ -311,11 +344,11 @@ def test_slim_and_run_figures(planted):
     saved = usd_per_call(base_in, base_out) - usd_per_call(slim_in, slim_out)
     assert slim["usd_per_month_saved"] == pytest.approx(saved * CPM)
     assert slim["score_delta"] == 0.0
-    half = rule_of_three(N, 0.95)  # the slim prompt is checked at plain 95%
-    assert slim["ci"] == pytest.approx([-half, half], abs=1e-6)
+    room = exact_room(N, SLIM_ALPHA)  # each slim step is checked at one-sided 97.5%
+    assert slim["ci"] == pytest.approx([-room, room], abs=1e-6)
     run = data["run"]
     assert run["calls"] == FULL_RUN_CALLS == len(planted.requests)
-    assert run["cache_hits"] == 0
+    assert run["cache_hits"] == N  # the one-unit slim prompt is a leave-one-out prompt already answered
     assert run["usd"] == pytest.approx(fake_usage_usd(planted.requests))
     assert run["payback_hours"] == pytest.approx(run["usd"] / (saved * CPM / (30 * 24)))
 
@@ -334,7 +367,9 @@ def test_ablation_json_has_every_design_key(planted):
     assert {"removed", "path", "input_tokens", "output_tokens", "score", "score_delta", "ci", "verdict",
             "usd_per_month_saved", "restored"} <= data["slim"].keys()
     assert {"calls", "cache_hits", "usd", "wall_seconds", "payback_hours"} <= data["run"].keys()
-    assert {"price_model", "method", "inconclusive_hint", "pinned", "created_at"} <= data.keys()
+    assert {"price_model", "method", "inconclusive_hint", "pinned", "created_at", "schema_version", "power"} <= data.keys()
+    assert data["schema_version"] == 2
+    assert data["method"].startswith("ni-pseudo-t+exact-guard/holm/fixed-sequence-slim")
     assert data["template"] == "prompts/p.j2"
     assert data["template_sha256"] == hashlib.sha256(SOURCE.encode()).hexdigest()
     assert data["git_commit"] is None  # not a git repository
@@ -353,7 +388,7 @@ def test_markdown_headline(planted):
     slim_in, slim_out = figures(source_without(*expected_removed(planted.data)))
     saved = base_in - slim_in
     pct = round(saved / base_in * 100)
-    half = rule_of_three(N, 0.95)
+    half = exact_room(N, SLIM_ALPHA)
     dollars = round((usd_per_call(base_in, base_out) - usd_per_call(slim_in, slim_out)) * CPM)
     expected = (f"remove 3 of {K} instructions: {MINUS}{saved:.0f} tokens/call ({MINUS}{pct}%), "
                 f"quality 0.000 [{MINUS}{half:.3f}, +{half:.3f}], {MINUS}${dollars}/month")
@@ -384,7 +419,7 @@ def test_without_write_the_template_is_untouched(planted):
 def test_rerun_makes_zero_calls(planted):
     assert planted.rerun_calls == 0
     assert planted.rerun_data["run"]["calls"] == 0
-    assert planted.rerun_data["run"]["cache_hits"] == FULL_RUN_CALLS
+    assert planted.rerun_data["run"]["cache_hits"] == FULL_RUN_CALLS + N
     assert planted.rerun_data["slim"]["removed"] == planted.data["slim"]["removed"]
 
 
@@ -425,13 +460,14 @@ def test_editing_one_instruction_only_pays_for_the_variants_that_changed(repo, f
     result = ablate()
     assert result.exit_code == 0, result.output
     new = fake.requests[before:]
-    # the edited sentence is in the baseline and in the variants that drop one of the other 5 units; the variant
-    # without it and both slim attempts (which drop it) render exactly as before and come from the cache
-    assert len(new) == (1 + K - 1) * N
+    # the edited sentence is in the baseline and in the variants that drop one of the other 5 units (on both halves,
+    # but BONJOUR's variant only on the first: it is keep at the interim look); the variant without it and every
+    # slim prompt (all drop it, or equal a leave-one-out prompt) render exactly as before and come from the cache
+    assert len(new) == N + (K - 1) * N // 2 + (K - 2) * N // 2
     assert all("polite and kind" in body["messages"][0]["content"] for body in new)
     data = load(repo)
     assert data["run"]["calls"] == len(new)
-    assert data["run"]["cache_hits"] == FULL_RUN_CALLS - len(new)
+    assert data["run"]["cache_hits"] == FULL_RUN_CALLS + N - len(new)
     assert unit(data, 2)["text"] == "Please be polite and kind at all times."
 
 
@@ -446,8 +482,9 @@ def test_a_budget_stop_exits_3_and_a_rerun_resumes(repo, fake):
     resumed = ablate("--max-cost", "5")
     assert resumed.exit_code == 0, resumed.output
     data = load(repo)
-    assert data["run"]["cache_hits"] == paid  # every call paid before the stop is reused
-    assert fake.calls == data["run"]["calls"] + data["run"]["cache_hits"] == FULL_RUN_CALLS  # none paid twice
+    # every call paid before the stop is reused (plus the one-unit slim prompt, a leave-one-out prompt)
+    assert data["run"]["cache_hits"] == paid + N
+    assert fake.calls == data["run"]["calls"] + data["run"]["cache_hits"] - N == FULL_RUN_CALLS  # none paid twice
     assert data["slim"]["removed"] == expected_removed(data)
 
 
@@ -457,8 +494,9 @@ def test_repeats_2_doubles_target_calls(repo, fake):
     data = json.loads(result.stdout)
     assert data["repeats"] == 2
     assert fake.calls == data["run"]["calls"] == 2 * FULL_RUN_CALLS
-    assert all(body["temperature"] > 0 for body in fake.requests)  # repeats at temperature 0 would be copies
-    assert unit(data, 3)["n"] == N  # repeats sharpen a case's score, they do not add cases
+    # repeats stay at the configured temperature (0 here): the ablation measures the setting that ships
+    assert all(body.get("temperature", 0) == 0 for body in fake.requests)
+    assert unit(data, 1)["n"] == N  # repeats sharpen a case's score, they do not add cases
     assert data["slim"]["removed"] == expected_removed(data)
 
 
@@ -502,14 +540,23 @@ def test_the_inconclusive_hint_appears_when_units_are_inconclusive(tmp_path, mon
     result = ablate(args=args)
     assert result.exit_code == 0, result.output
     data = load(root)
-    assert {u["verdict"] for u in data["units"]} == {"inconclusive"}
+    # five all-−1 deltas are enough for keep (one-sided 95% per unit); the rest change nothing, and five cases
+    # cannot show that (the exact bound leaves room for 1 − 0.05^(1/5) = 45% worse cases)
+    assert unit(data, 3)["verdict"] == "keep"
+    assert {u["verdict"] for u in data["units"] if u["id"] != 3} == {"inconclusive"}
     hint = data["inconclusive_hint"]
-    assert hint and hint.startswith(f"{K} of {K} units are inconclusive")
-    assert "cases" in hint and "--repeats" in hint
+    assert hint and hint.startswith(f"{K - 1} of {K} units are inconclusive at 5 cases")
+    # what would settle them, priced; and when repeats help
+    assert "cases in a new, larger eval set" in hint and " calls, ~$" in hint and " min " in hint
+    assert "--repeats helps only when" in hint
     assert " ".join(hint.split()) in " ".join(result.stdout.split())  # printed (rich may wrap it)
     assert data["slim"]["removed"] == [] and data["slim"]["verdict"] == "none"
-    assert fake.calls == (1 + K) * 5  # no slim attempt when nothing is removable
-    assert "no instruction can be removed" in report(root, "ablation.md").read_text(encoding="utf-8")
+    # the first slim step is a one-unit prompt already answered (cache) and fails: no new slim calls
+    assert fake.calls == (1 + K) * 5
+    assert data["slim"]["steps"][0]["verified"] is False and len(data["slim"]["steps"]) == 1
+    md = report(root, "ablation.md").read_text(encoding="utf-8")
+    assert f"not enough evidence to remove anything: {K - 1} of {K} units inconclusive, 1 keep at 5 cases" in md
+    assert "no instruction can be removed" not in md
 
 
 def test_the_slim_prompt_never_costs_more_than_the_baseline(tmp_path, monkeypatch, fake):
@@ -525,7 +572,7 @@ def test_the_slim_prompt_never_costs_more_than_the_baseline(tmp_path, monkeypatc
     assert "Keep it short." in report(root, "slim.j2").read_text(encoding="utf-8")
 
 
-def test_the_back_off_puts_back_only_what_the_interaction_needs(tmp_path, monkeypatch, fake):
+def test_the_slim_sequence_stops_at_the_first_failure_and_ships_what_held(tmp_path, monkeypatch, fake):
     fake.handler = handler
     spelling, notes = "- Use British spelling.", "- Never share internal notes."
     source = "".join(line + "\n" for line in [BONJOUR, MERCI_END, MERCI_FINISH, SHORT, spelling, notes])
@@ -533,6 +580,14 @@ def test_the_back_off_puts_back_only_what_the_interaction_needs(tmp_path, monkey
     monkeypatch.chdir(root)
     result = ablate()
     assert result.exit_code == 0, result.output
-    slim = load(root)["slim"]
-    assert {5, 6} <= set(slim["removed"])  # independent filler, removable alone and together
-    assert len(set(slim["removed"]) & {2, 3}) == 1  # exactly one of the redundant MERCI rules goes
+    data = load(root)
+    slim = data["slim"]
+    # order: removable units that save money, by $ saved (ties by id): MERCI_FINISH, MERCI_END, notes, spelling
+    saved = {u["id"]: u["usd_per_call_saved"] for u in data["units"]}
+    order = sorted((uid for uid in (2, 3, 5, 6)), key=lambda uid: (-round(saved[uid], 12), uid))
+    assert order[:2] == [3, 2]
+    # {3} holds; {3, 2} drops both MERCI rules and fails every case: the sequence stops there, no re-try rounds
+    assert [step["removed"] for step in slim["steps"]] == [[3], [2, 3]]
+    assert [step["verified"] for step in slim["steps"]] == [True, False]
+    assert slim["removed"] == [3] and slim["verdict"] == "removable"
+    assert slim["restored"] == [2, 5, 6]  # removable alone, never reached by the sequence

@@ -382,3 +382,47 @@ def test_a_pr_fixing_a_broken_base_template_is_not_blocked(repo, server):
     assert "the base version does not compile" in result.stdout
     assert "(no base comparison)" in result.stdout
     assert server.calls == len(INPUTS)  # head only
+
+
+# ---------------------------------------------------------------- three outcomes: pass, regression, inconclusive
+REWORDED = WITH_RULE.replace("- Answer in one sentence.", "- Answer in a single sentence.")
+
+
+def many_cases(n: int) -> dict:
+    return {"cases": [{"id": f"m{i}", "vars": {"shop": "Acme"}, "input": f"Question {i}: where is my parcel?",
+                       "assert": [{"type": "contains", "value": "BONJOUR"}]} for i in range(n)]}
+
+
+def test_a_change_the_eval_set_cannot_judge_is_a_warning_never_a_tick_and_exits_0(repo, server):
+    commit(repo, "reword", {"prompts/greet.j2": REWORDED})
+    result = check()
+    assert result.exit_code == 0, result.output
+    headline = next(line for line in result.stdout.splitlines() if "`prompts/greet.j2`" in line)
+    assert headline.startswith("- ⚠️ `prompts/greet.j2`") and "✅" not in headline
+    assert "this eval set cannot detect a −0.10 regression" in headline
+    assert "**Warning:**" in result.stdout and "--require-noninferior" in result.stdout
+    quality = direct(repo).data["templates"][0]["quality"]
+    # no answer changed: 8 deltas of 0; the exact one-sided bound leaves room for 1 − 0.05^(1/8) = 31% worse cases
+    assert quality["outcome"] == "underpowered" and quality["delta"] == 0.0
+    assert quality["ci"][0] == pytest.approx(0.05 ** (1 / 8) - 1)
+
+
+def test_require_noninferior_turns_inconclusive_into_exit_1(repo, server):
+    commit(repo, "reword", {"prompts/greet.j2": REWORDED})
+    result = check("--require-noninferior")
+    assert result.exit_code == 1, result.output
+    assert "could not show non-inferiority" in result.stdout
+    assert direct(repo, require_noninferior=True).failed
+
+
+def test_a_harmless_change_on_enough_cases_passes_even_when_non_inferiority_is_required(repo, server):
+    # margin 0.02 (CONFIG): unchanged answers show non-inferiority once 0.98^N ≤ 0.05, from N = 149
+    n = next(k for k in range(1, 400) if 0.98 ** k <= 0.05)
+    assert n == 149
+    commit(repo, "bigger eval set", {"evalsets/greet.yaml": yaml.safe_dump(many_cases(n), sort_keys=False)})
+    commit(repo, "reword", {"prompts/greet.j2": REWORDED})
+    result = check("--require-noninferior")
+    assert result.exit_code == 0, result.output
+    headline = next(line for line in result.stdout.splitlines() if "`prompts/greet.j2`" in line)
+    assert headline.startswith("- ✅ `prompts/greet.j2`") and "(non-inferior)" in headline
+    assert "**Warning:**" not in result.stdout

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 DESIGN_EXAMPLE = """\
 model = "gpt-4o-mini"          # model under test
 judge_model = "gpt-4o"         # LLM judge ("none" = assertions only)
-margin = 0.02                  # non-inferiority margin on the 0..1 score scale
+margin = 0.05                  # non-inferiority margin on the 0..1 score scale
 repeats = 1
 concurrency = 8
 max_cost_usd = 5.0             # budget for one promptslim run's own API spend
@@ -45,7 +45,7 @@ def test_defaults_without_a_config_file(tmp_path):
     config = load_config(tmp_path)
     assert config == Config(root=tmp_path)
     assert (config.source, config.model, config.judge_model) == (None, None, None)
-    assert (config.margin, config.repeats, config.concurrency, config.max_cost_usd) == (0.02, 1, 8, 5.0)
+    assert (config.margin, config.repeats, config.concurrency, config.max_cost_usd) == (0.05, 1, 8, 5.0)
     assert config.target == Endpoint(None, "OPENAI_API_KEY") == config.judge
     assert config.prompts == {} and config.prices == {}
     assert config.prompt("anything") == PromptConfig(calls_per_month=0, cached_input_fraction=0.0,
@@ -63,7 +63,7 @@ def test_design_example_config_parses(tmp_path):
     config = config_from(tmp_path, DESIGN_EXAMPLE)
     assert config.source == "promptslim.toml"
     assert (config.model, config.judge_model) == ("gpt-4o-mini", "gpt-4o")
-    assert (config.margin, config.repeats, config.concurrency, config.max_cost_usd) == (0.02, 1, 8, 5.0)
+    assert (config.margin, config.repeats, config.concurrency, config.max_cost_usd) == (0.05, 1, 8, 5.0)
     assert config.prompts == {"support_reply": PromptConfig(calls_per_month=1_200_000, cached_input_fraction=0.0,
                                                             max_input_tokens=900)}
     assert config.prompt("support_reply").calls_per_month == 1_200_000

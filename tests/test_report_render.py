@@ -137,9 +137,21 @@ def test_headline_matches_the_design_example():
 
 
 def test_headline_when_nothing_is_removable():
+    # the three headlines are distinct: not enough evidence is not "everything is needed"
     assert headline(nothing_removable_result()) == (
-        "no instruction can be removed without risking quality (5 units tested)"
+        "not enough evidence to remove anything: 1 of 5 units inconclusive, 1 keep, "
+        "3 removable alone but not verified together at 30 cases"
     )
+    r = nothing_removable_result()
+    r["power"] = {"min_detectable_margin": 0.0712}
+    assert headline(r).endswith("at 30 cases (smallest margin this run could detect: 0.071; margin is 0.02)")
+
+
+def test_headline_when_every_unit_is_keep():
+    r = nothing_removable_result()
+    for u in r["units"]:
+        u["verdict"] = "keep"
+    assert headline(r) == "keep every instruction: removing any one of the 5 measurably lowers quality"
 
 
 def test_headline_without_ci_says_so():
@@ -187,7 +199,10 @@ def test_markdown_rows_mark_verdicts_and_slim_membership():
                      "$3.40", "Always be polite, warm and respectful, even if the customer…"]
     assert "| 3 | 4 | ❌ keep |" in md
     assert "| 4 | 5 | ❔ inconclusive |" in md
-    assert "| 5 | 7 | ✅ removable (restored) |" in md
+    assert "| 5 | 7 | ✅ removable (not in slim) |" in md
+    # a saving is shown only for decided units: in the slim prompt or removable, never keep or inconclusive
+    assert "| 3 | 4 | ❌ keep | 9 | 0.0 | −0.090 [−0.150, −0.030] | 30 | — (kept) |" in md
+    assert "| 4 | 5 | ❔ inconclusive | 11 | +14.5 | −0.010 [−0.050, +0.030] | 30 | — (not decided) |" in md
     # A pipe inside instruction text must not split the table cell.
     assert "Keep your reply short \\| no more than four sentences." in md
 
@@ -222,7 +237,7 @@ def test_null_usd_per_usable_output_renders_na():
 
 def test_nothing_removable_markdown_says_so_and_has_no_diff():
     md = render_markdown(nothing_removable_result(), "")
-    assert "**no instruction can be removed without risking quality (5 units tested)**" in md
+    assert f"**{headline(nothing_removable_result())}**" in md
     assert "Nothing removed" in md
     assert "```diff" not in md
 
@@ -300,7 +315,7 @@ def test_html_escapes_instruction_text():
 
 def test_html_nothing_removable_has_no_slim_row():
     html = render_html(nothing_removable_result(), "")
-    assert "no instruction can be removed without risking quality (5 units tested)" in html
+    assert headline(nothing_removable_result()) in html
     assert '<span class="add">' not in html
 
 

@@ -41,15 +41,34 @@ def nothing_removable(result: dict) -> bool:
     return not slim.get("removed") or slim.get("verdict") == "none"
 
 
+def outcome(result: dict) -> str:
+    """Which of the three headlines: 'removable' (a verified slim prompt), 'all keep', or 'not enough evidence'."""
+    if not nothing_removable(result):
+        return "removable"
+    units = result.get("units") or []
+    if units and all(u.get("verdict") == "keep" for u in units):
+        return "all keep"
+    return "not enough evidence"
+
+
 def headline(result: dict) -> str:
     """e.g. 'remove 4 of 12 instructions: −111 tokens/call (−27%), quality −0.004 [−0.015, +0.006], −$44/month'"""
     slim = result["slim"]
-    n_units = len(result.get("units") or [])
-    if nothing_removable(result):
-        return (
-            "no instruction can be removed without risking quality "
-            f"({fmt.plural(n_units, 'unit')} tested)"
-        )
+    units = result.get("units") or []
+    n_units = len(units)
+    kind = outcome(result)
+    if kind == "all keep":
+        return f"keep every instruction: removing any one of the {n_units} measurably lowers quality"
+    if kind == "not enough evidence":
+        count = {v: sum(1 for u in units if u.get("verdict") == v) for v in ("inconclusive", "keep", "removable")}
+        text = (f"not enough evidence to remove anything: {count['inconclusive']} of {n_units} units inconclusive"
+                + (f", {count['keep']} keep" if count["keep"] else "")
+                + (f", {count['removable']} removable alone but not verified together" if count["removable"] else "")
+                + f" at {fmt.plural(result.get('cases', 0), 'case')}")
+        mde = (result.get("power") or {}).get("min_detectable_margin")
+        if mde is not None:
+            text += f" (smallest margin this run could detect: {mde:.3f}; margin is {result.get('margin', 0):g})"
+        return text
     base_in = float(result["baseline"]["input_tokens"])
     saved = base_in - float(slim["input_tokens"])
     tokens = f"{fmt.signed_tokens(-saved)} tokens/call"
@@ -127,7 +146,9 @@ def _view(result: dict, diff: str) -> dict:
     rows = []
     for u in units:
         verdict = u.get("verdict", "")
-        note = "in slim" if u["id"] in removed else ("restored" if u["id"] in restored else "")
+        note = "in slim" if u["id"] in removed else ("not in slim" if u["id"] in restored else "")
+        # a saving is shown only where it is decided: the unit is in the verified slim prompt or removable
+        decided = u["id"] in removed or verdict == "removable"
         label = f"{fmt.VERDICT_MARK.get(verdict, '')} {verdict}".strip() + (f" ({note})" if note else "")
         rows.append({
             "id": u["id"], "line": u.get("line", ""), "verdict": verdict, "verdict_label": label,
@@ -136,12 +157,14 @@ def _view(result: dict, diff: str) -> dict:
             "output_delta": fmt.signed(u.get("output_tokens_delta"), 1),
             "score": fmt.delta_ci(u.get("score_delta"), u.get("ci")),
             "n": u.get("n", ""),
-            "usd_month": fmt.usd(u.get("usd_per_month_saved")),
+            "usd_month": fmt.usd(u.get("usd_per_month_saved")) if decided else (
+                "— (kept)" if verdict == "keep" else "— (not decided)"),
             "text": fmt.short_text(u.get("text", "")), "full_text": u.get("text", ""),
         })
     return {
         "template": result.get("template", ""),
         "headline": headline(result),
+        "outcome": outcome(result),
         "nothing_removable": nothing_removable(result),
         "context": _context(result),
         "provenance": _provenance(result),
@@ -179,7 +202,13 @@ def _context(result: dict) -> list[str]:
     )
     if payback is not None:
         run_line += f", pays for itself in {fmt.hours(payback)}"
-    return [" · ".join(parts), run_line]
+    lines = [" · ".join(parts), run_line]
+    base_err = (result.get("baseline") or {}).get("judge_errors") or 0
+    unit_err = sum((u.get("judge_errors") or {}).get("variant", 0) for u in result.get("units") or [])
+    if base_err or unit_err:
+        lines.append(f"judge errors (cases left out of the paired deltas): baseline {base_err}, "
+                     f"leave-one-out variants {unit_err} in all")
+    return lines
 
 
 def _provenance(result: dict) -> str:

@@ -25,10 +25,21 @@ def _tokens_headline(row: dict) -> str:
     return text
 
 
+OUTCOME_TEXT = {
+    "pass": "non-inferior",
+    "regression": "regression",
+    "inconclusive": "inconclusive: could not show the head is within the margin",
+    "underpowered": "inconclusive: this eval set cannot detect a −0.10 regression",
+}
+
+
 def _quality_headline(row: dict, no_eval: bool) -> str:
     q = row["quality"]
     if q is not None:
-        return f"quality {fmt.delta_ci(q['delta'], q['ci'])}"
+        text = f"quality {fmt.delta_ci(q['delta'], q['ci'])} ({OUTCOME_TEXT.get(q.get('outcome', ''), '')})"
+        if q.get("outcome") in ("inconclusive", "underpowered") and q.get("min_detectable") is not None:
+            text += f"; smallest regression it could detect: {q['min_detectable']:.2f}"
+        return text
     if no_eval:
         return "quality not evaluated (--no-eval)"
     if row["evalset"] is None:
@@ -56,8 +67,20 @@ def _name(row: dict) -> str:
     return f"`{row['template']}`"
 
 
+def _undecided(row: dict) -> bool:
+    q = row.get("quality")
+    return q is not None and q.get("outcome") in ("inconclusive", "underpowered")
+
+
+def _mark(row: dict) -> str:
+    """❌ failed; ⚠️ passed without showing the quality held (never ✅ for "could not tell")."""
+    if row["failed"]:
+        return "❌"
+    return "⚠️" if _undecided(row) else "✅"
+
+
 def _headline(row: dict, no_eval: bool) -> str:
-    mark = "❌" if row["failed"] else "✅"
+    mark = _mark(row)
     if row["status"] == "deleted":
         b = row["base"]
         if b is None:
@@ -91,7 +114,8 @@ def _details_table(rows: list[dict]) -> list[str]:
         largest = _cell(r["head"], "input_tokens_max", lambda x: f"{x:,}") + (f" ({budget:,})" if budget else "")
         q = r["quality"]
         delta = fmt.delta_ci(q["delta"], q["ci"]) if q else "—"
-        result = "❌ " + "; ".join(r["failures"]) if r["failed"] else "✅"
+        result = "❌ " + "; ".join(r["failures"]) if r["failed"] else (
+            "⚠️ inconclusive" if _undecided(r) else "✅")
         cells = [f"`{r['template']}`", r["status"], evalset, _pair(r, "input_tokens", fmt.tokens), largest,
                  _pair(r, "output_tokens", fmt.tokens), _pair(r, "score", fmt.number), delta,
                  _pair(r, "pass_rate", fmt.pct), _pair(r, "usd_per_month", _money), result]
@@ -116,6 +140,11 @@ def render_markdown(data: dict) -> str:
         lines.append(f"no prompt templates changed since {ref}{only} — nothing to check.")
         return "\n".join(lines)
     lines += [_headline(r, data["no_eval"]) for r in rows] + [""]
+    undecided = [r for r in rows if _undecided(r) and not r["failed"]]
+    if undecided:
+        lines += [f"> ⚠️ **Warning:** quality could not be shown to hold for {len(undecided)} template(s) — the "
+                  "eval set is too small or too noisy to tell a harmless change from a regression. This check "
+                  "passes anyway; `--require-noninferior` makes it fail. Add cases to decide.", ""]
     notes = [f"- `{r['template']}`: its eval set changed in this PR — base and head were both evaluated on the new "
              f"`{r['evalset']}`" for r in rows if r["evalset_note"] == "changed" and r["status"] != "added"]
     notes += [f"- `{r['template']}`: {r['base_note']} — no base comparison" for r in rows if r["base_note"]]
@@ -128,7 +157,9 @@ def render_markdown(data: dict) -> str:
                      "and each template's calls_per_month.")
     else:
         lines.append(f"Model `{data['model']}`, judge `{data['judge_model']}`, margin {data['gates']['margin']:g}. "
-                     f"Δ = head − base, paired over the eval cases, 95% CI. $/month at {data['price_model']} prices "
+                     f"Δ = head − base, paired over the eval cases, one-sided 95% bounds: non-inferior when the lower "
+                     "bound is above −margin, regression when the upper bound is below 0 and non-inferiority is not "
+                     f"shown. $/month at {data['price_model']} prices "
                      f"({data['price_source']}) and each template's calls_per_month.")
     run = data.get("run")
     if run:
