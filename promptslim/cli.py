@@ -19,10 +19,12 @@ from rich.table import Table
 from promptslim.errors import PromptslimError
 
 # locals in a pretty traceback can hold API keys: never show them
+HELP_FLAGS = {"help_option_names": ["-h", "--help"]}  # -h is what a newcomer types first
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
-                  pretty_exceptions_show_locals=False,
+                  pretty_exceptions_show_locals=False, context_settings=HELP_FLAGS,
                   help="Find the prompt tokens you pay for on every call but do not need.")
-cache_app = typer.Typer(no_args_is_help=True, help="The response cache in .promptslim/cache.sqlite.")
+cache_app = typer.Typer(no_args_is_help=True, context_settings=HELP_FLAGS,
+                        help="The response cache in .promptslim/cache.sqlite.")
 app.add_typer(cache_app, name="cache")
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -62,9 +64,19 @@ def main() -> None:
     app()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        _line(f"promptslim {version('promptslim')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _options(debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an internal error "
-                                        "(also PROMPTSLIM_DEBUG=1).")) -> None:
+                                        "(also PROMPTSLIM_DEBUG=1)."),
+             _show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                                help="Print the installed version and exit.")) -> None:
     """Find the prompt tokens you pay for on every call but do not need."""
     _debug["on"] = debug
 
@@ -362,7 +374,9 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     _line(headline(result.data))
     for name, path in files.items():
         _line(f"  {name:<6} {path}")
-    if write:
+    if write and not result.data["slim"]["removed"]:
+        _line(f"nothing removed: no unit was verified removable together, so {tpl.rel} is unchanged")
+    elif write:
         _line(f"applied the slim template to {tpl.rel} — review with: git diff {tpl.rel}")
     if result.data.get("inconclusive_hint"):
         _line(result.data["inconclusive_hint"])

@@ -204,3 +204,36 @@ def test_yes_starts_anyway_and_the_run_stops_at_the_budget(repo, fake):
     rerun = invoke("eval", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--json")
     assert rerun.exit_code == 0
     assert json.loads(rerun.stdout)["run"]["cache_hits"] == fake.calls - json.loads(rerun.stdout)["run"]["calls"]
+
+
+def test_version_and_dash_h(repo):
+    from importlib.metadata import version
+
+    shown = invoke("--version")
+    assert shown.exit_code == 0 and shown.stdout.strip() == f"promptslim {version('promptslim')}"
+    for args in (["-h"], ["ablate", "-h"], ["cache", "-h"]):
+        result = invoke(*args)
+        assert result.exit_code == 0 and "--help" in result.stdout and "Usage:" in result.stdout, args
+
+
+def test_cache_stats_after_clear_no_longer_shows_the_old_hit_rate(repo, fake):
+    fake.handler = lambda body: "x marks the spot"
+    for _ in range(2):
+        invoke("eval", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--json")
+    assert json.loads(invoke("cache", "stats", "--json").stdout)["last_run_hit_rate"] == 1.0
+    invoke("cache", "clear")
+    stats = json.loads(invoke("cache", "stats", "--json").stdout)
+    assert stats["entries"] == 0 and stats["last_run"].startswith("cache clear")
+    assert stats["last_run_calls"] == 0 and stats["last_run_hit_rate"] is None
+
+
+def test_write_says_nothing_removed_when_the_slim_prompt_is_the_template(repo, fake):
+    fake.handler = lambda body: "x marks the spot"
+    before = (repo / "prompts" / "t.j2").read_text(encoding="utf-8")
+    result = invoke("ablate", "prompts/t.j2", "--model", "gpt-4o-mini", "--judge-model", "none", "--write")
+    assert result.exit_code == 0, result.output
+    data = json.loads((repo / "reports" / "t" / "ablation.json").read_text(encoding="utf-8"))
+    assert data["slim"]["removed"] == []  # 2 cases cannot verify anything
+    assert "nothing removed: no unit was verified removable together, so prompts/t.j2 is unchanged" in result.stdout
+    assert "applied the slim template" not in result.stdout
+    assert (repo / "prompts" / "t.j2").read_text(encoding="utf-8") == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -116,8 +117,13 @@ class Store:
              usd, int(completion.from_cache), time.time()))
 
     def clear(self) -> int:
+        """Delete every cached response; the clear is a ledger row of its own, so `stats` no longer
+        shows the hit rate of a run whose cache is gone."""
         count = self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
         self.db.execute("DELETE FROM responses")
+        run_id = uuid.uuid4().hex[:12]
+        self.start_run(run_id, "cache clear")
+        self.finish_run(run_id, "done")
         self.db.execute("VACUUM")
         return count
 
