@@ -71,9 +71,8 @@ def count_template(template_path: str, models: list[str], calls_per_month: int |
         notes.append(f"$/month is 0 because calls_per_month is not set — pass --calls-per-month N or set "
                      f"calls_per_month under [prompts.\"{template.name}\"] in promptslim.toml")
     if not models:
+        # the model the prompt is sent to; the judge's tokens are not this prompt's cost, so it is not listed
         models = [config.model or DEFAULT_MODEL]
-        if config.judge_model and config.judge_model not in models and config.judge_model != "none":
-            models.append(config.judge_model)
         if not endpoint_configured(config):
             models.append("local")
     rows = []

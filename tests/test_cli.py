@@ -237,3 +237,11 @@ def test_write_says_nothing_removed_when_the_slim_prompt_is_the_template(repo, f
     assert "nothing removed: no unit was verified removable together, so prompts/t.j2 is unchanged" in result.stdout
     assert "applied the slim template" not in result.stdout
     assert (repo / "prompts" / "t.j2").read_text(encoding="utf-8") == before
+
+
+def test_count_by_default_lists_the_model_under_test_not_the_judge(repo, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    (repo / "promptslim.toml").write_text('model = "gpt-4o-mini"\njudge_model = "gpt-4o"\n'
+                                          '[prompts."t"]\ncalls_per_month = 2_000_000\n')
+    data = json.loads(invoke("count", "prompts/t.j2", "--json").stdout)
+    assert [row["model"] for row in data["models"]] == ["gpt-4o-mini"]

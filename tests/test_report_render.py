@@ -188,7 +188,7 @@ def test_markdown_has_title_headline_context_and_notes():
     assert f"> ⚠️ **Note:** {r['judge_note']}" in md
     assert r["inconclusive_hint"] in md
     assert "Restored: 5" in md
-    assert "Pinned by the author" in md and ": 6." in md
+    assert "Pinned by the author (`promptslim: keep`, not tested): unit 6." in md
 
 
 def test_markdown_rows_mark_verdicts_and_slim_membership():

@@ -173,6 +173,8 @@ def _view(result: dict, diff: str) -> dict:
         "summary": _summary(result, base, slim),
         "rows": rows,
         "pinned": fmt.ids(result.get("pinned") or []),
+        # "Pinned …: 17." read as a count: name what the numbers are
+        "pinned_label": ("unit " if len(result.get("pinned") or []) == 1 else "units ") + fmt.ids(result.get("pinned") or []),
         "restored": fmt.ids(restored),
         "removed": fmt.ids(removed),
         "slim_path": slim.get("path", ""),
