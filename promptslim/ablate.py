@@ -16,7 +16,8 @@ from promptslim.decide import (ALPHA, METHOD, MIN_TWO_STAGE, UnitDecision, cases
                                stage_one_indices)
 from promptslim.evaluate import CaseResult, Evaluator, Summary, VariantResult
 from promptslim.gitutil import head_commit
-from promptslim.tokens import count_text
+from promptslim.runfacts import price_facts, run_facts, tokens_note, warnings
+from promptslim.tokens import count_text, encoding_for
 from promptslim.units import Unit
 
 TINY_JUDGE_NOTE = ("judge scores come from a tiny local model (SmolLM2-135M): for trying the tool, not for decisions; "
@@ -36,6 +37,7 @@ class UnitResult:
     usd_per_call_saved: float
     usd_per_month_saved: float
     judge_errors: dict[str, int]  # cases left out because the judge failed on that side
+    variant: Summary | None = None  # the leave-one-out variant's own summary (its truncation, cache hits)
 
     @property
     def verdict(self) -> str:
@@ -146,7 +148,7 @@ async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None,
             input_tokens_saved=base_sum.input_tokens - var_sum.input_tokens,
             output_tokens_delta=var_sum.output_tokens - base_sum.output_tokens,
             decision=decisions[j], usd_per_call_saved=per_call, usd_per_month_saved=per_month,
-            judge_errors=pairs[j][1]))
+            judge_errors=pairs[j][1], variant=var_sum))
     slim = await _slim(ev, baseline, units, saving, margin, tick)
     slim_source = template.without(set(slim.removed))
     ev.messages(slim_source)  # the slim template renders for every case
@@ -188,7 +190,13 @@ def _summary_dict(result: VariantResult) -> dict:
             "score": s.score.mean, "ci": list(s.score.ci) if s.score.ci else None, "n": s.score.n, "se": s.score.se,
             "pass_rate": s.pass_rate,
             "judge_errors": s.judge_errors, "usd_per_call": s.usd_per_call, "usd_per_month": s.usd_per_month,
-            "usd_per_usable_output": s.usd_per_usable_output}
+            "usd_per_usable_output": s.usd_per_usable_output, **variant_facts(s)}
+
+
+def variant_facts(s: Summary) -> dict:
+    """A variant's own run facts: answers, how many were cut at max_tokens, from the cache, token source."""
+    return {"answers": s.answers, "truncated": s.truncated, "cache_hits": s.cache_hits,
+            "tokens_source": s.tokens_source}
 
 
 def _power(units: list[UnitResult], margin: float, n: int) -> dict:
@@ -255,6 +263,9 @@ def _result_dict(ev: Evaluator, margin: float, baseline: VariantResult, units: l
            "usd_target": runner.totals["target"].usd,
            "usd_judge": runner.totals["judge"].usd if "judge" in runner.totals else 0.0,
            "judge_skipped_identical": ev.judge_skipped, "wall_seconds": round(wall, 2), "payback_hours": payback}
+    run.update(run_facts(runner, [ev], [ev.judge] if ev.judge else [], max_tokens=ev.params(0).max_tokens,
+                         local=models.local))
+    judge_role = runner.roles.get("judge")
     power = _power(units, margin, n)
     stage = "two-stage (every other case first; units stopped at the interim look only as keep or futile)" \
         if adaptive else "single stage"
@@ -278,6 +289,11 @@ def _result_dict(ev: Evaluator, margin: float, baseline: VariantResult, units: l
         "margin": margin,
         "calls_per_month": ev.calls_per_month,
         "tokens_approximate": bool(baseline.summary.tokens_approximate),
+        "tokens_source": baseline.summary.tokens_source,
+        "unit_tokens_approximate": models.local or encoding_for(models.price_model)[1],
+        "tokens_note": tokens_note(baseline.summary.tokens_source, models.price_model, models.local),
+        "prices": price_facts(ev.price, judge_role.price if judge_role else None),
+        "warnings": warnings(run, models.local),
         "baseline": base,
         "units": [{
             "id": r.unit.id, "line": r.unit.line, "text": r.unit.text, "tokens": r.tokens,
@@ -285,6 +301,7 @@ def _result_dict(ev: Evaluator, margin: float, baseline: VariantResult, units: l
             "score_delta": r.decision.mean, "ci": _bounds(r.decision.low, r.decision.high), "n": r.decision.n,
             "verdict": r.verdict, "p_value": r.decision.p, "holm_level": r.decision.level,
             "stage": r.decision.stage, "judge_errors": r.judge_errors,
+            "truncated": r.variant.truncated if r.variant else 0, "answers": r.variant.answers if r.variant else 0,
             "usd_per_call_saved": r.usd_per_call_saved, "usd_per_month_saved": r.usd_per_month_saved,
         } for r in units],
         "slim": {
@@ -295,6 +312,7 @@ def _result_dict(ev: Evaluator, margin: float, baseline: VariantResult, units: l
             "score": slim_summary["score"], "score_delta": sum(slim.deltas) / len(slim.deltas) if slim.deltas else None,
             "ci": _bounds(slim.low, slim.high), "n": len(slim.deltas), "verdict": slim.verdict,
             "usd_per_call_saved": slim_per_call, "usd_per_month_saved": slim_per_month, "steps": slim.steps,
+            "judge_errors": slim_summary["judge_errors"], **variant_facts(slim.result.summary),
         },
         "run": run,
         "power": power,

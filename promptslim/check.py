@@ -19,7 +19,7 @@ from promptslim import gitutil, paths, trust
 from promptslim.config import Config, PromptConfig, find_root, load_config
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
-from promptslim.prices import Price, price_for
+from promptslim.prices import Price, price_for, usd_text
 from promptslim.report import fmt
 from promptslim.report.check import render_markdown
 from promptslim.safeio import MAX_TEMPLATE_BYTES, atomic_write, read_repo_text
@@ -260,7 +260,8 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
         judge = None
         if judged:
             judge = Judge(runner, models.judge_model, t.evalset.criteria or "", config.home,
-                          threshold=t.evalset.threshold, steps=t.evalset.steps, json_mode=models.judge_is_local)
+                          threshold=t.evalset.threshold, steps=t.evalset.steps, json_mode=models.judge_is_local,
+                          where=t.evalset.path)
         sides = [("head", t.head)] + ([("base", t.base)] if t.base is not None and t.base_msgs else [])
         for side, tpl in sides:
             ev = Evaluator(template=tpl, evalset=t.evalset, runner=runner, models=side_models, config=config,
@@ -277,7 +278,7 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
            f"template(s) = {sum(p.target_calls for p in plans)} target calls ({models.model}; "
            f"{sum(p.cached_calls for p in plans)} cached){judge}; ~{sum(p.input_tokens for p in plans):,} input "
            f"tokens, ~{sum(p.output_tokens for p in plans):,} output tokens (estimated); estimated ${usd:.4f} of "
-           f"${budget:.2f} budget")
+           f"{usd_text(budget)} budget")
 
     async def guarded() -> list[Any]:
         await within_budget(usd, budget, yes)

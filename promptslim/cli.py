@@ -238,13 +238,14 @@ def _notices(prepared: Any) -> None:
 
 def _plan(prepared: Any, sources: list[str], budget: float, quiet: bool) -> Any:
     from promptslim.prepare import plan
+    from promptslim.prices import usd_text
 
     p = plan(prepared, sources, budget)
     if not quiet:
         judge = f" + {p.judge_calls} judge calls ({prepared.models.judge_model})" if p.judge_calls else ""
         err.print(f"plan: {p.variants} variant(s) × {p.cases} cases × {p.repeats} repeat(s) = {p.target_calls} target "
                   f"calls ({prepared.models.model}; {p.cached_calls} cached){judge}; ~{p.input_tokens:,} input tokens, "
-                  f"~{p.output_tokens:,} output tokens (estimated); estimated ${p.usd:.4f} of ${budget:.2f} budget",
+                  f"~{p.output_tokens:,} output tokens (estimated); estimated ${p.usd:.4f} of {usd_text(budget)} budget",
                   markup=False)
     return p
 
@@ -329,8 +330,14 @@ def _print_eval(data: dict) -> None:
     run = data["run"]
     _line(f"this run: {run['calls']} API calls, {run['cache_hits']} cached, ${run['usd']:.4f} "
           f"(target ${run['usd_target']:.4f}, judge ${run['usd_judge']:.4f})")
+    from promptslim.report.facts import fact_lines
+
+    for fact in fact_lines(data):
+        _line(f"  {fact}")
     if data.get("judge_note"):
         _line(f"note: {data['judge_note']}")
+    for warning in data.get("warnings") or []:
+        _line(f"warning: {warning}")
 
 
 @app.command()
@@ -372,6 +379,8 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     from promptslim.report import headline
 
     _line(headline(result.data))
+    for warning in result.data.get("warnings") or []:
+        _line(f"warning: {warning}")
     for name, path in files.items():
         _line(f"  {name:<6} {path}")
     if write and not result.data["slim"]["removed"]:

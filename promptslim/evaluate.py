@@ -10,7 +10,7 @@ from promptslim.assertions import failures
 from promptslim.config import Config
 from promptslim.evalset import Case, EvalSet
 from promptslim.judge import Judge
-from promptslim.llm.base import Message, Params, cache_key
+from promptslim.llm.base import Completion, Message, Params, cache_key
 from promptslim.llm.runner import Runner
 from promptslim.prices import Price
 from promptslim.session import Models
@@ -32,6 +32,9 @@ class Sample:
     failures: tuple[str, ...]
     judge_error: str | None = None
     judge_reason: str = ""
+    truncated: bool = False  # the answer stopped at max_tokens (finish_reason: length)
+    cached: bool = False  # the answer came from the response cache
+    tokens_source: str = "estimated"  # of input_tokens: exact | server-reported | estimated
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ class Summary:
     usd_per_month: float
     usd_per_usable_output: float | None
     tokens_approximate: bool
+    answers: int = 0
+    truncated: int = 0
+    cache_hits: int = 0
+    tokens_source: str = "estimated"
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,8 @@ class Evaluator:
     _tokens: dict[str, list[int]] = field(default_factory=dict)
     _graded: dict[tuple[str, str], Sample] = field(default_factory=dict)
     judge_skipped: int = 0
+    answers_seen: int = 0  # every answer this evaluator graded in this run (cached ones included)
+    truncated_seen: int = 0
 
     @property
     def temperature(self) -> float:
@@ -168,22 +177,39 @@ class Evaluator:
             self.on_case()
         return CaseResult(case.id, tuple(samples))
 
-    async def _sample(self, case: Case, messages: list[Message], input_tokens: int, r: int) -> Sample:
+    def token_source(self, estimate: int, completion: Completion) -> tuple[int, str]:
+        """Input tokens from the best source: our exact count where the tokenizer is public, else the count the
+        endpoint reported (usage.prompt_tokens), else our o200k estimate."""
+        if self.models.local:  # the embedded model stands in for the priced model: its own count is not that one's
+            return estimate, "estimated"
+        if not count_messages([], self.models.price_model).approximate:
+            return estimate, "exact"
+        if completion.prompt_tokens > 0:
+            return completion.prompt_tokens, "server-reported"
+        return estimate, "estimated"
+
+    async def _sample(self, case: Case, messages: list[Message], estimate: int, r: int) -> Sample:
         completion = await self.runner.complete("target", messages, self.params(r))
         text = completion.text
+        input_tokens, source = self.token_source(estimate, completion)
+        self.answers_seen += 1
+        self.truncated_seen += completion.finish_reason == "length"
         output_tokens = completion.completion_tokens or (count_text(text, self.models.price_model) if text else 0)
+        facts = {"truncated": completion.finish_reason == "length", "cached": completion.from_cache,
+                 "tokens_source": source}
         failed = tuple(failures(case.asserts, text, self.models.price_model))
         if failed:
-            return Sample(text, input_tokens, output_tokens, 0.0, failed)
+            return Sample(text, input_tokens, output_tokens, 0.0, failed, **facts)
         if self.judge is None:
-            return Sample(text, input_tokens, output_tokens, 1.0, ())
+            return Sample(text, input_tokens, output_tokens, 1.0, (), **facts)
         known = self._graded.get((case.id, text))
         if known is not None:  # byte-identical answer to this case: the score is known, the judge is not asked
             self.judge_skipped += 1
-            return Sample(text, input_tokens, output_tokens, known.score, (), known.judge_error, known.judge_reason)
+            return Sample(text, input_tokens, output_tokens, known.score, (), known.judge_error, known.judge_reason,
+                          **facts)
         user_input = case.input if case.input is not None else messages[-1]["content"]
         verdict = await self.judge.score(user_input, text, case.expected)
-        sample = Sample(text, input_tokens, output_tokens, verdict.score, (), verdict.error, verdict.reason)
+        sample = Sample(text, input_tokens, output_tokens, verdict.score, (), verdict.error, verdict.reason, **facts)
         if verdict.error is None:
             self._graded[(case.id, text)] = sample
         return sample
@@ -209,5 +235,19 @@ class Evaluator:
             usd_per_call=per_call,
             usd_per_month=per_call * self.calls_per_month,
             usd_per_usable_output=total / passes if passes else None,
-            tokens_approximate=self.models.local or count_messages([], self.models.price_model).approximate,
+            tokens_approximate=_tokens_source(samples, self) == "estimated",
+            answers=len(samples),
+            truncated=sum(1 for s in samples if s.truncated),
+            cache_hits=sum(1 for s in samples if s.cached),
+            tokens_source=_tokens_source(samples, self),
         )
+
+
+def _tokens_source(samples: list[Sample], ev: Evaluator) -> str:
+    """One source for a variant: a single estimated sample makes its mean an estimate."""
+    sources = {s.tokens_source for s in samples}
+    if not sources:  # nothing ran: what this model's counts would be
+        return "estimated" if ev.models.local or count_messages([], ev.models.price_model).approximate else "exact"
+    if "estimated" in sources:
+        return "estimated"
+    return "server-reported" if "server-reported" in sources else "exact"

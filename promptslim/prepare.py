@@ -11,7 +11,7 @@ from promptslim.errors import BudgetStop, InputError
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.evaluate import Evaluator
 from promptslim.judge import Judge
-from promptslim.prices import price_for
+from promptslim.prices import price_for, usd_text
 from promptslim.session import NONE, Models, make_runner, resolve_models
 from promptslim.template import Template, load_template
 
@@ -84,7 +84,7 @@ def prepare(template_path: str, *, model: str | None, judge_model: str | None, r
     judge = None
     if models.judge_model != NONE:
         judge = Judge(runner, models.judge_model, evalset.criteria or "", config.home, threshold=evalset.threshold,
-                      steps=evalset.steps, json_mode=models.judge_is_local)
+                      steps=evalset.steps, json_mode=models.judge_is_local, where=evalset.path)
     prompt = config.prompt(template.name)
     evaluator = Evaluator(template=template, evalset=evalset, runner=runner, models=models, config=config,
                           price=price, repeats=repeats or config.repeats,
@@ -136,5 +136,5 @@ def plan(prepared: Prepared, sources: list[str], budget: float) -> Plan:
 async def within_budget(usd: float, budget: float, yes: bool) -> None:
     """Refuse to start when the estimate exceeds the budget, unless told to go ahead (the hard stop still holds)."""
     if usd > budget and not yes:
-        raise BudgetStop(f"estimated ${usd:.2f} exceeds the budget ${budget:.2f} (max_cost_usd) — rerun with --yes "
+        raise BudgetStop(f"estimated {usd_text(usd)} exceeds the budget {usd_text(budget)} (max_cost_usd) — rerun with --yes "
                          "to start anyway (the run still stops at the budget), or raise --max-cost")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 
 from promptslim.config import Config, PriceOverride
@@ -24,6 +26,14 @@ class Price:
     source: str
     batch_input: float | None = None
     batch_output: float | None = None
+    kind: str = "config"  # genai-prices | config | local: a hand-entered price must not read as a list price
+    data_version: str | None = None  # genai-prices' package version: its bundled data is that release's
+    date: str | None = None  # the day the list price was looked up for (genai-prices knows price changes by date)
+
+    def describe(self) -> dict:
+        """Where the figures came from, for every report's run facts."""
+        return {"model": self.model, "source": self.source, "kind": self.kind, "data_version": self.data_version,
+                "date": self.date}
 
     def cost(self, input_tokens: float, output_tokens: float, cached_tokens: float = 0.0) -> float:
         """USD for a call; cached_tokens is the part of input_tokens billed at the cached-input price."""
@@ -41,13 +51,14 @@ def price_for(model: str, config: Config | None = None) -> Price:
     if model in overrides:
         return _from_override(model, overrides[model], config.source if config else None)
     if model == LOCAL:
-        return Price(model, 0.0, 0.0, 0.0, "embedded model, runs locally")
+        return Price(model, 0.0, 0.0, 0.0, "embedded model, runs locally", kind="local")
     return _from_genai_prices(model)
 
 
 def _from_override(model: str, override: PriceOverride, source: str | None) -> Price:
     cached = override.cached_input if override.cached_input is not None else override.input
-    return Price(model, override.input, cached, override.output, f'{source or "config"} [prices."{model}"]')
+    return Price(model, override.input, cached, override.output, f'{source or "config"} [prices."{model}"]',
+                 kind="config")
 
 
 @lru_cache(maxsize=None)
@@ -73,5 +84,17 @@ def _from_genai_prices(model: str) -> Price:
         raise InputError(f"no price for model '{model}' — add [prices.\"{model}\"] with input and output "
                          f"(USD per million tokens) to promptslim.toml ({exc})") from None
     batch = (batch_in, batch_out) if (batch_in, batch_out) != (input_price, output_price) else (None, None)
+    from importlib.metadata import version
+
     return Price(model, input_price, cached_price, output_price,
-                 f"genai-prices: {found.provider.id}/{found.model.id}", batch[0], batch[1])
+                 f"genai-prices: {found.provider.id}/{found.model.id}", batch[0], batch[1], kind="genai-prices",
+                 data_version=version("genai-prices"), date=datetime.now(timezone.utc).date().isoformat())
+
+
+def usd_text(amount: float) -> str:
+    """A budget or spend as typed: '$5.00', '$0.001' — never '$0.00' for a budget that is not zero."""
+    if not math.isfinite(amount) or amount == 0 or abs(amount) >= 0.01:
+        return f"${amount:,.2f}"
+    digits = min(12, 2 - math.floor(math.log10(abs(amount))))  # three significant digits
+    text = f"{amount:.{digits}f}".rstrip("0")
+    return "$" + (text + "0" if text.endswith(".") else text)

@@ -25,6 +25,11 @@ import yaml
 from typer.testing import CliRunner
 
 from promptslim.cli import app
+
+try:
+    from tests.fakeserver import Reply
+except ImportError:  # tests/ itself on sys.path (no package)
+    from fakeserver import Reply  # type: ignore
 from promptslim.tokens import get_encoding
 
 MINUS = "\u2212"
@@ -79,9 +84,16 @@ def planted_answer(system: str) -> str:
     return " ".join(parts)
 
 
-def handler(body: dict) -> str:
+def handler(body: dict) -> Reply:
+    """The planted answer, with usage counted as a server with o200k_base would: promptslim uses the endpoint's
+    count for fake-model, which has no public tokenizer (issue 17), so the figures below recompute that count."""
     system = " ".join(m["content"] for m in body["messages"] if m["role"] == "system")
-    return planted_answer(system)
+    return Reply(planted_answer(system), prompt_tokens=server_tokens(body))
+
+
+def server_tokens(body: dict) -> int:
+    enc = get_encoding("o200k_base")
+    return 3 + sum(3 + len(enc.encode(m["role"])) + len(enc.encode(m["content"])) for m in body["messages"])
 
 
 # -- independent recomputation ------------------------------------------------------------------------------------
@@ -97,7 +109,7 @@ def system_text(source: str, shop: str) -> str:
 
 
 def chat_tokens(system: str, user: str) -> int:
-    """OpenAI's chat rule with o200k_base (fake-model has no public tokenizer, so promptslim approximates)."""
+    """OpenAI's chat rule with o200k_base: what the planted server reports as usage.prompt_tokens."""
     enc = get_encoding("o200k_base")
     return 3 + sum(3 + len(enc.encode(role)) + len(enc.encode(content))
                    for role, content in (("system", system), ("user", user)))
@@ -118,11 +130,10 @@ def usd_per_call(input_tokens: float, output_tokens: float) -> float:
 
 
 def fake_usage_usd(requests: list[dict]) -> float:
-    """What the run paid, from the fake's own usage rule: prompt = 3 + Σ(3 + words), completion = words."""
+    """What the run paid, from the planted server's usage: prompt = its o200k count, completion = words."""
     total = 0.0
     for body in requests:
-        prompt = 3 + sum(3 + len(m["content"].split()) for m in body["messages"])
-        total += usd_per_call(prompt, len(handler(body).split()))
+        total += usd_per_call(server_tokens(body), len(handler(body).content.split()))
     return total
 
 
@@ -375,7 +386,8 @@ def test_ablation_json_has_every_design_key(planted):
     assert data["git_commit"] is None  # not a git repository
     assert (data["model"], data["judge_model"], data["evalset"]) == ("fake-model", "none", "evalsets/p.yaml")
     assert (data["cases"], data["repeats"], data["margin"], data["calls_per_month"]) == (N, 1, MARGIN, CPM)
-    assert data["tokens_approximate"] is True  # fake-model has no public tokenizer
+    # fake-model has no public tokenizer, but the endpoint reports its counts: used, and not an estimate (issue 17)
+    assert data["tokens_approximate"] is False and data["tokens_source"] == "server-reported"
     assert [u["id"] for u in data["units"]] == list(UNITS)
     assert data["pinned"] == [] and data["inconclusive_hint"] is None
 

@@ -256,6 +256,7 @@ def test_csv_reads_back_with_every_unit_and_raw_numbers():
     assert list(df.columns) == [
         "id", "line", "verdict", "in_slim", "tokens", "input_tokens_saved", "output_tokens_delta",
         "score_delta", "ci_low", "ci_high", "n", "usd_per_call_saved", "usd_per_month_saved", "text",
+        "judge_errors", "truncated",  # issue 17: the run facts per unit, appended so positions stay
     ]
     assert len(df) == 5
     assert df["id"].tolist() == [1, 2, 3, 4, 5]

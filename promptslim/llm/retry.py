@@ -99,3 +99,25 @@ def decide(exc: BaseException, attempt: int, policy: RetryPolicy, *, endpoint: s
 
 class EmptyAnswer(Exception):
     """A 200 response without usable choices; retried like a transient fault."""
+
+
+class FormatRefused(Exception):
+    """The endpoint rejected a request that asked for a response_format (JSON mode): the caller asks without it."""
+
+
+def fault_kind(exc: BaseException) -> str:
+    """What a failed attempt was, for the run summary and the concurrency limiter."""
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.RateLimitError) or (isinstance(exc, openai.APIStatusError) and exc.status_code == 429):
+        return "rate_limit"
+    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+        return "server_error"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection"
+    return "other"
+
+
+def refuses_format(exc: BaseException) -> bool:
+    """A 400/422 to a request with a response_format: read as "this endpoint has no JSON mode"."""
+    return isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 422)

@@ -11,9 +11,10 @@ from typing import Awaitable, Callable, Iterable, TypeVar
 
 from promptslim.errors import BudgetStop, EndpointError, Interrupted, PromptslimError
 from promptslim.llm.base import Backend, Completion, Message, Params, cache_key
-from promptslim.llm.retry import RetryPolicy, decide
+from promptslim.llm.limiter import AdaptiveLimit
+from promptslim.llm.retry import FormatRefused, RetryPolicy, decide, fault_kind, refuses_format
 from promptslim.llm.store import Store
-from promptslim.prices import Price
+from promptslim.prices import Price, usd_text
 
 T = TypeVar("T")
 
@@ -27,6 +28,15 @@ class RoleTotals:
     usd: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    retries: int = 0  # failed attempts that were asked again
+    faults: dict[str, int] = field(default_factory=dict)  # fault kind -> count (timeout, rate_limit, ...)
+    truncated: int = 0  # real answers that stopped at max_tokens (finish_reason: length)
+
+    def to_dict(self) -> dict:
+        return {"calls": self.calls, "cache_hits": self.cache_hits, "usd": self.usd, "retries": self.retries,
+                "timeouts": self.faults.get("timeout", 0), "rate_limited": self.faults.get("rate_limit", 0),
+                "server_errors": self.faults.get("server_error", 0),
+                "other_errors": self.faults.get("connection", 0) + self.faults.get("other", 0)}
 
 
 @dataclass
@@ -35,7 +45,7 @@ class Role:
 
     backend: Backend
     price: Price
-    semaphore: asyncio.Semaphore | None = None
+    limiter: AdaptiveLimit | None = None
 
 
 @dataclass
@@ -66,7 +76,7 @@ class Runner:
         self._stop: PromptslimError | None = None
         for name, role in self.roles.items():
             cap = role.backend.concurrency or self.concurrency
-            role.semaphore = asyncio.Semaphore(cap)
+            role.limiter = AdaptiveLimit(cap)
             self.totals.setdefault(name, RoleTotals())
 
     @property
@@ -122,32 +132,52 @@ class Runner:
             self._stop = BudgetStop(self._budget_message())
         return completion
 
+    def concurrency_summary(self) -> dict[str, dict]:
+        """Per role: the adaptive limit's start, lowest, end and every change (the run summary's timeline)."""
+        return {name: role.limiter.summary() for name, role in self.roles.items() if role.limiter is not None}
+
     def _budget_message(self) -> str:
-        return (f"stopped at the cost budget: spent ${self.spent:.4f} of ${self.budget_usd:.2f} — completed calls are "
+        return (f"stopped at the cost budget: spent ${self.spent:.4f} of {usd_text(self.budget_usd or 0.0)} — "
+                "completed calls are "
                 "cached; rerun (with a higher max_cost_usd or --max-cost) to resume where it stopped")
 
     async def _call(self, role: str, target: Role, messages: list[Message], params: Params) -> Completion:
-        assert target.semaphore is not None
-        async with target.semaphore:
-            attempt = 0
-            while True:
+        """Ask until answered; the wait between attempts holds no slot, and timeouts or 429s shrink the limit."""
+        limiter = target.limiter
+        assert limiter is not None
+        attempt = 0
+        while True:
+            if self._stop is not None:
+                raise self._stop
+            epoch = await limiter.acquire()
+            outcome = "error"
+            try:
                 if self._stop is not None:
                     raise self._stop
+                completion = await target.backend.complete(messages, params)
+                outcome = "ok"
+                return completion
+            except PromptslimError:
+                raise
+            except Exception as exc:
+                outcome = fault_kind(exc)
+                if params.response_format and refuses_format(exc):
+                    raise FormatRefused(str(exc)[:200]) from None
                 try:
-                    return await target.backend.complete(messages, params)
-                except PromptslimError:
+                    wait = decide(exc, attempt, self.retry, endpoint=target.backend.endpoint, model=params.model,
+                                  key_env=getattr(target.backend, "key_env", None),
+                                  secret=getattr(target.backend, "secret", None))
+                except EndpointError as fatal:
+                    if self._stop is None:
+                        self._stop = fatal
                     raise
-                except Exception as exc:
-                    try:
-                        wait = decide(exc, attempt, self.retry, endpoint=target.backend.endpoint, model=params.model,
-                                      key_env=getattr(target.backend, "key_env", None),
-                                      secret=getattr(target.backend, "secret", None))
-                    except EndpointError as fatal:
-                        if self._stop is None:
-                            self._stop = fatal
-                        raise
-                    attempt += 1
-                    await asyncio.sleep(wait)
+                totals = self.totals[role]
+                totals.retries += 1
+                totals.faults[outcome] = totals.faults.get(outcome, 0) + 1
+                attempt += 1
+            finally:
+                await limiter.release(epoch, outcome)
+            await asyncio.sleep(wait)
 
     def _account(self, role: str, model: str, completion: Completion, usd: float) -> None:
         totals = self.totals[role]
@@ -158,6 +188,7 @@ class Runner:
             totals.usd += usd
             totals.prompt_tokens += completion.prompt_tokens
             totals.completion_tokens += completion.completion_tokens
+            totals.truncated += completion.finish_reason == "length"
         if self.store is not None:
             self.store.record_call(self.run_id, role, model, completion, usd)
         self._emit(CallEvent(role, completion.from_cache, usd))

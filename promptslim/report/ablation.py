@@ -9,6 +9,7 @@ from promptslim.safeio import atomic_write
 
 from . import fmt
 from .chart import ablation_chart_svg
+from .facts import fact_lines
 
 if TYPE_CHECKING:
     import pandas
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
 CSV_COLUMNS = [
     "id", "line", "verdict", "in_slim", "tokens", "input_tokens_saved", "output_tokens_delta",
     "score_delta", "ci_low", "ci_high", "n", "usd_per_call_saved", "usd_per_month_saved", "text",
+    "judge_errors", "truncated",
 ]
+APPROX = " ≈"  # header suffix of a CSV column whose figures are estimates (no public tokenizer, no server count)
 
 
 def write_ablation_reports(result: dict, outdir: Path, diff: str) -> dict[str, Path]:
@@ -100,8 +103,12 @@ def units_frame(result: dict) -> "pandas.DataFrame":
             "ci_low": ci[0], "ci_high": ci[1], "n": u.get("n"),
             "usd_per_call_saved": u.get("usd_per_call_saved"),
             "usd_per_month_saved": u.get("usd_per_month_saved"), "text": u.get("text", ""),
+            "judge_errors": (u.get("judge_errors") or {}).get("variant"), "truncated": u.get("truncated"),
         })
-    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+    frame = pd.DataFrame(rows, columns=CSV_COLUMNS)
+    estimated = {"tokens": result.get("unit_tokens_approximate", False),
+                 "input_tokens_saved": result.get("tokens_source") == "estimated"}
+    return frame.rename(columns={k: k + APPROX for k, flag in estimated.items() if flag})
 
 
 def render_markdown(result: dict, diff: str) -> str:
@@ -153,7 +160,7 @@ def _view(result: dict, diff: str) -> dict:
         rows.append({
             "id": u["id"], "line": u.get("line", ""), "verdict": verdict, "verdict_label": label,
             "verdict_note": note,
-            "tokens_saved": fmt.tokens(u.get("input_tokens_saved")),
+            "tokens_saved": fmt.tokens(u.get("input_tokens_saved")) + _approx(result),
             "output_delta": fmt.signed(u.get("output_tokens_delta"), 1),
             "score": fmt.delta_ci(u.get("score_delta"), u.get("ci")),
             "n": u.get("n", ""),
@@ -181,7 +188,26 @@ def _view(result: dict, diff: str) -> dict:
         "diff": (diff or "").rstrip("\n"),
         "fence": "`" * max(3, _longest_backtick_run(diff or "") + 1),
         "method": result.get("method", ""),
+        "facts": _facts(result),
+        "warnings": list(result.get("warnings") or []),
     }
+
+
+def _facts(result: dict) -> list[str]:
+    """The run facts, with truncation and judge errors per variant where they differ (reports from before issue 17
+    have none)."""
+    if "answers" not in (result.get("run") or {}):
+        return []
+    units = result.get("units") or []
+    slim = result.get("slim") or {}
+    base = result.get("baseline") or {}
+    cut = [("baseline", base.get("truncated") or 0)] + [(f"unit {u['id']}", u.get("truncated") or 0) for u in units]
+    judged = [("baseline", base.get("judge_errors") or 0)] + [
+        (f"unit {u['id']}", (u.get("judge_errors") or {}).get("variant", 0)) for u in units]
+    if not nothing_removable(result):
+        cut.append(("slim", slim.get("truncated") or 0))
+        judged.append(("slim", slim.get("judge_errors") or 0))
+    return fact_lines(result, cut, judged)
 
 
 def _context(result: dict) -> list[str]:
@@ -231,7 +257,7 @@ def _summary(result: dict, base: dict, slim: dict) -> list[dict]:
     """Baseline and slim side by side."""
     rows = [{
         "prompt": "baseline",
-        "input_tokens": fmt.tokens(base.get("input_tokens")),
+        "input_tokens": fmt.tokens(base.get("input_tokens")) + _approx(result),
         "output_tokens": fmt.tokens(base.get("output_tokens")),
         "score": fmt.score_ci(base.get("score"), base.get("ci")) + f" (n={result.get('cases', 0)})",
         "pass_rate": fmt.pct(base.get("pass_rate")),
@@ -247,7 +273,7 @@ def _summary(result: dict, base: dict, slim: dict) -> list[dict]:
         usd_month = (base.get("usd_per_month") or 0.0) - (slim.get("usd_per_month_saved") or 0.0)
         rows.append({
             "prompt": "slim",
-            "input_tokens": fmt.tokens(slim.get("input_tokens")),
+            "input_tokens": fmt.tokens(slim.get("input_tokens")) + _approx(result),
             "output_tokens": fmt.tokens(slim.get("output_tokens")),
             "score": fmt.number(slim.get("score")) + " (Δ " + fmt.delta_ci(slim.get("score_delta"), slim.get("ci")) + ")",
             "pass_rate": "—",
@@ -256,6 +282,11 @@ def _summary(result: dict, base: dict, slim: dict) -> list[dict]:
             "usd_usable": "—",
         })
     return rows
+
+
+def _approx(result: dict) -> str:
+    """' ≈' after an input-token figure that is an estimate, on every line it appears."""
+    return " ≈" if result.get("tokens_source") == "estimated" else ""
 
 
 def _longest_backtick_run(text: str) -> int:

@@ -1,0 +1,99 @@
+"""What the run itself saw, for every report: judge errors, truncation, retries and timeouts, cache hits,
+the adaptive concurrency, where prices came from and how tokens were counted.
+
+A figure is only as good as the run behind it: a truncated answer can fail an assertion for reasons
+that have nothing to do with the prompt, and a hand-entered price must not read as a list price.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from promptslim.tokens import encoding_for
+
+if TYPE_CHECKING:
+    from promptslim.evaluate import Evaluator
+    from promptslim.judge import Judge
+    from promptslim.llm.runner import Runner
+    from promptslim.prices import Price
+
+TRUNCATION_WARNING = 0.05  # share of answers cut at max_tokens above which every report warns
+LOCAL_CAP_NOTE = "the embedded model's answers are capped at 20 tokens to keep a demo short"
+
+
+def tokens_note(source: str, model: str, local: bool = False) -> str:
+    """One phrase saying how input tokens were counted, for the reports' run facts."""
+    encoding, _ = encoding_for(model)
+    if source == "exact":
+        return f"exact (tiktoken {encoding}, {model}'s own tokenizer)"
+    if source == "server-reported":
+        return f"server-reported (the endpoint's usage.prompt_tokens; {model} has no public tokenizer)"
+    if local:
+        return f"estimated ≈ ({encoding} count of the prompt {model} would be sent; answers from the embedded model)"
+    return f"estimated ≈ ({encoding}; no public tokenizer for {model} and no count from the endpoint)"
+
+
+def truncation_warning(answers: int, truncated: int, max_tokens: int | None, local: bool) -> str | None:
+    """A visible warning when more than TRUNCATION_WARNING of the answers stopped at the token limit."""
+    if not answers or truncated / answers <= TRUNCATION_WARNING:
+        return None
+    if local:
+        setting = f"max_tokens: {LOCAL_CAP_NOTE}"
+    elif max_tokens is None:
+        setting = "max_tokens is not set, so the endpoint's own limit cut them — set max_tokens in promptslim.toml"
+    else:
+        setting = f"raise max_tokens in promptslim.toml (now {max_tokens})"
+    return (f"{truncated} of {answers} answers ({truncated / answers:.1%}) stopped at the token limit "
+            f"(finish_reason: length): a cut answer can fail an assertion or lose judge points for reasons that "
+            f"have nothing to do with the prompt — {setting}")
+
+
+def run_facts(runner: "Runner", evaluators: Iterable["Evaluator"], judges: Iterable["Judge"], *,
+              max_tokens: int | None, local: bool) -> dict:
+    """The run's own facts as a dict to merge into a report's `run` object (keys added, none renamed)."""
+    from promptslim.judge import JudgeStats
+
+    evaluators = list(evaluators)
+    answers = sum(ev.answers_seen for ev in evaluators)
+    truncated = sum(ev.truncated_seen for ev in evaluators)
+    stats = JudgeStats()
+    seen: set[int] = set()
+    for judge in judges:
+        if judge is not None and id(judge) not in seen:
+            seen.add(id(judge))
+            stats.merge(judge.stats)
+    by_role = {name: totals.to_dict() for name, totals in runner.totals.items()}
+    by_role["target"]["truncated"] = runner.totals["target"].truncated if "target" in runner.totals else 0
+    if "judge" in by_role:
+        by_role["judge"]["truncated"] = runner.totals["judge"].truncated
+    total = {key: sum(r[key] for r in by_role.values())
+             for key in ("retries", "timeouts", "rate_limited", "server_errors", "other_errors")}
+    return {
+        "answers": answers, "truncated": truncated, "truncated_rate": truncated / answers if answers else None,
+        "max_tokens": max_tokens, **total,
+        "judge": stats.to_dict() if seen else None,
+        "by_role": by_role,
+        "concurrency": runner.concurrency_summary(),
+    }
+
+
+def price_facts(price: "Price", judge_price: "Price | None") -> dict:
+    """Where the $ figures (at the price model's prices) and the run's own spend came from."""
+    data = {"price_model": price.describe()}
+    if judge_price is not None:
+        data["judge"] = judge_price.describe()
+    return data
+
+
+def warnings(facts: dict, local: bool) -> list[str]:
+    """Run facts that must be seen, not looked up: truncation over the threshold, judge errors, refused JSON mode."""
+    out = []
+    cut = truncation_warning(facts["answers"], facts["truncated"], facts["max_tokens"], local)
+    if cut:
+        out.append(cut)
+    judge = facts.get("judge") or {}
+    if judge.get("errors"):
+        reasons = "; ".join(judge.get("error_reasons") or [])
+        out.append(f"{judge['errors']} judge error(s): the judge gave no usable score after a corrective re-ask, so "
+                   f"those answers are left out of the means and comparisons" + (f" ({reasons})" if reasons else ""))
+    return out
