@@ -22,6 +22,7 @@ from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.prices import Price, price_for, usd_text
 from promptslim.report import fmt
 from promptslim.report.check import render_markdown
+from promptslim.runfacts import price_facts, run_facts, tokens_note, warnings
 from promptslim.safeio import MAX_TEMPLATE_BYTES, atomic_write, read_repo_text
 from promptslim.session import NONE, Models, resolve_models, run_notices
 from promptslim.decide import check_outcome
@@ -84,10 +85,16 @@ def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_mi
         results, run = _evaluate(targets, config, models, price, max_cost, yes, use_cache, notice)
     gates = {"margin": config.margin, "fail_on_cost_increase": fail_on_cost_increase,
              "allow_missing_evalset": allow_missing_evalset, "require_noninferior": require_noninferior}
-    rows = [_row(i, t, results, price, models.price_model, gates) for i, t in enumerate(targets)]
+    rows = [_row(i, t, results, price, models, gates) for i, t in enumerate(targets)]
+    sources = {side["tokens_source"] for r in rows for side in (r["base"], r["head"]) if side}
+    tokens_source = "estimated" if "estimated" in sources or not sources else (
+        "server-reported" if "server-reported" in sources else "exact")
     data = {
         "base": ref, "base_sha": sha, "no_eval": no_eval, "model": models.model, "judge_model": models.judge_model,
         "price_model": models.price_model, "price_source": price.source,
+        "prices": (run or {}).pop("prices", None) or price_facts(price, None), "tokens_source": tokens_source,
+        "tokens_note": tokens_note(tokens_source, models.price_model, models.local),
+        "warnings": warnings(run, models.local) if run else [],
         "usd_per_mtok": {"input": price.input, "cached_input": price.cached_input, "output": price.output},
         "restricted_to": sorted(templates) if templates else None, "gates": gates, "templates": rows,
         "failed": any(r["failed"] for r in rows), "run": run, "config_changes": config_changes,
@@ -286,33 +293,47 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
 
     answers = runner.run(guarded())
     run = {"calls": runner.api_calls, "cache_hits": runner.cache_hits, "usd": runner.spent}
+    evaluators = [ev for _, ev, _ in jobs]
+    run.update(run_facts(runner, evaluators, [ev.judge for ev in evaluators if ev.judge is not None],
+                         max_tokens=evaluators[0].params(0).max_tokens if evaluators else config.max_tokens,
+                         local=models.local))
+    judge_role = runner.roles.get("judge")
+    run["prices"] = price_facts(price, judge_role.price if judge_role else None)
     return {key: answer for (key, _, _), answer in zip(jobs, answers)}, run
 
 
 # ---------------------------------------------------------------- figures and gates
 def _side(msgs: list[list[Message]] | None, result: Any, price: Price, prompt: PromptConfig,
-          token_model: str) -> dict | None:
+          models: Models) -> dict | None:
     if msgs is None:
         return None
-    tokens = [count_messages(m, token_model).tokens for m in msgs]
-    mean_in = sum(tokens) / len(tokens)
     s = result.summary if result is not None else None
+    if s is not None and s.tokens_source != "estimated":
+        tokens = [c.input_tokens for c in result.cases]  # exact, or what the endpoint reported (issue 17)
+        source = s.tokens_source
+    else:  # static: our count, an estimate where the model has no public tokenizer
+        counted = [count_messages(m, models.price_model) for m in msgs]
+        tokens = [c.tokens for c in counted]
+        source = "estimated" if models.local or any(c.approximate for c in counted) else "exact"
+    mean_in = sum(tokens) / len(tokens)
     out = s.output_tokens if s is not None else None
     per_call = price.per_call(mean_in, out or 0.0, prompt.cached_input_fraction)
     return {"input_tokens": mean_in, "input_tokens_max": max(tokens), "input_tokens_per_case": tokens,
             "output_tokens": out, "score": s.score.mean if s else None,
             "ci": list(s.score.ci) if s and s.score.ci else None, "n": s.score.n if s else None,
             "pass_rate": s.pass_rate if s else None, "usd_per_call": per_call,
-            "usd_per_month": per_call * prompt.calls_per_month, "includes_output": s is not None}
+            "usd_per_month": per_call * prompt.calls_per_month, "includes_output": s is not None,
+            "tokens_source": source, "answers": s.answers if s else 0, "truncated": s.truncated if s else 0,
+            "judge_errors": s.judge_errors if s else 0}
 
 
-def _row(i: int, t: _Target, results: dict, price: Price, token_model: str, gates: dict) -> dict:
+def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates: dict) -> dict:
     base_res, head_res = results.get((i, "base")), results.get((i, "head"))
-    base = _side(t.base_msgs, base_res, price, t.prompt, token_model)
-    head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, token_model)
+    base = _side(t.base_msgs, base_res, price, t.prompt, models)
+    head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, models)
     if base is not None and head is not None and base["includes_output"] != head["includes_output"]:
-        base = _side(t.base_msgs, None, price, t.prompt, token_model)  # like for like: input-token dollars
-        head = _side(t.head_msgs, None, price, t.prompt, token_model)
+        base = _side(t.base_msgs, None, price, t.prompt, models)  # like for like: input-token dollars
+        head = _side(t.head_msgs, None, price, t.prompt, models)
     failures: list[str] = []
     quality = None
     if base_res is not None and head_res is not None:

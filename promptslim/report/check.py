@@ -6,6 +6,7 @@ import re
 from typing import Any, Callable
 
 from promptslim.report import fmt
+from promptslim.report.facts import fact_lines, price_line
 
 def _arrow(base: float | None, head: float | None, show: Callable[[float | None], str]) -> str:
     return f"{'—' if base is None else show(base)} → {'—' if head is None else show(head)}"
@@ -15,11 +16,18 @@ def _money(x: float | None) -> str:
     return fmt.number(x, 2)
 
 
+def _approx(row: dict) -> str:
+    """' ≈' on every figure of a row whose input tokens are estimates (no public tokenizer, no server count)."""
+    sides = [side for side in (row["base"], row["head"]) if side]
+    return " ≈" if any(side.get("tokens_source") == "estimated" for side in sides) else ""
+
+
 def _tokens_headline(row: dict) -> str:
     b, h = row["base"], row["head"]
     if h is None:
         return "tokens n/a (does not render without an eval set)"
-    text = f"{_arrow(b and b['input_tokens'], h['input_tokens'], fmt.tokens)} tokens/call"
+    approx = _approx(row)
+    text = f"{_arrow(b and b['input_tokens'], h['input_tokens'], lambda x: fmt.tokens(x) + approx)} tokens/call"
     if b is not None and b["input_tokens"] > 0:
         text += f" ({fmt.signed(100 * (h['input_tokens'] - b['input_tokens']) / b['input_tokens'], 0)}%)"
     return text
@@ -85,7 +93,7 @@ def _headline(row: dict, no_eval: bool) -> str:
         b = row["base"]
         if b is None:
             return f"- {mark} {_name(row)} — no figures (does not render without an eval set)"
-        return (f"- {mark} {_name(row)} — was {fmt.tokens(b['input_tokens'])} tokens/call; "
+        return (f"- {mark} {_name(row)} — was {fmt.tokens(b['input_tokens'])}{_approx(row)} tokens/call; "
                 f"$/month {_money(b['usd_per_month'])} goes away ({fmt.signed(-b['usd_per_month'], 2)})")
     parts = [_tokens_headline(row), _quality_headline(row, no_eval), _money_headline(row)]
     line = f"- {mark} {_name(row)} — " + " · ".join(parts)
@@ -111,12 +119,13 @@ def _details_table(rows: list[dict]) -> list[str]:
         if r["evalset"] is not None:
             evalset += {"changed": ", changed in this PR)", "new": ", new in this PR)"}.get(r["evalset_note"], ")")
         budget = r["max_input_tokens"]
-        largest = _cell(r["head"], "input_tokens_max", lambda x: f"{x:,}") + (f" ({budget:,})" if budget else "")
+        approx = _approx(r)
+        largest = _cell(r["head"], "input_tokens_max", lambda x: f"{x:,}{approx}") + (f" ({budget:,})" if budget else "")
         q = r["quality"]
         delta = fmt.delta_ci(q["delta"], q["ci"]) if q else "—"
         result = "❌ " + "; ".join(r["failures"]) if r["failed"] else (
             "⚠️ inconclusive" if _undecided(r) else "✅")
-        cells = [f"`{r['template']}`", r["status"], evalset, _pair(r, "input_tokens", fmt.tokens), largest,
+        cells = [f"`{r['template']}`", r["status"], evalset, _pair(r, "input_tokens", lambda x: fmt.tokens(x) + approx), largest,
                  _pair(r, "output_tokens", fmt.tokens), _pair(r, "score", fmt.number), delta,
                  _pair(r, "pass_rate", fmt.pct), _pair(r, "usd_per_month", _money), result]
         lines.append("| " + " | ".join(fmt.md_cell(c) for c in cells) + " |")
@@ -127,6 +136,22 @@ def _fence(text: str) -> str:
     """A code fence longer than any backtick run inside, so a prompt cannot close it early."""
     runs = [len(r) for r in re.findall(r"`+", text)]
     return "`" * max(3, max(runs, default=0) + 1)
+
+
+def _facts(data: dict) -> list[str]:
+    """The run facts (after an evaluation) or the static counts' provenance (--no-eval), one bullet each."""
+    lines = []
+    if data.get("run") and "answers" in data["run"]:
+        judged = [(f"{side} of `{r['template']}`", (r[side] or {}).get("judge_errors", 0))
+                  for r in data["templates"] for side in ("base", "head") if r.get(side)]
+        cut = [(f"{side} of `{r['template']}`", (r[side] or {}).get("truncated", 0))
+               for r in data["templates"] for side in ("base", "head") if r.get(side)]
+        lines = fact_lines({**data, "prices": data.get("prices")}, cut, judged)
+    else:
+        lines = [line for line in (price_line(data.get("prices")),) if line]
+        if data.get("tokens_note"):
+            lines.append(f"token counts: {data['tokens_note']}")
+    return ["", "Run facts:", ""] + [f"- {line}" for line in lines] if lines else []
 
 
 def render_markdown(data: dict) -> str:
@@ -140,6 +165,7 @@ def render_markdown(data: dict) -> str:
         lines.append(f"no prompt templates changed since {ref}{only} — nothing to check.")
         return "\n".join(lines)
     lines += [_headline(r, data["no_eval"]) for r in rows] + [""]
+    lines += [line for w in data.get("warnings") or [] for line in (f"> ⚠️ **Warning:** {w}", "")]
     undecided = [r for r in rows if _undecided(r) and not r["failed"]]
     if undecided:
         lines += [f"> ⚠️ **Warning:** quality could not be shown to hold for {len(undecided)} template(s) — the "
@@ -164,6 +190,7 @@ def render_markdown(data: dict) -> str:
     run = data.get("run")
     if run:
         lines.append(f"This check: {run['calls']} API calls, {run['cache_hits']} cached, ${run['usd']:.4f}.")
+    lines += _facts(data)
     lines.append("")
     for r in rows:
         if r["status"] == "deleted":
