@@ -15,12 +15,23 @@ Usage::
 Faults (queued with ``add_faults`` or chosen per request by ``fault_when``):
 ``429``, ``500``, ``503``, ``400``, ``401``, ``403``, ``404``, ``hang``,
 ``drop``, ``badjson``, ``empty``.
+
+Like a real server (issue 17):
+
+- ``server.slots = 1`` answers one request at a time, as llama.cpp's server
+  does with one slot: the others wait in a queue, and that wait counts
+  against the client's timeout. With ``latency`` this makes slow responses.
+- ``server.cut_at_max_tokens = True`` cuts an answer longer than the
+  request's ``max_tokens`` (in words, the fake's token) and reports
+  ``finish_reason: "length"``; a handler can also return
+  ``Reply(..., finish_reason="length")`` itself.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import select
 import socket
 import threading
 import time
@@ -144,6 +155,15 @@ _MODELS_PATHS = ("/v1/models", "/models")
 
 class _Aborted(Exception):
     """A hang/latency sleep was interrupted by reset() or stop()."""
+
+
+def _client_gone(rh: "_RequestHandler") -> bool:
+    """True when the client closed its connection (it timed out): readable with nothing to read."""
+    try:
+        readable, _, _ = select.select([rh.connection], [], [], 0)
+        return bool(readable) and rh.connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _error_body(message: str, type_: str = "invalid_request_error", code: Any = None) -> dict:
@@ -273,6 +293,10 @@ class FakeServer:
         self.request_headers: list[dict] = []  # parallel to ``requests``
         self.max_in_flight: int = 0
         self.in_flight: int = 0
+        self.slots: Optional[int] = None  # None: unlimited; N: at most N requests served at once, the rest queue
+        self.cut_at_max_tokens: bool = False
+        self._slot_lock = threading.Condition()
+        self._busy = 0
         self._faults: collections.deque[str] = collections.deque()
         self._fault_predicate: Optional[FaultPredicate] = None
         self._lock = threading.Lock()
@@ -354,6 +378,8 @@ class FakeServer:
             self.requests.clear()
             self.request_headers.clear()
             self.max_in_flight = 0
+            self.slots = None
+            self.cut_at_max_tokens = False
 
     def add_faults(self, *faults: str) -> None:
         for fault in faults:
@@ -407,8 +433,9 @@ class FakeServer:
                     fault = self._fault_predicate(body)
                     if fault is not None and fault not in FAULTS:
                         raise ValueError(f"fault_when predicate returned unknown fault {fault!r}")
-                self._sleep(self.latency, abort)
-                self._respond(rh, body, fault, abort)
+                with self._slot(abort, rh):
+                    self._sleep(self.latency, abort)
+                    self._respond(rh, body, fault, abort)
             except _Aborted:
                 rh._drop()
             except Exception as exc:  # handler bug -> surface it as a 500
@@ -419,6 +446,31 @@ class FakeServer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+    def _slot(self, abort: threading.Event, rh: "_RequestHandler"):
+        """Hold one of ``slots`` while serving (a no-op when slots is None). A request whose client gave up
+        while it queued is dropped, as llama.cpp's server cancels it, so abandoned requests do not pile up."""
+        server = self
+
+        class _Held:
+            def __enter__(self) -> None:
+                if server.slots is None:
+                    return
+                with server._slot_lock:
+                    while server._busy >= server.slots:
+                        if abort.is_set() or _client_gone(rh):
+                            raise _Aborted()
+                        server._slot_lock.wait(0.01)
+                    server._busy += 1
+                self.held = True
+
+            def __exit__(self, *exc: Any) -> None:
+                if getattr(self, "held", False):
+                    with server._slot_lock:
+                        server._busy -= 1
+                        server._slot_lock.notify_all()
+
+        return _Held()
 
     def _respond(self, rh: _RequestHandler, body: dict, fault: Optional[str], abort: threading.Event) -> None:
         if fault in _ERROR_FAULTS:
@@ -456,6 +508,10 @@ class FakeServer:
             else:
                 raise TypeError(f"handler must return Reply or str, got {type(result).__name__}")
 
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        if self.cut_at_max_tokens and isinstance(limit, int) and count_words(reply.content) > limit:
+            words = reply.content.split()[:limit]
+            reply = Reply(" ".join(words), reply.prompt_tokens, limit, reply.cached_tokens, "length")
         if body.get("stream"):
             self._respond_stream(rh, body, reply)
             return
