@@ -16,7 +16,7 @@ def judge_line(run: dict, variants: list[tuple[str, int]] | None = None) -> str 
     parts.append(f"{retries} re-asked with a corrective note ({judge.get('recovered', 0)} recovered)"
                  if retries else "no re-asks")
     errors = judge.get("errors", 0)
-    where = ", ".join(f"{name} {count}" for name, count in (variants or []) if count)
+    where = ", ".join(f"{name}: {count}" for name, count in (variants or []) if count)
     parts.append(f"{fmt.plural(errors, 'judge error')}" + (f" ({where})" if where and errors else ""))
     if judge.get("truncated"):
         parts.append(f"{judge['truncated']} judge answer(s) cut at max_tokens")
@@ -33,7 +33,7 @@ def truncation_line(run: dict, variants: list[tuple[str, int]] | None = None) ->
     answers, cut = run.get("answers", 0), run.get("truncated", 0)
     if not cut:
         return f"truncated answers (finish_reason: length): none of {answers:,}"
-    where = ", ".join(f"{name} {count}" for name, count in (variants or []) if count)
+    where = ", ".join(f"{name}: {count}" for name, count in (variants or []) if count)
     setting = run.get("max_tokens")
     return (f"truncated answers (finish_reason: length): {cut:,} of {answers:,} ({fmt.pct(cut / answers, 1)})"
             + (f" — {where}" if where else "") + f"; max_tokens {setting if setting is not None else 'not set'}")
