@@ -427,3 +427,42 @@ def test_a_harmless_change_on_enough_cases_passes_even_when_non_inferiority_is_r
     headline = next(line for line in result.stdout.splitlines() if "`prompts/greet.j2`" in line)
     assert headline.startswith("- ✅ `prompts/greet.j2`") and "(non-inferior)" in headline
     assert "**Warning:**" not in result.stdout
+
+
+# ---------------------------------------------------------------- issue 17: the run's own facts in check.md
+def test_check_md_states_the_run_facts_and_warns_on_truncation(repo, server):
+    commit(repo, "cap answers", {"promptslim.toml": "max_tokens = 3\n" + CONFIG})  # the gate is the base's config
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    server.cut_at_max_tokens = True  # every answer is 5 words: cut at 3 (the base's max_tokens)
+    result = check("--json")
+    data = json.loads(result.stdout)
+    run = data["run"]
+    n = len(INPUTS)
+    assert (run["answers"], run["truncated"], run["max_tokens"]) == (2 * n, 2 * n, 3)
+    for row in data["templates"]:
+        assert row["head"]["truncated"] == row["base"]["truncated"] == n
+    (warning,) = data["warnings"]
+    assert "raise max_tokens in promptslim.toml (now 3)" in warning
+    md = (repo / "reports" / "check.md").read_text(encoding="utf-8")
+    assert f"> ⚠️ **Warning:** {warning}" in md
+    assert f"- truncated answers (finish_reason: length): {2 * n} of {2 * n} (100.0%) — base of " \
+           f"`prompts/greet.j2`: {n}, head of `prompts/greet.j2`: {n}; max_tokens 3" in md
+    for fact in ("- retries: none", "- cache hits: 0", "- concurrency (adapts", "- token counts: exact (tiktoken "
+                 "o200k_base, gpt-4o-mini's own tokenizer)", "- prices: $ figures: gpt-4o-mini list prices from "
+                 "genai-prices"):
+        assert fact in md, fact
+    assert data["tokens_source"] == "exact" and data["prices"]["price_model"]["kind"] == "genai-prices"
+
+
+def test_static_check_marks_every_estimated_token_figure(repo, server):
+    commit(repo, "a model without a public tokenizer",
+           {"promptslim.toml": CONFIG.replace('model = "gpt-4o-mini"', 'model = "claude-3-5-haiku-latest"')})
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    result = check("--no-eval")
+    assert result.exit_code == 0, result.output
+    headline = next(line for line in result.stdout.splitlines() if line.startswith("- ✅ `prompts/greet.j2`"))
+    assert headline.count("≈") == 2  # base and head tokens/call
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| `prompts/greet.j2`"))
+    assert row.count("≈") == 3  # base → head tokens/call, and the largest case
+    assert "- token counts: estimated ≈" in result.stdout
+    assert server.calls == 0
