@@ -268,6 +268,7 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
         if judged:
             judge = Judge(runner, models.judge_model, t.evalset.criteria or "", config.home,
                           threshold=t.evalset.threshold, steps=t.evalset.steps, json_mode=models.judge_is_local,
+                          embedded=models.judge_is_local,
                           where=t.evalset.path)
         sides = [("head", t.head)] + ([("base", t.base)] if t.base is not None and t.base_msgs else [])
         for side, tpl in sides:

@@ -80,18 +80,21 @@ class JudgeStats:
     truncated: int = 0  # judge answers cut at max_tokens
     steps_retries: int = 0
     json_mode_refused: bool = False
+    generic_steps: bool = False  # the embedded judge used fixed generic steps
     reasons: list[str] = field(default_factory=list)  # distinct error reasons, first few
 
     def merge(self, other: "JudgeStats") -> None:
         for name in ("asked", "retries", "recovered", "errors", "truncated", "steps_retries"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.json_mode_refused = self.json_mode_refused or other.json_mode_refused
+        self.generic_steps = self.generic_steps or other.generic_steps
         self.reasons += [r for r in other.reasons if r not in self.reasons][: max(0, 5 - len(self.reasons))]
 
     def to_dict(self) -> dict:
         return {"asked": self.asked, "retries": self.retries, "recovered": self.recovered, "errors": self.errors,
                 "truncated": self.truncated, "steps_retries": self.steps_retries,
-                "json_mode_refused": self.json_mode_refused, "error_reasons": list(self.reasons)}
+                "json_mode_refused": self.json_mode_refused, "generic_steps": self.generic_steps,
+                "error_reasons": list(self.reasons)}
 
 
 @dataclass(frozen=True)
@@ -155,10 +158,14 @@ class Judge:
     """GEval over one eval set's criteria, judged by `model` through the runner."""
 
     def __init__(self, runner: Runner, model: str, criteria: str, home: Path, threshold: float = 0.5,
-                 steps: tuple[str, ...] | None = None, json_mode: bool = False, where: str = "the eval set") -> None:
+                 steps: tuple[str, ...] | None = None, json_mode: bool = False, where: str = "the eval set",
+                 embedded: bool = False) -> None:
         _quiet_deepeval(home)
         self.runner, self.model, self.criteria, self.home = runner, model, criteria, home
         self.threshold, self.given_steps, self.json_mode, self.where = threshold, steps, json_mode, where
+        # the embedded 135M judge cannot write G-Eval steps (it rambles to max_tokens): it gets fixed generic ones
+        # instead of a configuration error, and its answers are kept short so a demo stays within minutes
+        self.embedded = embedded
         self.stats = JudgeStats()
         self._json_ok = True  # JSON mode on a re-ask until the endpoint refuses it once
         self._steps: dict[bool, list[str]] = {}
@@ -193,6 +200,9 @@ class Judge:
         """The evaluation steps for this criteria: given, stored, or generated once, validated and stored."""
         if self.given_steps:
             return list(self.given_steps)
+        if self.embedded:
+            self.stats.generic_steps = True
+            return generic_steps(self.criteria)
         async with self._locks[with_expected]:  # one generation per criteria, however many cases wait for it
             if with_expected not in self._steps:
                 path = self._steps_path(with_expected)
@@ -271,13 +281,20 @@ class Judge:
                 self.stats.truncated += 1
             if attempt == 0:
                 self.stats.retries += 1
-                longer = ask.max_tokens * 2 if seen.get("finish_reason") == "length" else ask.max_tokens
+                longer = ask.max_tokens * 2 if seen.get("finish_reason") == "length" and not self.embedded \
+                    else ask.max_tokens
                 ask = self._reask(1, SCORE_NOTE.format(problem=problem), longer)
         self.stats.errors += 1
         error = f"judge answer unusable after a corrective re-ask: {problem}; the judge said {_excerpt(seen.get('text', ''))}"
         if len(self.stats.reasons) < 5 and problem not in self.stats.reasons:
             self.stats.reasons.append(problem)
         return Verdict(score=None, reason="", error=error)
+
+
+def generic_steps(criteria: str) -> list[str]:
+    """Steps that need no model to write them (the embedded judge's; not stored, not asked for)."""
+    return [f"Check whether the actual output satisfies: {criteria}",
+            "Penalize outputs that ignore the input or contradict the expected output when given."]
 
 
 def _score_problem(value: Any) -> str:

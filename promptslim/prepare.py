@@ -84,7 +84,8 @@ def prepare(template_path: str, *, model: str | None, judge_model: str | None, r
     judge = None
     if models.judge_model != NONE:
         judge = Judge(runner, models.judge_model, evalset.criteria or "", config.home, threshold=evalset.threshold,
-                      steps=evalset.steps, json_mode=models.judge_is_local, where=evalset.path)
+                      steps=evalset.steps, json_mode=models.judge_is_local, embedded=models.judge_is_local,
+                      where=evalset.path)
     prompt = config.prompt(template.name)
     evaluator = Evaluator(template=template, evalset=evalset, runner=runner, models=models, config=config,
                           price=price, repeats=repeats or config.repeats,

@@ -495,3 +495,32 @@ def test_a_small_budget_is_printed_as_typed(repo, fake):
     over = cli("eval", "prompts/x.j2", "--model", "fake-model", "--judge-model", "none", "--max-cost", "0.000001", "--no-cache")
     assert over.exit_code == 3
     assert "exceeds the budget $0.000001 (max_cost_usd)" in over.stderr
+
+
+def test_the_embedded_judge_gets_generic_steps_instead_of_writing_them(fake, tmp_path):
+    # the 135M embedded judge cannot write G-Eval steps (it rambles to max_tokens); it is not asked, nothing is stored
+    from promptslim.judge import Judge
+    from promptslim.llm.openai_backend import OpenAIBackend
+    from promptslim.llm.runner import Role, Runner
+    from promptslim.llm.store import Store
+    from promptslim.prices import Price
+
+    fake.handler = judge_handler()
+    backend = OpenAIBackend(fake.url, "sk-test", timeout=5)
+    runner = Runner(roles={"judge": Role(backend, Price("fake-judge", 0, 0, 0, "test"))},
+                    store=Store(tmp_path / "cache.sqlite"))
+    judge = Judge(runner, "fake-judge", CRITERIA, tmp_path, embedded=True)
+
+    async def main():
+        try:
+            return await judge.score("Where is my parcel?", "It ships today.", None)
+        finally:
+            await runner.aclose()
+
+    verdict = asyncio.run(main())
+    assert verdict.score == pytest.approx(0.8)
+    assert of_kind(fake, "steps") == []
+    (body,) = of_kind(fake, "score")
+    assert f"1. Check whether the actual output satisfies: {CRITERIA}" in body["messages"][0]["content"]
+    assert judge.stats.to_dict()["generic_steps"] is True
+    assert not (tmp_path / "geval_steps").exists()

@@ -22,6 +22,8 @@ def judge_line(run: dict, variants: list[tuple[str, int]] | None = None) -> str 
         parts.append(f"{judge['truncated']} judge answer(s) cut at max_tokens")
     if judge.get("steps_retries"):
         parts.append("evaluation steps asked for twice")
+    if judge.get("generic_steps"):
+        parts.append("generic evaluation steps (the embedded judge does not write its own)")
     if judge.get("json_mode_refused"):
         parts.append("the endpoint refused JSON mode, re-asks went without it")
     line = "judge: " + "; ".join(parts)
