@@ -35,7 +35,7 @@ if MISSING:
     if os.environ.get("PROMPTSLIM_REQUIRE_LOCAL") == "1":
         raise RuntimeError(f"PROMPTSLIM_REQUIRE_LOCAL=1 but {', '.join(MISSING)} not installed")
     pytest.skip(f"llama-cpp-python's server is not installed ({', '.join(MISSING)}): "
-                "pip install -e '.[local]' 'llama-cpp-python[server]'", allow_module_level=True)
+                "pip install -e '.[local]'", allow_module_level=True)
 
 MODEL = "smollm2"  # any name: llama_cpp.server answers with the one model it loaded
 MAX_TOKENS = 16
