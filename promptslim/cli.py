@@ -365,10 +365,13 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     sources = [tpl.source, *(tpl.without({u.id}) for u in tpl.candidates),
                tpl.without({u.id for u in tpl.candidates})]
     plan = _plan(prepared, sources, _budget(prepared, max_cost), as_json)
-    the_margin = prepared.config.margin if margin is None else margin
+    from promptslim.caveats import local_verdicts, margin_for, margin_line
+
+    the_margin, margin_source = margin_for(prepared.config, tpl.name, margin)
     if not as_json:
         from promptslim.decide import power_plan
 
+        err.print(margin_line(the_margin, margin_source), markup=False)
         err.print(power_plan(len(prepared.evalset.cases), len(tpl.candidates), the_margin), markup=False)
     slim_rel = slim_rel_of(tpl.name, tpl.rel)
     result = _execute(ev.runner, plan, yes, not as_json,
@@ -389,6 +392,10 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
         _line(f"applied the slim template to {tpl.rel} — review with: git diff {tpl.rel}")
     if result.data.get("inconclusive_hint"):
         _line(result.data["inconclusive_hint"])
+    if prepared.models.local:
+        from promptslim.llm.local import local_name
+
+        _line(local_verdicts(local_name()[0]))
 
 
 # ---------------------------------------------------------------- check / report

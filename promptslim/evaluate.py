@@ -18,7 +18,10 @@ from promptslim.stats import Estimate, mean_ci
 from promptslim.template import Template
 from promptslim.tokens import count_messages, count_text
 
-LOCAL_MAX_TOKENS = 20  # the embedded model is for trying the tool: short answers keep a demo within minutes
+# The embedded model's answer cap when neither the prompt nor the config sets one: support_reply's longest
+# passing answer (three sentences, a phone number and a sign-off) is ~90 tokens, so 20 cut the very strings its
+# assertions look for; 128 leaves room for it without letting a rambling 135M model run on to the 512 default.
+LOCAL_MAX_TOKENS = 128
 
 
 @dataclass(frozen=True)
@@ -140,8 +143,9 @@ class Evaluator:
         return self._tokens[source]
 
     def params(self, sample: int) -> Params:
-        max_tokens = self.config.max_tokens
-        if self.models.local:
+        own = self.config.prompt(self.template.name).max_tokens
+        max_tokens = own or self.config.max_tokens
+        if self.models.local and own is None:
             max_tokens = min(max_tokens or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS)
         return Params(model=self.models.model, temperature=self.temperature, max_tokens=max_tokens, sample=sample)
 
