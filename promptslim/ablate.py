@@ -165,7 +165,7 @@ async def _slim(ev: Evaluator, baseline: VariantResult, units: list[UnitResult],
                        [r.usd_per_call_saved for r in units])
     pool = [units[j] for j in order]
     n = len(ev.evalset.cases)
-    best = Slim(baseline, [], [], [0.0] * n, "none", 0.0, 0.0, [])
+    best = Slim(baseline, [], [], [0.0] * n, "inconclusive", 0.0, 0.0, [])
     steps: list[dict] = []
     for size in slim_sizes(len(pool)):
         group = pool[:size]
@@ -181,7 +181,18 @@ async def _slim(ev: Evaluator, baseline: VariantResult, units: list[UnitResult],
         removed = sorted(r.unit.id for r in group)
         best = Slim(result, removed, [], deltas, "removable", low, high, steps)
     restored = sorted(r.unit.id for r in pool if r.unit.id not in best.removed and r.verdict == "removable")
-    return Slim(best.result, best.removed, restored, best.deltas, best.verdict, best.low, best.high, steps)
+    verdict = best.verdict if best.removed else _unverified(steps)
+    return Slim(best.result, best.removed, restored, best.deltas, verdict, best.low, best.high, steps)
+
+
+def _unverified(steps: list[dict]) -> str:
+    """No slim prompt verified (slim.j2 is the template): the first step's verdict by the unit rules, never 'none'.
+
+    keep when removing the first candidate measurably hurt (upper bound below 0), else inconclusive — so the slim
+    verdict is always one of the three documented ones.
+    """
+    high = steps[0]["ci"][1] if steps and steps[0]["ci"] else None
+    return "keep" if high is not None and high < 0 else "inconclusive"
 
 
 def _summary_dict(result: VariantResult) -> dict:

@@ -41,7 +41,7 @@ def write_ablation_reports(result: dict, outdir: Path, diff: str) -> dict[str, P
 
 def nothing_removable(result: dict) -> bool:
     slim = result.get("slim") or {}
-    return not slim.get("removed") or slim.get("verdict") == "none"
+    return not slim.get("removed") or slim.get("verdict") != "removable"
 
 
 def outcome(result: dict) -> str:
