@@ -91,6 +91,7 @@ def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_mi
         "server-reported" if "server-reported" in sources else "exact")
     data = {
         "base": ref, "base_sha": sha, "no_eval": no_eval, "model": models.model, "judge_model": models.judge_model,
+        "local_model": _local_model_name() if models.local else None,
         "price_model": models.price_model, "price_source": price.source,
         "prices": (run or {}).pop("prices", None) or price_facts(price, None), "tokens_source": tokens_source,
         "tokens_note": tokens_note(tokens_source, models.price_model, models.local),
@@ -301,6 +302,13 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
     judge_role = runner.roles.get("judge")
     run["prices"] = price_facts(price, judge_role.price if judge_role else None)
     return {key: answer for (key, _, _), answer in zip(jobs, answers)}, run
+
+
+def _local_model_name() -> str:
+    """The embedded model's name, so check.md can say its verdicts come from a small local model."""
+    from promptslim.llm.local import local_name
+
+    return local_name()[0]
 
 
 # ---------------------------------------------------------------- figures and gates

@@ -466,3 +466,16 @@ def test_static_check_marks_every_estimated_token_figure(repo, server):
     assert row.count("≈") == 3  # base → head tokens/call, and the largest case
     assert "- token counts: estimated ≈" in result.stdout
     assert server.calls == 0
+
+
+def test_check_md_says_when_its_verdicts_come_from_a_small_local_model(repo, server):
+    from promptslim.report.check import render_markdown
+
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    data = direct(repo).data
+    assert data["local_model"] is None  # a configured endpoint: no caveat
+    assert "Small local model" not in render_markdown(data)
+    md = render_markdown({**data, "local_model": "Qwen2.5-Coder-1.5B-Instruct"})
+    assert ("> ⚠️ **Small local model:** these verdicts come from Qwen2.5-Coder-1.5B-Instruct, a small model "
+            "running on this machine") in md
+    assert "Small local model" not in render_markdown({**data, "local_model": "X", "no_eval": True})

@@ -165,6 +165,10 @@ def render_markdown(data: dict) -> str:
         lines.append(f"no prompt templates changed since {ref}{only} — nothing to check.")
         return "\n".join(lines)
     lines += [_headline(r, data["no_eval"]) for r in rows] + [""]
+    if data.get("local_model") and not data["no_eval"]:
+        from promptslim.caveats import local_verdicts
+
+        lines += [f"> ⚠️ **Small local model:** {local_verdicts(data['local_model'])}.", ""]
     lines += [line for w in data.get("warnings") or [] for line in (f"> ⚠️ **Warning:** {w}", "")]
     undecided = [r for r in rows if _undecided(r) and not r["failed"]]
     if undecided:
