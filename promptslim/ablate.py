@@ -16,6 +16,7 @@ from promptslim.decide import (ALPHA, METHOD, MIN_TWO_STAGE, UnitDecision, cases
                                stage_one_indices)
 from promptslim.evaluate import CaseResult, Evaluator, Summary, VariantResult
 from promptslim.gitutil import head_commit
+from promptslim.cost import traffic_warnings
 from promptslim.runfacts import price_facts, run_facts, tokens_note, warnings
 from promptslim.tokens import count_text, encoding_for
 from promptslim.units import Unit
@@ -304,7 +305,7 @@ def _result_dict(ev: Evaluator, margin: float, baseline: VariantResult, units: l
         "unit_tokens_approximate": models.local or encoding_for(models.price_model)[1],
         "tokens_note": tokens_note(baseline.summary.tokens_source, models.price_model, models.local),
         "prices": price_facts(ev.price, judge_role.price if judge_role else None),
-        "warnings": warnings(run, models.local),
+        "warnings": warnings(run, models.local) + traffic_warnings(ev.template.name, ev.calls_per_month),
         "baseline": base,
         "units": [{
             "id": r.unit.id, "line": r.unit.line, "text": r.unit.text, "tokens": r.tokens,

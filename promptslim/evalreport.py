@@ -9,6 +9,7 @@ import pandas as pd
 from promptslim.ablate import TINY_JUDGE_NOTE
 from promptslim.evaluate import VariantResult
 from promptslim.prepare import Prepared
+from promptslim.cost import traffic_warnings
 from promptslim.runfacts import price_facts, run_facts, tokens_note, warnings
 
 
@@ -28,7 +29,7 @@ def eval_data(prepared: Prepared, result: VariantResult) -> dict[str, Any]:
         "tokens_approximate": s.tokens_approximate, "tokens_source": s.tokens_source,
         "tokens_note": tokens_note(s.tokens_source, prepared.models.price_model, prepared.models.local),
         "prices": price_facts(ev.price, judge_role.price if judge_role else None),
-        "warnings": warnings(run, prepared.models.local),
+        "warnings": warnings(run, prepared.models.local) + traffic_warnings(prepared.template.name, ev.calls_per_month),
         "cases": [{"id": c.case_id, "score": c.score, "failures": list(c.failures), "judge_errors": c.judge_errors,
                    "input_tokens": c.input_tokens, "output_tokens": c.output_tokens,
                    "outputs": [x.output for x in c.samples], "judge_reasons": [x.judge_reason for x in c.samples],

@@ -8,6 +8,7 @@ from typing import Callable
 
 from promptslim.assertions import failures
 from promptslim.config import Config
+from promptslim.cost import cost_of, measured
 from promptslim.evalset import Case, EvalSet
 from promptslim.judge import Judge
 from promptslim.llm.base import Completion, Message, Params, cache_key
@@ -225,8 +226,9 @@ class Evaluator:
         passes = sum(1 for s in graded if s.score >= self.evalset.threshold)
         input_tokens = sum(s.input_tokens for s in samples) / len(samples) if samples else 0.0
         output_tokens = sum(s.output_tokens for s in samples) / len(samples) if samples else 0.0
-        prompt = self.config.prompt(self.template.name)
-        per_call = self.price.per_call(input_tokens, output_tokens, prompt.cached_input_fraction)
+        figure = cost_of(self.price, input_tokens, measured(output_tokens), self.config.prompt(self.template.name),
+                         self.calls_per_month)
+        per_call = figure.usd_per_call
         total = per_call * len(samples)
         return Summary(
             score=mean_ci(scores),
@@ -237,7 +239,7 @@ class Evaluator:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             usd_per_call=per_call,
-            usd_per_month=per_call * self.calls_per_month,
+            usd_per_month=figure.usd_per_month,
             usd_per_usable_output=total / passes if passes else None,
             tokens_approximate=_tokens_source(samples, self) == "estimated",
             answers=len(samples),

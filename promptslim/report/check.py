@@ -183,8 +183,10 @@ def render_markdown(data: dict) -> str:
     lines += ["### details", ""] + _details_table(rows) + [""]
     if data["no_eval"]:
         lines.append(f"Static check (`--no-eval`), no API call: exact input tokens ({data['price_model']} tokenizer); "
-                     f"$/month counts input tokens only, at {data['price_model']} prices ({data['price_source']}) "
-                     "and each template's calls_per_month.")
+                     f"$/month at {data['price_model']} prices ({data['price_source']}) and each template's "
+                     "calls_per_month; output per template: "
+                     + "; ".join(f"`{r['template']}` {(r['base'] or r['head'])['output_note']}" for r in rows
+                                 if r['base'] or r['head']) + ".")
     else:
         lines.append(f"Model `{data['model']}`, judge `{data['judge_model']}`, margin {data['gates']['margin']:g}. "
                      f"Δ = head − base, paired over the eval cases, one-sided 95% bounds: non-inferior when the lower "

@@ -10,6 +10,8 @@ from . import fmt
 from .chart import index_chart_svg, saving
 
 STALE = "stale — template changed since"
+COST_NOTE = ("$/month: input tokens are the mean over each template's eval set; output tokens are estimated from its "
+             "latest ablation of the same text (the answers it measured), the figure eval and ablate show")
 
 
 def write_index(entries: list[dict], totals: dict, outdir: Path) -> dict[str, Path]:
@@ -55,6 +57,8 @@ def _view(entries: list[dict], totals: dict) -> dict:
         "stale": stale,
         "rows": rows,
         "any_approximate": any(e.get("tokens_approximate") for e in entries),
+        "cost_note": COST_NOTE,
+        "any_input_only": any(e.get("output_basis") == "not included" for e in entries),
     }
 
 
@@ -67,7 +71,8 @@ def _row(e: dict) -> dict:
         "model": e.get("model", ""),
         "tokens": tokens,
         "calls": f"{calls:,}" if calls else "—",
-        "usd_month": fmt.usd(e.get("usd_per_month")) if e.get("usd_per_month") is not None else "n/a",
+        "usd_month": (fmt.usd(e.get("usd_per_month")) + (" †" if e.get("output_basis") == "not included" else ""))
+        if e.get("usd_per_month") is not None else "n/a",
         "removable": "—", "saves": "—", "run": "—", "link_md": "", "link_html": "",
         "status": "not ablated", "status_class": "muted", "stale": False,
     }
