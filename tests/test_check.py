@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import jinja2
 import pytest
@@ -13,8 +14,15 @@ from genai_prices import Usage, calc_price
 from typer.testing import CliRunner
 
 import promptslim.cli
-from promptslim.check import run_check
+from promptslim.check import CheckOptions, run_check
+from promptslim.report.check import render_markdown
+from promptslim.writers import write_check
 from promptslim.tokens import get_encoding
+
+try:
+    from tests.repofiles import write_files as write
+except ImportError:  # tests/ itself on sys.path (no package)
+    from repofiles import write_files as write  # type: ignore
 
 MINUS = "\u2212"
 CPM = 100_000
@@ -46,16 +54,6 @@ def bonjour(body: dict) -> str:
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
-
-
-def write(repo: Path, files: dict[str, str | None]) -> None:
-    for rel, text in files.items():
-        path = repo / rel
-        if text is None:
-            path.unlink()
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
 
 
 def commit(repo: Path, message: str, files: dict[str, str | None] | None = None) -> None:
@@ -91,11 +89,17 @@ def check(*args: str, base: str = "HEAD~1"):
 
 
 def direct(repo: Path, **overrides):
+    """The engine without the CLI: its typed result as JSON data, rendered and written as the CLI does."""
     options = dict(base="HEAD~1", templates=[], no_eval=False, allow_missing_evalset=False,
                    fail_on_cost_increase=None, model=None, judge_model=None, max_cost=None, yes=False,
                    use_cache=True, notice=lambda line: None, root=repo)
     options.update(overrides)
-    return run_check(**options)
+    notice, root = options.pop("notice"), options.pop("root")
+    options["templates"] = tuple(options["templates"])
+    result = run_check(CheckOptions(**options), notice, root)
+    markdown = render_markdown(result)
+    write_check(root, markdown)
+    return SimpleNamespace(data=result.to_json(), markdown=markdown, failed=result.failed)
 
 
 # ---------------------------------------------------------------- independent arithmetic
