@@ -629,6 +629,14 @@ def same_json(actual, expected, where: str = "$") -> list[str]:
     return []
 
 
+def test_the_planted_ablation_json_satisfies_the_shipped_schema(planted):
+    import jsonschema
+
+    from promptslim.results import shipped_schema
+
+    jsonschema.validate(planted.data, shipped_schema(), cls=jsonschema.Draft202012Validator)
+
+
 def test_the_planted_ablation_json_is_unchanged_apart_from_clock_and_commit(planted):
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     assert same_json(planted.data, golden) == []
