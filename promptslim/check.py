@@ -15,24 +15,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from promptslim import gitutil, paths, trust
+from promptslim import changes, gitutil, paths, trust
 from promptslim.config import Config, PromptConfig, find_root, load_config
 from promptslim.decide import check_outcome
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.prices import Price, price_for, usd_text
 from promptslim.report import fmt
-from promptslim.results import (CaseScores, CheckErrors, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
+from promptslim.results import (CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
                                 Gates, Prices, Quality, UsdPerMtok)
 from promptslim.runfacts import price_facts, run_facts, tokens_note, warnings
 from promptslim.runsetup import (NONE, Models, combine_plans, make_evaluator, make_judge, make_runner, plan_variants,
                                  resolve_models, run_notices, within_budget)
 from promptslim.safeio import MAX_TEMPLATE_BYTES, read_repo_text
 from promptslim.strategy import Variant
-from promptslim.template import Message, Template, relpath, template_from_source, template_name
+from promptslim.template import Message, Template, template_from_source, template_name
 from promptslim.tokens import count_messages
-
-PROMPTS, EVALSETS = paths.PROMPTS, paths.EVALSETS
 
 
 @dataclass(frozen=True)
@@ -80,14 +78,14 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
     trust.refuse_linked_config(root or find_root())
     head_config = load_config(root)  # validated: a broken head config is still bad input
     root = head_config.root
-    ref, sha = _resolve_base(root, o.base)
+    ref, sha = changes.resolve_base(root, o.base)
     config = trust.base_config(root, sha)  # the gate is the base's, never the pull request's own
     config_changes = trust.config_changes(config, head_config)
     trust.check_state(root, config.home)
-    changes = _restrict(_discover(root, sha), list(o.templates), root)
+    changed = changes.restrict(changes.discover(root, sha), list(o.templates), root)
     models = resolve_models(config, o.model, o.judge_model)
     price = price_for(models.price_model, config)
-    targets = [_load(change, root, sha, config) for change in changes]
+    targets = [_load(change, root, sha, config) for change in changed]
     results: dict[tuple[int, str], Any] = {}
     run: CheckRun | None = None
     prices: Prices | None = None
@@ -109,61 +107,6 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
         restricted_to=sorted(o.templates) if o.templates else None, gates=gates, templates=rows,
         failed=any(r.failed for r in rows), run=run,
         config_changes=[ConfigChange(**change) for change in config_changes])
-
-
-# ---------------------------------------------------------------- git: what changed
-def _resolve_base(root: Path, base: str | None) -> tuple[str, str]:
-    if gitutil.git(root, "rev-parse", "--is-inside-work-tree", check=False).strip() != "true":
-        raise InputError(f"{root}: not a git repository — `promptslim check` compares templates against a git ref")
-    ref = base or gitutil.default_base(root)
-    sha = gitutil.git(root, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False).strip()
-    if not sha:
-        raise InputError(f"--base {ref}: no such commit in this repository — fetch it first "
-                         "(in CI: actions/checkout with fetch-depth: 0)")
-    return ref, sha
-
-
-def _is_template(path: str | None) -> bool:
-    return bool(path) and path.startswith(f"{PROMPTS}/") and paths.is_prompt(path)
-
-
-def _discover(root: Path, sha: str) -> list[gitutil.Change]:
-    """Changed templates, plus templates whose eval set alone changed."""
-    found = gitutil.changes(root, sha, (PROMPTS, EVALSETS))
-    templates: dict[str, gitutil.Change] = {}
-    for c in found:
-        if c.status == "renamed":
-            head_ok, base_ok = _is_template(c.path), _is_template(c.base_path)
-            if head_ok and base_ok:
-                templates[c.path] = c
-            elif head_ok:
-                templates[c.path] = gitutil.Change("added", c.path, None)
-            elif base_ok:
-                templates[c.base_path] = gitutil.Change("deleted", c.base_path, c.base_path)
-        elif _is_template(c.path):
-            templates[c.path] = c
-    covered = set(templates) | {c.base_path for c in templates.values() if c.base_path}
-    for c in found:
-        for path in (c.path, c.base_path):
-            tpl = paths.prompt_of_evalset(path, root)
-            if tpl and tpl not in covered and (root / tpl).is_file():
-                templates[tpl] = gitutil.Change("modified", tpl, tpl)
-                covered.add(tpl)
-    return sorted(templates.values(), key=lambda c: c.path)
-
-
-def _restrict(changes: list[gitutil.Change], templates: list[str], root: Path) -> list[gitutil.Change]:
-    if not templates:
-        return changes
-    wanted = set()
-    for given in templates:
-        path = Path(given)
-        options = [path] if path.is_absolute() else [Path.cwd() / path, root / path]
-        rel = relpath(next((p for p in options if p.exists()), options[-1]), root)
-        if not paths.is_prompt(rel):
-            raise InputError(paths.not_a_prompt(given))
-        wanted.add(rel)
-    return [c for c in changes if c.path in wanted or c.base_path in wanted]
 
 
 def _base_evalset(root: Path, sha: str, template_rel: str) -> tuple[str, str] | None:
@@ -322,8 +265,8 @@ def _quality(base_res: Any, head_res: Any, margin: float) -> Quality:
     q = check_outcome(deltas, margin)
     return Quality(outcome=q["outcome"], delta=q["delta"], ci=q["ci"], n=q["n"], sd=q["sd"],
                    min_detectable=q["min_detectable"], regression=q["outcome"] == "regression",
-                   judge_errors=CheckErrors(base=sum(1 for x in base_res.scores() if x is None),
-                                            head=sum(1 for x in head_res.scores() if x is None)))
+                   judge_errors={"base": sum(1 for x in base_res.scores() if x is None),
+                                 "head": sum(1 for x in head_res.scores() if x is None)})
 
 
 def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates: Gates) -> CheckRow:

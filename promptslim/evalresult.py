@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from promptslim.evaluate import VariantResult
 from promptslim.results import EvalCase, EvalResult, EvalRun, EvalSummary
 from promptslim.runfacts import TINY_JUDGE_NOTE, price_facts, run_facts, tokens_note, warnings
@@ -33,11 +35,7 @@ def eval_result(prepared: Prepared, result: VariantResult) -> EvalResult:
                         judge_error_reasons=[x.judge_error for x in c.samples if x.judge_error],
                         truncated=sum(1 for x in c.samples if x.truncated))
                for c in result.cases],
-        summary=EvalSummary(score=s.score, pass_rate=s.pass_rate, passes=s.passes, graded=s.graded,
-                            judge_errors=s.judge_errors, input_tokens=s.input_tokens, output_tokens=s.output_tokens,
-                            usd_per_call=s.usd_per_call, usd_per_month=s.usd_per_month,
-                            usd_per_usable_output=s.usd_per_usable_output, answers=s.answers,
-                            truncated=s.truncated, cache_hits=s.cache_hits),
+        summary=EvalSummary(**{f.name: getattr(s, f.name) for f in fields(EvalSummary)}),
         run=run,
         judge_note=TINY_JUDGE_NOTE if prepared.models.judge_is_local else None,
     )

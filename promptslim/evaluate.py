@@ -13,8 +13,9 @@ from promptslim.judge import Judge
 from promptslim.llm.base import Completion, Message, Params, cache_key
 from promptslim.llm.runner import Runner
 from promptslim.prices import Price, price_for
+from promptslim.results import EvalSummary
 from promptslim.runsetup import Models
-from promptslim.stats import Estimate, mean_ci
+from promptslim.stats import mean_ci
 from promptslim.template import Template
 from promptslim.tokens import count_messages, count_text
 
@@ -71,23 +72,11 @@ class CaseResult:
 
 
 @dataclass(frozen=True)
-class Summary:
-    """Everything `eval` prints under the table; money at the price model's list prices."""
+class Summary(EvalSummary):
+    """Everything `eval` prints under the table (money at the price model's list prices), and how the input
+    tokens were counted."""
 
-    score: Estimate
-    pass_rate: float | None
-    passes: int
-    graded: int
-    judge_errors: int
-    input_tokens: float
-    output_tokens: float
-    usd_per_call: float
-    usd_per_month: float
-    usd_per_usable_output: float | None
-    tokens_approximate: bool
-    answers: int = 0
-    truncated: int = 0
-    cache_hits: int = 0
+    tokens_approximate: bool = False
     tokens_source: str = "estimated"
 
 

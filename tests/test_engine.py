@@ -6,7 +6,6 @@ Every figure is recomputed here from the planted answers and the configured pric
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import jsonschema
 import pytest
