@@ -25,8 +25,8 @@ from promptslim.report import fmt
 from promptslim.results import (CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
                                 Gates, Prices, Quality, UsdPerMtok)
 from promptslim.runfacts import price_facts, run_facts, tokens_note, warnings
-from promptslim.runsetup import (NONE, Models, combine_plans, make_evaluator, make_judge, make_runner, plan_variants,
-                                 resolve_models, run_notices, within_budget)
+from promptslim.runsetup import (NONE, Models, combine_plans, execute, make_evaluator, make_judge, make_runner,
+                                 plan_variants, resolve_models, run_notices)
 from promptslim.safeio import MAX_TEMPLATE_BYTES, read_repo_text
 from promptslim.strategy import Variant
 from promptslim.template import Message, Template, template_from_source, template_name
@@ -220,11 +220,7 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
            f"tokens, ~{plan.output_tokens:,} output tokens (estimated); estimated ${plan.usd:.4f} of "
            f"{usd_text(budget)} budget")
 
-    async def guarded() -> list[Any]:
-        await within_budget(plan.usd, budget, o.yes)
-        return await runner.gather(ev.run(source) for _, ev, source in jobs)
-
-    answers = runner.run(guarded())
+    answers = execute(runner, plan, o.yes, lambda: runner.gather(ev.run(source) for _, ev, source in jobs))
     evaluators = [ev for _, ev, _ in jobs]
     run = CheckRun(calls=runner.api_calls, cache_hits=runner.cache_hits, usd=runner.spent,
                    facts=run_facts(runner, evaluators, [ev.judge for ev in evaluators if ev.judge is not None],

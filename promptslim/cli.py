@@ -253,15 +253,10 @@ def _plan(prepared: Any, variants: list[Any], quiet: bool) -> Any:
 
 def _execute(runner: Any, plan: Any, yes: bool, show_progress: bool, start: Callable[[_Progress], Any]) -> Any:
     """Refuse an over-budget plan, else run one engine coroutine under progress bars."""
-    from promptslim.runsetup import within_budget
+    from promptslim.runsetup import execute
 
     with _Progress(runner, enabled=show_progress) as progress:
-
-        async def guarded() -> Any:
-            await within_budget(plan.usd, plan.budget, yes)
-            return await start(progress)
-
-        return runner.run(guarded())
+        return execute(runner, plan, yes, lambda: start(progress))
 
 
 @app.command("eval")

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence, TypeVar
 
 from promptslim import paths
 from promptslim.config import Config, Endpoint, ensure_home, load_config
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from promptslim.judge import Judge
     from promptslim.strategy import Variant
 
+T = TypeVar("T")
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_JUDGE = "gpt-4o"
 NONE = "none"
@@ -261,6 +262,16 @@ def combine_plans(plans: Sequence[Plan], budget: float) -> Plan:
                 target_calls=sum(p.target_calls for p in plans), cached_calls=sum(p.cached_calls for p in plans),
                 judge_calls=sum(p.judge_calls for p in plans), input_tokens=sum(p.input_tokens for p in plans),
                 output_tokens=sum(p.output_tokens for p in plans), usd=sum(p.usd for p in plans), budget=budget)
+
+
+def execute(runner: Runner, plan: Plan, yes: bool, start: "Callable[[], Awaitable[T]]") -> "T":
+    """Refuse a plan over budget (unless told to go ahead), else run the engine's coroutine on the runner."""
+
+    async def guarded() -> T:
+        await within_budget(plan.usd, plan.budget, yes)
+        return await start()
+
+    return runner.run(guarded())
 
 
 async def within_budget(usd: float, budget: float, yes: bool) -> None:

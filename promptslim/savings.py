@@ -14,7 +14,7 @@ from pathlib import Path
 from promptslim.config import Config, load_config
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset
-from promptslim.paths import find_prompts
+from promptslim.paths import PROMPTS, find_prompts, reports_dir
 from promptslim.prices import Price, price_for
 from promptslim.report.chart import saving
 from promptslim.results import IndexAblation, IndexEntry, IndexResult, IndexTotals
@@ -29,7 +29,7 @@ def build_index(root: Path | None = None) -> IndexResult:
     root = config.root
     model = config.model or DEFAULT_MODEL
     price = price_for(model, config)
-    folder = root / "prompts"
+    folder = root / PROMPTS
     paths = find_prompts(folder)
     entries = [_entry(load_template(path, root), config, model, price) for path in paths]
     totals = IndexTotals(
@@ -61,7 +61,7 @@ def _input_tokens(template: Template, root: Path, model: str) -> tuple[float | N
 
 def _ablation(template: Template, root: Path, sha256: str, calls_per_month: int) -> IndexAblation | None:
     """What the latest ablation.json says, read leniently: files written by older versions lack newer keys."""
-    path = root / "reports" / template.name / "ablation.json"
+    path = root / reports_dir(template.name) / "ablation.json"
     if not path.is_file():
         return None
     rel = path.relative_to(root).as_posix()

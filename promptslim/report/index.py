@@ -4,6 +4,7 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
+from promptslim.paths import REPORTS
 from promptslim.results import IndexEntry, IndexResult, IndexTotals
 from promptslim.safeio import atomic_write
 
@@ -25,7 +26,7 @@ def write_index(entries: list[IndexEntry], totals: IndexTotals, outdir: Path) ->
 
 def write_index_result(result: IndexResult, root: Path) -> dict[str, Path]:
     """reports/index.{md,html} for a savings result; paths relative to the repo root, for display."""
-    files = write_index(result.entries, result.totals, root / "reports")
+    files = write_index(result.entries, result.totals, root / REPORTS)
     return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
 
 
