@@ -67,8 +67,8 @@ def _baseline(s: Summary) -> Baseline:
     return Baseline(input_tokens=round(s.input_tokens, 3), output_tokens=round(s.output_tokens, 3),
                     score=s.score.mean, ci=list(s.score.ci) if s.score.ci else None, n=s.score.n, se=s.score.se,
                     pass_rate=s.pass_rate, judge_errors=s.judge_errors, usd_per_call=s.usd_per_call,
-                    usd_per_month=s.usd_per_month, usd_per_usable_output=s.usd_per_usable_output, answers=s.answers,
-                    truncated=s.truncated, cache_hits=s.cache_hits, tokens_source=s.tokens_source)
+                    usd_per_month=s.usd_per_month, usd_per_usable_output=s.usd_per_usable_output, counts=s.counts,
+                    tokens_source=s.tokens_source)
 
 
 def _power(units: list[UnitResult], margin: float, n: int) -> Power:
@@ -172,8 +172,8 @@ def _result(ev: Evaluator, margin: float, baseline: VariantResult, units: list[U
             input_tokens_saved=round(r.input_tokens_saved, 3), output_tokens_delta=round(r.output_tokens_delta, 3),
             score_delta=r.decision.mean, ci=bounds(r.decision.low, r.decision.high), n=r.decision.n,
             verdict=r.verdict, p_value=r.decision.p, holm_level=r.decision.level, stage=r.decision.stage,
-            judge_errors=r.judge_errors, truncated=r.variant.truncated if r.variant else 0,
-            answers=r.variant.answers if r.variant else 0, usd_per_call_saved=r.usd_per_call_saved,
+            judge_errors=r.judge_errors, truncated=r.variant.counts.truncated if r.variant else 0,
+            answers=r.variant.counts.answers if r.variant else 0, usd_per_call_saved=r.usd_per_call_saved,
             usd_per_month_saved=r.usd_per_month_saved) for r in units],
         slim=SlimFinding(
             removed=slim.removed, restored=slim.restored, path=slim_path,
@@ -183,7 +183,7 @@ def _result(ev: Evaluator, margin: float, baseline: VariantResult, units: list[U
             score=s.score.mean, score_delta=sum(slim.deltas) / len(slim.deltas) if slim.deltas else None,
             ci=bounds(slim.low, slim.high), n=len(slim.deltas), verdict=slim.verdict,
             usd_per_call_saved=slim_per_call, usd_per_month_saved=slim_per_month, steps=slim.steps,
-            judge_errors=s.judge_errors, answers=s.answers, truncated=s.truncated, cache_hits=s.cache_hits,
+            judge_errors=s.judge_errors, counts=s.counts,
             tokens_source=s.tokens_source),
         run=run,
         power=power,

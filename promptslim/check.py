@@ -252,7 +252,7 @@ def _side(msgs: list[list[Message]] | None, result: Any, price: Price, prompt: P
                      ci=list(s.score.ci) if s and s.score.ci else None, n=s.score.n if s else None,
                      pass_rate=s.pass_rate if s else None, usd_per_call=per_call,
                      usd_per_month=per_call * prompt.calls_per_month, includes_output=s is not None,
-                     tokens_source=source, answers=s.answers if s else 0, truncated=s.truncated if s else 0,
+                     tokens_source=source, answers=s.counts.answers if s else 0, truncated=s.counts.truncated if s else 0,
                      judge_errors=s.judge_errors if s else 0)
 
 

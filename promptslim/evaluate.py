@@ -13,7 +13,7 @@ from promptslim.judge import Judge
 from promptslim.llm.base import Completion, Message, Params, cache_key
 from promptslim.llm.runner import Runner
 from promptslim.prices import Price, price_for
-from promptslim.results import EvalSummary
+from promptslim.results import AnswerCounts, EvalSummary
 from promptslim.runsetup import Models
 from promptslim.stats import mean_ci
 from promptslim.template import Template
@@ -243,9 +243,8 @@ class Evaluator:
             usd_per_month=per_call * self.calls_per_month,
             usd_per_usable_output=total / passes if passes else None,
             tokens_approximate=_tokens_source(samples, self, model) == "estimated",
-            answers=len(samples),
-            truncated=sum(1 for s in samples if s.truncated),
-            cache_hits=sum(1 for s in samples if s.cached),
+            counts=AnswerCounts(answers=len(samples), truncated=sum(1 for s in samples if s.truncated),
+                                cache_hits=sum(1 for s in samples if s.cached)),
             tokens_source=_tokens_source(samples, self, model),
         )
 

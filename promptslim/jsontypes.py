@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import types
 import typing
 from functools import lru_cache
@@ -158,7 +159,9 @@ def schema(tp: Any, defs: dict[str, Any] | None = None) -> dict[str, Any]:
     else:
         out = {}
     if top and dataclasses.is_dataclass(tp):
-        return {"$schema": "https://json-schema.org/draft/2020-12/schema", **defs[tp.__name__], "$defs": defs}
+        root = defs.pop(tp.__name__)
+        used = {name: d for name, d in defs.items() if f'"#/$defs/{name}"' in json.dumps([root, *defs.values()])}
+        return {"$schema": "https://json-schema.org/draft/2020-12/schema", **root, "$defs": used}
     return out
 
 

@@ -12,7 +12,7 @@ from promptslim.results.ablation import (SCHEMA_VERSION, AblationResult, Baselin
                                          write_schema)
 from promptslim.results.check import (CaseScores, CheckResult, CheckRow, CheckSide, ConfigChange, Gates, Quality,
                                       UsdPerMtok)
-from promptslim.results.eval import EvalCase, EvalResult, EvalSummary
+from promptslim.results.eval import AnswerCounts, EvalCase, EvalResult, EvalSummary
 from promptslim.results.index import IndexAblation, IndexEntry, IndexResult, IndexTotals
 from promptslim.results.run import (AblationRun, CheckRun, ConcurrencyChange, ConcurrencyFacts, EvalRun, JudgeFacts,
                                     PriceFacts, Prices, RoleFacts, RoleSpend, RunFacts, Spend)
@@ -21,7 +21,7 @@ __all__ = [
     "SCHEMA_VERSION", "AblationResult", "Baseline", "Power", "SideErrors", "SlimFinding", "SlimStep", "UnitFinding",
     "Verdict", "ablation_schema", "shipped_schema", "write_schema",
     "CaseScores", "CheckResult", "CheckRow", "CheckSide", "ConfigChange", "Gates", "Quality", "UsdPerMtok",
-    "EvalCase", "EvalResult", "EvalSummary",
+    "AnswerCounts", "EvalCase", "EvalResult", "EvalSummary",
     "IndexAblation", "IndexEntry", "IndexResult", "IndexTotals",
     "AblationRun", "CheckRun", "ConcurrencyChange", "ConcurrencyFacts", "EvalRun", "JudgeFacts", "PriceFacts",
     "Prices", "RoleFacts", "RoleSpend", "RunFacts", "Spend",

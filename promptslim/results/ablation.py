@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptslim.jsontypes import JsonRecord, schema
+from promptslim.jsontypes import FLAT, JsonRecord, schema
+from promptslim.results.eval import AnswerCounts
 from promptslim.results.run import AblationRun, Prices
 
 SCHEMA_VERSION = 2
@@ -41,9 +42,7 @@ class Baseline(JsonRecord):
     usd_per_call: float
     usd_per_month: float
     usd_per_usable_output: float | None
-    answers: int
-    truncated: int
-    cache_hits: int
+    counts: AnswerCounts = field(metadata=FLAT)
     tokens_source: str
 
 
@@ -110,9 +109,7 @@ class SlimFinding(JsonRecord):
     usd_per_month_saved: float
     steps: list[SlimStep]
     judge_errors: int
-    answers: int
-    truncated: int
-    cache_hits: int
+    counts: AnswerCounts = field(metadata=FLAT)
     tokens_source: str
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from promptslim.jsontypes import JsonRecord
+from promptslim.jsontypes import FLAT, JsonRecord
 from promptslim.results.run import EvalRun, Prices
 from promptslim.stats import Estimate
 
@@ -26,6 +26,15 @@ class EvalCase(JsonRecord):
 
 
 @dataclass(frozen=True)
+class AnswerCounts(JsonRecord):
+    """A variant's answers: how many, how many stopped at max_tokens, how many came from the cache."""
+
+    answers: int
+    truncated: int
+    cache_hits: int
+
+
+@dataclass(frozen=True)
 class EvalSummary(JsonRecord):
     """The eval set's mean score with its CI, pass rate, tokens and money."""
 
@@ -39,9 +48,7 @@ class EvalSummary(JsonRecord):
     usd_per_call: float
     usd_per_month: float
     usd_per_usable_output: float | None
-    answers: int
-    truncated: int
-    cache_hits: int
+    counts: AnswerCounts = field(metadata=FLAT)
 
 
 @dataclass(frozen=True)
