@@ -66,7 +66,7 @@ class _Target:
 def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_missing_evalset: bool,
               fail_on_cost_increase: float | None, model: str | None, judge_model: str | None,
               max_cost: float | None, yes: bool, use_cache: bool, notice: Callable[[str], None],
-              root: Path | None = None, require_noninferior: bool = False) -> CheckResult:
+              root: Path | None = None, require_noninferior: bool = False, batch: bool = False) -> CheckResult:
     """Compare changed templates at REF with the working tree; gates decide `failed`."""
     trust.refuse_linked_config(root or find_root())
     head_config = load_config(root)  # validated: a broken head config is still bad input
@@ -82,7 +82,7 @@ def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_mi
     results: dict[tuple[int, str], Any] = {}
     run: dict | None = None
     if not no_eval and any(t.evaluable for t in targets):
-        results, run = _evaluate(targets, config, models, price, max_cost, yes, use_cache, notice)
+        results, run = _evaluate(targets, config, models, price, max_cost, yes, use_cache, notice, batch)
     gates = {"margin": config.margin, "fail_on_cost_increase": fail_on_cost_increase,
              "allow_missing_evalset": allow_missing_evalset, "require_noninferior": require_noninferior}
     rows = [_row(i, t, results, price, models, gates) for i, t in enumerate(targets)]
@@ -246,7 +246,7 @@ def _render(tpl: Template, evalset: EvalSet | None, strict: bool) -> list[list[M
 
 # ---------------------------------------------------------------- evaluate (one runner, cached)
 def _evaluate(targets: list[_Target], config: Config, models: Models, price: Price, max_cost: float | None,
-              yes: bool, use_cache: bool, notice: Callable[[str], None]) -> tuple[dict, dict]:
+              yes: bool, use_cache: bool, notice: Callable[[str], None], batch: bool = False) -> tuple[dict, dict]:
     from promptslim.evaluate import Evaluator
     from promptslim.judge import Judge
     from promptslim.prepare import Prepared, plan, within_budget
@@ -255,7 +255,7 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
     budget = config.max_cost_usd if max_cost is None else max_cost
     for line in run_notices(models):
         notice(line)
-    runner = make_runner(config, models, budget_usd=budget, use_cache=use_cache, command="check")
+    runner = make_runner(config, models, budget_usd=budget, use_cache=use_cache, command="check", batch=batch)
     jobs: list[tuple[tuple[int, str], Any, str]] = []
     plans = []
     for i, t in enumerate(targets):
@@ -282,11 +282,15 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
     usd = sum(p.usd for p in plans)
     judge_calls = sum(p.judge_calls for p in plans)
     judge = f" + {judge_calls} judge calls ({models.judge_model})" if judge_calls else ""
+    batch_note = ""
+    if batch:
+        online = sum(p.usd_list or 0.0 for p in plans)
+        batch_note = f" at the batch price (online ${online:.4f}; --batch saves ${online - usd:.4f})"
     notice(f"plan: {len(plans)} variant(s) over {len({key[0] for key, _, _ in jobs})} changed "
            f"template(s) = {sum(p.target_calls for p in plans)} target calls ({models.model}; "
            f"{sum(p.cached_calls for p in plans)} cached){judge}; ~{sum(p.input_tokens for p in plans):,} input "
-           f"tokens, ~{sum(p.output_tokens for p in plans):,} output tokens (estimated); estimated ${usd:.4f} of "
-           f"{usd_text(budget)} budget")
+           f"tokens, ~{sum(p.output_tokens for p in plans):,} output tokens (estimated); estimated ${usd:.4f}"
+           f"{batch_note} of {usd_text(budget)} budget")
 
     async def guarded() -> list[Any]:
         await within_budget(usd, budget, yes)

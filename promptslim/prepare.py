@@ -11,7 +11,7 @@ from promptslim.errors import BudgetStop, InputError
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.evaluate import Evaluator
 from promptslim.judge import Judge
-from promptslim.prices import price_for, usd_text
+from promptslim.prices import Price, price_for, usd_text
 from promptslim.session import NONE, Models, make_runner, resolve_models
 from promptslim.template import Template, load_template
 
@@ -34,6 +34,11 @@ class Plan:
     output_tokens: int
     usd: float
     budget: float
+    usd_list: float | None = None  # with --batch: the same calls at the online list price
+
+    @property
+    def batch_saving(self) -> float | None:
+        return None if self.usd_list is None else self.usd_list - self.usd
 
     @property
     def over_budget(self) -> bool:
@@ -62,7 +67,7 @@ def resolve_template(path: str, root: Path) -> Path:
 
 def prepare(template_path: str, *, model: str | None, judge_model: str | None, repeats: int | None,
             calls_per_month: int | None, max_cost: float | None, use_cache: bool, command: str,
-            root: Path | None = None) -> Prepared:
+            root: Path | None = None, batch: bool = False) -> Prepared:
     """Validate everything (config, template, eval set, every case renders) before any call."""
     config = load_config(root)
     path = resolve_template(template_path, config.root)
@@ -80,7 +85,7 @@ def prepare(template_path: str, *, model: str | None, judge_model: str | None, r
         models = Models(models.model, NONE, models.price_model, models.notices)
     price = price_for(models.price_model, config)
     runner = make_runner(config, models, budget_usd=config.max_cost_usd if max_cost is None else max_cost,
-                         use_cache=use_cache, command=command)
+                         use_cache=use_cache, command=command, batch=batch)
     judge = None
     if models.judge_model != NONE:
         judge = Judge(runner, models.judge_model, evalset.criteria or "", config.home, threshold=evalset.threshold,
@@ -108,12 +113,13 @@ def validate_cases(template: Template, evalset: EvalSet) -> None:
 
 def plan(prepared: Prepared, sources: list[str], budget: float) -> Plan:
     """Calls, tokens and dollars for these variants, counting exact input tokens and skipping cached calls."""
+    from promptslim.llm.batch import batch_backends, list_price
+
     ev = prepared.evaluator
     judge_on = prepared.models.judge_model != NONE
-    target_price = ev.runner.roles["target"].price
-    judge_price = ev.runner.roles["judge"].price if judge_on else None
+    roles = ev.runner.roles
     total = cached = input_tokens = 0
-    usd = 0.0
+    usd = usd_list = 0.0
     answer = min(OUTPUT_ESTIMATE, ev.params(0).max_tokens or OUTPUT_ESTIMATE)
     unique = list(dict.fromkeys(sources))
     for source in unique:
@@ -124,14 +130,23 @@ def plan(prepared: Prepared, sources: list[str], budget: float) -> Plan:
         share = pending / calls if calls else 0
         tokens = sum(ev.input_tokens(source)) * ev.repeats
         input_tokens += int(tokens * share)
-        usd += target_price.cost(tokens * share, answer * pending)
-        if judge_price is not None:
-            usd += judge_price.cost((tokens / max(calls, 1) + JUDGE_OVERHEAD + answer) * pending,
-                                    JUDGE_OUTPUT * pending)
+        usd += _cost(roles["target"].price, roles["judge"].price if judge_on else None, tokens * share, pending,
+                     answer)
+        usd_list += _cost(list_price(roles["target"]), list_price(roles["judge"]) if judge_on else None,
+                          tokens * share, pending, answer)
     pending_total = total - cached
     return Plan(variants=len(unique), cases=len(prepared.evalset.cases), repeats=ev.repeats, target_calls=total,
                 cached_calls=cached, judge_calls=pending_total if judge_on else 0, input_tokens=input_tokens,
-                output_tokens=answer * pending_total, usd=usd, budget=budget)
+                output_tokens=answer * pending_total, usd=usd, budget=budget,
+                usd_list=usd_list if batch_backends(ev.runner) else None)
+
+
+def _cost(target: Price, judge: Price | None, tokens: float, pending: int, answer: int) -> float:
+    """Estimated $ of a variant's pending target calls (`tokens` their input) and their judge calls."""
+    usd = target.cost(tokens, answer * pending)
+    if judge is not None:
+        usd += judge.cost((tokens / max(pending, 1) + JUDGE_OVERHEAD + answer) * pending, JUDGE_OUTPUT * pending)
+    return usd
 
 
 async def within_budget(usd: float, budget: float, yes: bool) -> None:

@@ -74,7 +74,20 @@ def run_facts(runner: "Runner", evaluators: Iterable["Evaluator"], judges: Itera
         "judge": stats.to_dict() if seen else None,
         "by_role": by_role,
         "concurrency": runner.concurrency_summary(),
+        **batch_facts(runner),
     }
+
+
+def batch_facts(runner: "Runner") -> dict:
+    """With --batch: the batches this run created and those it resumed, and the price its calls were billed at."""
+    from promptslim.llm.batch import batch_backends
+
+    backends = batch_backends(runner)
+    if not backends:
+        return {}
+    return {"batch": {"submitted": [b for x in backends for b in x.submitted],
+                      "resumed": [b for x in backends for b in x.resumed],
+                      "price": {x.role: runner.roles[x.role].price.describe() for x in backends}}}
 
 
 def price_facts(price: "Price", judge_price: "Price | None") -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass, field
 
 from promptslim.config import Config, Endpoint, ensure_home
@@ -81,14 +82,24 @@ def _backend(model: str, endpoint: Endpoint, config: Config):
 
 
 def make_runner(config: Config, models: Models, *, budget_usd: float | None, use_cache: bool = True,
-                command: str = "") -> Runner:
-    """The runner with target (and judge) roles, the cache/ledger store, and the run's budget."""
+                command: str = "", batch: bool = False) -> Runner:
+    """The runner with target (and judge) roles, the cache/ledger store, and the run's budget; with `batch`,
+    every role's calls go through the provider's Batch API at its batch price."""
+    if batch and (models.local or models.judge_is_local):  # before any backend is built
+        who = "--model" if models.local else "--judge-model"
+        raise InputError(f"--batch: the embedded local model ({who} local) has no Batch API — run without --batch, "
+                         f"or pass {who} with an API model")
     roles = {"target": Role(_backend(models.model, config.target, config), price_for(models.model, config))}
     if models.judge_model != NONE:
         roles["judge"] = Role(_backend(models.judge_model, config.judge, config), price_for(models.judge_model, config))
     store = Store(ensure_home(config.home) / "cache.sqlite")
+    run_id = uuid.uuid4().hex[:12]
+    if batch:
+        from promptslim.llm.batch import batched
+
+        batched(roles, store, run_id)
     runner = Runner(roles=roles, store=store, budget_usd=budget_usd, concurrency=config.concurrency,
-                    retry=RetryPolicy.from_env(config.max_retries), use_cache=use_cache)
+                    retry=RetryPolicy.from_env(config.max_retries), use_cache=use_cache, run_id=run_id)
     store.start_run(runner.run_id, command)
     return runner
 

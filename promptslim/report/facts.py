@@ -58,7 +58,10 @@ def cache_line(run: dict) -> str:
 def concurrency_line(run: dict) -> str | None:
     """'concurrency (target): 8 → 4 at 3.2 s (timeout) → 5 at 9.0 s (recovered); ended at 8, lowest 4'."""
     lines = []
+    batched = set(((run.get("batch") or {}).get("price") or {}))  # batch jobs have no concurrency to adapt
     for role, c in (run.get("concurrency") or {}).items():
+        if role in batched:
+            continue
         changes = c.get("changes") or []
         if not changes:
             lines.append(f"{role} {c.get('start')} throughout")
@@ -72,6 +75,17 @@ def concurrency_line(run: dict) -> str | None:
         lines.append(f"{role} {text}; ended at {c.get('end')}, lowest {c.get('lowest')}")
     return "concurrency (adapts: halves on a timeout or 429, adds one per window of successes): " + "; ".join(lines) \
         if lines else None
+
+
+def batch_line(run: dict) -> str | None:
+    """With --batch: the batches behind this run and the price its own calls were billed at."""
+    batch = run.get("batch")
+    if not batch:
+        return None
+    submitted, resumed = len(batch.get("submitted") or []), len(batch.get("resumed") or [])
+    billed = "; ".join(f"{role} at {p['source']}" for role, p in (batch.get("price") or {}).items())
+    return (f"Batch API: {submitted} batch(es) submitted, {resumed} resumed from an earlier run; this run's calls "
+            f"billed at the batch price ({billed}); $/call and $/month stay at the online price")
 
 
 def price_line(prices: dict | None) -> str | None:
@@ -97,7 +111,7 @@ def fact_lines(result: dict, variants_truncated: list[tuple[str, int]] | None = 
     """Every run fact as one line each, in the order the README lists them."""
     run = result.get("run") or {}
     lines = [judge_line(run, variants_judge), truncation_line(run, variants_truncated), retries_line(run),
-             cache_line(run), concurrency_line(run), price_line(result.get("prices"))]
+             cache_line(run), concurrency_line(run), batch_line(run), price_line(result.get("prices"))]
     if result.get("tokens_note"):
         lines.append(f"token counts: {result['tokens_note']}")
     return [line for line in lines if line]
