@@ -164,25 +164,10 @@ def test_a_run_killed_mid_batch_resumes_without_resubmitting(tmp_path, monkeypat
     fake.handler = planted.handler
     root = planted.make_repo(tmp_path / "repo")
     monkeypatch.chdir(root)
-    fake.batch_delay = 60.0  # the batch is still in progress when the run is killed
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    args = [sys.executable, "-m", "promptslim", "eval", "prompts/p.j2", "--model", "fake-model", "--judge-model",
-            "none", "--batch", "--json"]
-    proc = subprocess.Popen(args, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while fake.batch_polls < 2 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        assert fake.batch_polls >= 2 and len(fake.batches) == 1, proc.stderr.read1().decode() if proc.poll() else ""
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    start_and_kill_mid_batch(fake, root)  # the provider then finishes it while nobody is watching
     home = Path(os.environ["PROMPTSLIM_HOME"])
     [(batch_id, role, requests, status)] = batch_rows(home)
     assert (batch_id, role, requests, status) == (fake.batches[0]["object"]["id"], "target", planted.N, "submitted")
-
-    fake.batch_delay = 0.0  # the provider finishes it while nobody is watching
     result = CliRunner().invoke(app, ["eval", "prompts/p.j2", "--model", "fake-model", "--judge-model", "none",
                                       "--batch", "--json"])
     assert result.exit_code == 0, result.output
@@ -324,10 +309,20 @@ def test_a_judged_eval_batches_target_and_judge_calls_and_equals_online(tmp_path
 # -- prices and ids ---------------------------------------------------------------------------------------------------
 
 
-def test_the_batch_price_comes_from_genai_prices():
-    price = batch_price(price_for("gpt-4o-mini"))
-    # OpenAI's batch prices for gpt-4o-mini (genai-prices' data): $0.075 in, $0.30 out per million tokens
-    assert (price.input, price.output, price.cached_input) == pytest.approx((0.075, 0.30, 0.075))
+@pytest.mark.parametrize("model, expected", [("gpt-4o-mini", (0.075, 0.075, 0.30)),
+                                             ("gpt-4.1-nano", (0.05, 0.025, 0.20))])
+def test_the_batch_price_comes_from_genai_prices(model, expected):
+    from genai_prices import Usage, calc_price
+
+    price = batch_price(price_for(model))
+    # genai-prices' own answer for a batched request, per million tokens: input, cached input, output
+    batch = {"processing": "batch"}
+    recomputed = (float(calc_price(Usage(input_tokens=10**6), model, price_context=batch).input_price),
+                  float(calc_price(Usage(input_tokens=10**6, cache_read_tokens=10**6), model,
+                                   price_context=batch).input_price),
+                  float(calc_price(Usage(output_tokens=10**6), model, price_context=batch).output_price))
+    assert (price.input, price.cached_input, price.output) == pytest.approx(recomputed)
+    assert recomputed == pytest.approx(expected)  # the figures the README quotes
     assert price.source.endswith(", batch price")
 
 
@@ -354,3 +349,43 @@ def test_custom_ids_are_the_cache_key():
     assert custom_id(key) == "ps-" + key.removeprefix("v1:")
     assert custom_id(cache_key("http://x/v1", messages, Params("m", sample=1))) != custom_id(key)
 
+
+
+def start_and_kill_mid_batch(fake, root: Path) -> None:
+    """Run `eval --batch` in a subprocess and SIGKILL it while it polls an unfinished batch."""
+    fake.batch_delay = 60.0
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    args = [sys.executable, "-m", "promptslim", "eval", "prompts/p.j2", "--model", "fake-model", "--judge-model",
+            "none", "--batch", "--json"]
+    proc = subprocess.Popen(args, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while fake.batch_polls < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert fake.batch_polls >= 2 and len(fake.batches) == 1, proc.stderr.read().decode() if proc.poll() else ""
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    fake.batch_delay = 0.0
+
+
+def test_a_recorded_batch_the_provider_forgot_is_submitted_again(small, fake):
+    start_and_kill_mid_batch(fake, small)
+    forgotten = fake.batches.pop()["object"]["id"]  # deleted at the provider, or past its retention
+    result = eval_batch()
+    assert result.exit_code == 0, result.output
+    assert len(fake.batches) == 1 and len(fake.batches[0]["lines"]) == 6
+    home = Path(os.environ["PROMPTSLIM_HOME"])
+    assert [(row[0], row[3]) for row in batch_rows(home)] == [(forgotten, "gone"),
+                                                              (fake.batches[0]["object"]["id"], "completed")]
+
+
+def test_the_eval_table_names_the_batches_and_the_batch_price(small, fake):
+    result = CliRunner().invoke(app, ["eval", "prompts/p.j2", "--model", "fake-model", "--judge-model", "none",
+                                      "--batch"])
+    assert result.exit_code == 0, result.output
+    facts = [line.strip() for line in result.stdout.splitlines()]
+    assert ("Batch API: 1 batch(es) submitted, 0 resumed from an earlier run; this run's calls billed at the batch "
+            "price (target at promptslim.toml [prices.\"fake-model\"], batch at 50% of list (no batch price known "
+            "for fake-model)); $/call and $/month stay at the online price") in facts
+    assert not any(line.startswith("concurrency") for line in facts)  # a batch has no concurrency to adapt

@@ -70,6 +70,10 @@ class _Request:
     round: int = 0  # 0: first batch; 1..FOLLOW_UPS: follow-up batches after transient failures
 
 
+class _Gone(Exception):
+    """The provider no longer knows a recorded batch or its file (deleted, or past its retention)."""
+
+
 @dataclass(frozen=True)
 class _LineError:
     status: int | None
@@ -84,13 +88,27 @@ def custom_id(key: str) -> str:
 def batch_price(price: Price) -> Price:
     """The price a batched call is billed at: the batch price from genai-prices or config, else 50% of list."""
     if price.batch_input is not None and price.batch_output is not None:
-        # genai-prices has no batch price for cached reads: it bills them at the batch input price
-        cached = price.batch_input if price.kind == "genai-prices" else min(price.cached_input, price.batch_input)
+        cached = _genai_batch_cached(price.model) if price.kind == "genai-prices" else None
+        cached = min(price.cached_input, price.batch_input) if cached is None else cached
         return replace(price, input=price.batch_input, cached_input=cached, output=price.batch_output,
                        source=f"{price.source}, batch price")
     return replace(price, input=price.input * BATCH_SHARE, cached_input=price.cached_input * BATCH_SHARE,
                    output=price.output * BATCH_SHARE,
                    source=f"{price.source}, batch at 50% of list (no batch price known for {price.model})")
+
+
+def _genai_batch_cached(model: str) -> float | None:
+    """genai-prices' batch price for cached input tokens (e.g. gpt-4.1-nano: $0.025, half the batch input)."""
+    from genai_prices import Usage, calc_price
+
+    provider, _, ref = model.rpartition("/")
+    kwargs = {"provider_id": provider} if provider else {}
+    try:
+        result = calc_price(Usage(input_tokens=1000, cache_read_tokens=1000), ref,
+                            price_context={"processing": "batch"}, **kwargs)
+    except (LookupError, ValueError, KeyError):
+        return None
+    return float(result.input_price) * 1000
 
 
 class BatchBackend:
@@ -192,7 +210,19 @@ class BatchBackend:
         return batch.id
 
     async def _follow(self, batch_id: str, requests: dict[str, _Request], resumed: bool) -> None:
-        """Poll until the batch ends, cache every answer, hand each waiter its answer or its error."""
+        """Poll until the batch ends, cache every answer, hand each waiter its answer or its error; a batch the
+        provider no longer knows is marked gone and its requests go into a new batch."""
+        try:
+            await self._poll_and_collect(batch_id, requests, resumed)
+        except _Gone as gone:
+            self.store.finish_batch(batch_id, "gone")
+            if not resumed:  # a batch created a moment ago cannot be gone: do not resubmit in a loop
+                raise EndpointError(f"{self.endpoint}: {gone} answered 404 for a batch this run created — "
+                                    "rerun the same command") from None
+            for request in requests.values():
+                self._enqueue(request)
+
+    async def _poll_and_collect(self, batch_id: str, requests: dict[str, _Request], resumed: bool) -> None:
         client = self.inner.client
         model = next(iter(requests.values())).model if requests else ""
         started = time.monotonic()
@@ -284,8 +314,7 @@ class BatchBackend:
                     if what.startswith("POST"):
                         raise InputError(f"{self.endpoint} has no Batch API ({what} answered {exc.status_code}) — "
                                          "--batch needs OpenAI's /v1/files and /v1/batches; run without --batch")
-                    raise EndpointError(f"{self.endpoint}: {what} answered {exc.status_code} — the batch or its file "
-                                        "is gone; rerun the same command") from None
+                    raise _Gone(what) from None
                 wait = decide(exc, attempt, self.retry, endpoint=self.endpoint, model=model, key_env=self.key_env,
                               secret=self.secret)
             except Exception as exc:
