@@ -160,11 +160,18 @@ def test_a_batch_rerun_is_free(both):
 # -- resume: a run killed while it polls finds its batch again -----------------------------------------------------
 
 
-def test_a_run_killed_mid_batch_resumes_without_resubmitting(tmp_path, monkeypatch, fake):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_run_killed_mid_batch_resumes_without_resubmitting(tmp_path, monkeypatch, fake, sig):
     fake.handler = planted.handler
     root = planted.make_repo(tmp_path / "repo")
     monkeypatch.chdir(root)
-    start_and_kill_mid_batch(fake, root)  # the provider then finishes it while nobody is watching
+    proc = start_and_kill_mid_batch(fake, root, sig)  # the provider then finishes it while nobody is watching
+    if sig == signal.SIGINT:
+        stderr = proc.stderr.read().decode()
+        assert proc.returncode == 130 and "rerun the same command to resume" in stderr, stderr
+        assert "Traceback" not in stderr
+    else:
+        assert proc.returncode == -signal.SIGKILL
     home = Path(os.environ["PROMPTSLIM_HOME"])
     [(batch_id, role, requests, status)] = batch_rows(home)
     assert (batch_id, role, requests, status) == (fake.batches[0]["object"]["id"], "target", planted.N, "submitted")
@@ -351,10 +358,10 @@ def test_custom_ids_are_the_cache_key():
 
 
 
-def start_and_kill_mid_batch(fake, root: Path) -> None:
-    """Run `eval --batch` in a subprocess and SIGKILL it while it polls an unfinished batch."""
+def start_and_kill_mid_batch(fake, root: Path, sig: int = signal.SIGKILL) -> subprocess.Popen:
+    """Run `eval --batch` in a subprocess and kill it (or interrupt it) while it polls an unfinished batch."""
     fake.batch_delay = 60.0
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PROMPTSLIM_INTERRUPT_GRACE": "0.2"}
     args = [sys.executable, "-m", "promptslim", "eval", "prompts/p.j2", "--model", "fake-model", "--judge-model",
             "none", "--batch", "--json"]
     proc = subprocess.Popen(args, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -364,9 +371,10 @@ def start_and_kill_mid_batch(fake, root: Path) -> None:
             time.sleep(0.05)
         assert fake.batch_polls >= 2 and len(fake.batches) == 1, proc.stderr.read().decode() if proc.poll() else ""
     finally:
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(sig)
         proc.wait(timeout=30)
     fake.batch_delay = 0.0
+    return proc
 
 
 def test_a_recorded_batch_the_provider_forgot_is_submitted_again(small, fake):
