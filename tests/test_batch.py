@@ -397,3 +397,13 @@ def test_the_eval_table_names_the_batches_and_the_batch_price(small, fake):
             "price (target at promptslim.toml [prices.\"fake-model\"], batch at 50% of list (no batch price known "
             "for fake-model)); $/call and $/month stay at the online price") in facts
     assert not any(line.startswith("concurrency") for line in facts)  # a batch has no concurrency to adapt
+
+
+def test_batches_hold_one_model_and_respect_the_request_limit(monkeypatch):
+    from promptslim.llm import batch as batch_module
+
+    monkeypatch.setattr(batch_module, "MAX_REQUESTS", 3)
+    requests = [batch_module._Request(f"ps-{i}", f"v1:{i}", model, {"model": model}, False)
+                for i, model in enumerate(["b", "a", "b", "a", "a", "a", "a"])]
+    chunks = batch_module._chunks(requests)
+    assert [[r.model for r in chunk] for chunk in chunks] == [["a"] * 3, ["a"] * 2, ["b"] * 2]

@@ -170,9 +170,9 @@ class BatchBackend:
 
     async def _dispatch(self, requests: list[_Request]) -> None:
         """Attach to recorded batches that hold some of these requests; submit the rest as new batches."""
+        jobs: list[Any] = []
         try:
             by_id = {r.custom_id: r for r in requests}
-            jobs = []
             for batch_id, ids in self.store.open_batches(self.endpoint, list(by_id)).items():
                 mine = {cid: by_id.pop(cid) for cid in ids}
                 self.resumed.append(batch_id)
@@ -180,7 +180,9 @@ class BatchBackend:
             for chunk in _chunks(list(by_id.values())):
                 batch_id = await self._submit(chunk)
                 jobs.append(self._follow(batch_id, {r.custom_id: r for r in chunk}, resumed=False))
-            for outcome in await asyncio.gather(*jobs, return_exceptions=True):
+            outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+            jobs = []
+            for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
         except asyncio.CancelledError:
@@ -191,6 +193,9 @@ class BatchBackend:
         except Exception as exc:  # a bug or an SDK surprise: every waiter learns of it, none hangs
             _fail(requests, EndpointError(f"{self.endpoint}: batch failed: {type(exc).__name__}: "
                                           f"{scrub(str(exc), self.secret)[:200]}"))
+        finally:
+            for job in jobs:  # a later submission failed before these were followed (they stay recorded)
+                job.close()
 
     async def _submit(self, requests: list[_Request]) -> str:
         lines = [json.dumps({"custom_id": r.custom_id, "method": "POST", "url": "/v1/chat/completions",
@@ -334,12 +339,13 @@ class BatchBackend:
 
 
 def _chunks(requests: list[_Request]) -> list[list[_Request]]:
-    """Split at the provider's limits: 50,000 requests and 200 MB per input file."""
+    """Split at the provider's limits: one model per batch, 50,000 requests and 200 MB per input file."""
     chunks: list[list[_Request]] = [[]]
     size = 0
-    for request in requests:
+    for request in sorted(requests, key=lambda r: r.model):
         line = len(json.dumps(request.body)) + 200
-        if chunks[-1] and (len(chunks[-1]) >= MAX_REQUESTS or size + line > MAX_BYTES):
+        if chunks[-1] and (len(chunks[-1]) >= MAX_REQUESTS or size + line > MAX_BYTES
+                           or chunks[-1][-1].model != request.model):
             chunks.append([])
             size = 0
         chunks[-1].append(request)
