@@ -48,6 +48,7 @@ class CheckOptions:
     yes: bool = False
     use_cache: bool = True
     require_noninferior: bool = False
+    batch: bool = False  # the calls go through the provider's Batch API
 
 
 @dataclass
@@ -196,7 +197,7 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
     budget = config.max_cost_usd if o.max_cost is None else o.max_cost
     for line in run_notices(models):
         notice(line)
-    runner = make_runner(config, models, budget_usd=budget, use_cache=o.use_cache, command="check")
+    runner = make_runner(config, models, budget_usd=budget, use_cache=o.use_cache, command="check", batch=o.batch)
     jobs: list[tuple[tuple[int, str], Any, str]] = []
     plans = []
     for i, t in enumerate(targets):
@@ -214,11 +215,15 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
                 plans.append(plan_variants(ev, [Variant(side, tpl.source)], budget))
     plan = combine_plans(plans, budget)
     judge_note = f" + {plan.judge_calls} judge calls ({models.judge_model})" if plan.judge_calls else ""
+    batch_note = ""
+    if o.batch:
+        online = plan.usd_list or 0.0
+        batch_note = f" at the batch price (online ${online:.4f}; --batch saves ${online - plan.usd:.4f})"
     notice(f"plan: {plan.variants} variant(s) over {len({key[0] for key, _, _ in jobs})} changed "
            f"template(s) = {plan.target_calls} target calls ({models.model}; "
            f"{plan.cached_calls} cached){judge_note}; ~{plan.input_tokens:,} input "
-           f"tokens, ~{plan.output_tokens:,} output tokens (estimated); estimated ${plan.usd:.4f} of "
-           f"{usd_text(budget)} budget")
+           f"tokens, ~{plan.output_tokens:,} output tokens (estimated); estimated ${plan.usd:.4f}"
+           f"{batch_note} of {usd_text(budget)} budget")
 
     answers = execute(runner, plan, o.yes, lambda: runner.gather(ev.run(source) for _, ev, source in jobs))
     evaluators = [ev for _, ev, _ in jobs]

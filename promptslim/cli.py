@@ -47,6 +47,8 @@ CPM_OPT = typer.Option(None, "--calls-per-month", min=0, help="Traffic for $/mon
 COST_OPT = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD for this run's own API spend.")
 YES_OPT = typer.Option(False, "--yes", "-y", help="Start even when the estimate exceeds the budget.")
 NOCACHE_OPT = typer.Option(False, "--no-cache", help="Ask the endpoint again instead of reusing cached answers.")
+BATCH_OPT = typer.Option(False, "--batch", help="Send the calls through the provider's Batch API (OpenAI: 50% of "
+                         "the list price, answers within 24 h); a rerun resumes the same batch.")
 
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, never a verdict (1 means "regression")
@@ -205,7 +207,12 @@ class _Progress:
                             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=err,
                             disable=not enabled, transient=False)
         self.task = None
+        self.batches: dict[str, Any] = {}
         runner.listeners.append(self._on_call)
+        from promptslim.llm.batch import batch_backends
+
+        for backend in batch_backends(runner):
+            backend.listeners.append(self._on_batch)
 
     def _stats(self) -> str:
         return f"calls {self.runner.api_calls}  cached {self.runner.cache_hits}  ${self.runner.spent:.4f}"
@@ -213,6 +220,18 @@ class _Progress:
     def _on_call(self, _event: Any) -> None:
         if self.task is not None:
             self.bar.update(self.task, stats=self._stats())
+
+    def _on_batch(self, status: Any) -> None:
+        """One bar per batch: requests finished of total, the batch's status, an ETA at the rate so far."""
+        eta = status.eta
+        when = ("ETA unknown until requests finish (window 24 h)" if eta is None and status.status not in
+                ("completed", "failed", "expired", "cancelled") else "" if eta is None else f"ETA {_duration(eta)}")
+        text = f"{status.status}{' (resumed)' if status.resumed else ''}  {status.batch_id}  {when}".rstrip()
+        task = self.batches.get(status.batch_id)
+        if task is None:
+            task = self.batches[status.batch_id] = self.bar.add_task(f"batch {status.role}", total=status.total,
+                                                                    stats=text)
+        self.bar.update(task, total=status.total, completed=status.completed + status.failed, stats=text)
 
     def phase(self, name: str, total: int) -> Callable[[], None]:
         if self.task is not None:
@@ -227,6 +246,22 @@ class _Progress:
 
     def __exit__(self, *exc: Any) -> None:
         self.bar.__exit__(*exc)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def _batch_note(usd: float, usd_list: float | None) -> str:
+    """The plan's batch saving: what the same calls would cost online."""
+    if usd_list is None:
+        return ""
+    return f" at the batch price (online ${usd_list:.4f}; --batch saves ${usd_list - usd:.4f})"
 
 
 def _notices(prepared: Any) -> None:
@@ -246,8 +281,8 @@ def _plan(prepared: Any, variants: list[Any], quiet: bool) -> Any:
         judge = f" + {p.judge_calls} judge calls ({prepared.models.judge_model})" if p.judge_calls else ""
         err.print(f"plan: {p.variants} variant(s) × {p.cases} cases × {p.repeats} repeat(s) = {p.target_calls} target "
                   f"calls ({prepared.models.model}; {p.cached_calls} cached){judge}; ~{p.input_tokens:,} input tokens, "
-                  f"~{p.output_tokens:,} output tokens (estimated); estimated ${p.usd:.4f} of {usd_text(budget)} budget",
-                  markup=False)
+                  f"~{p.output_tokens:,} output tokens (estimated); estimated ${p.usd:.4f}{_batch_note(p.usd, p.usd_list)} "
+                  f"of {usd_text(budget)} budget", markup=False)
     return p
 
 
@@ -264,7 +299,7 @@ def _execute(runner: Any, plan: Any, yes: bool, show_progress: bool, start: Call
 def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Optional[str] = MODEL_OPT,
              judge_model: Optional[str] = JUDGE_OPT, repeats: Optional[int] = REPEATS_OPT,
              calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
-             no_cache: bool = NOCACHE_OPT, as_json: bool = JSON_OPT,
+             no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT,
              csv: Optional[Path] = typer.Option(None, "--csv", help="Write the per-case rows to this CSV file.")) -> None:
     """Run the eval set once: per-case table, mean score with 95% CI, pass rate, $ and cost per usable output."""
     from promptslim.evalresult import eval_result
@@ -273,7 +308,7 @@ def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Op
     from promptslim.strategy import Variant
 
     prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
-                       max_cost=max_cost, use_cache=not no_cache, command="eval")
+                       max_cost=max_cost, use_cache=not no_cache, command="eval", batch=batch)
     _notices(prepared)
     ev = prepared.evaluator
     plan = _plan(prepared, [Variant("baseline", prepared.template.source)], as_json)
@@ -342,7 +377,7 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
                                                   help="Non-inferiority margin on the 0..1 score scale."),
            calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
            write: bool = typer.Option(False, "--write", help="Also apply the slim template to T in place."),
-           no_cache: bool = NOCACHE_OPT, as_json: bool = JSON_OPT) -> None:
+           no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT) -> None:
     """Remove one instruction at a time, decide with statistics, verify a slim prompt, write reports/<name>/."""
     from promptslim.ablate import planned_variants, run_ablation
     from promptslim.paths import slim_rel as slim_rel_of
@@ -351,7 +386,7 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     from promptslim.writers import write_ablation
 
     prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
-                       max_cost=max_cost, use_cache=not no_cache, command="ablate")
+                       max_cost=max_cost, use_cache=not no_cache, command="ablate", batch=batch)
     _notices(prepared)
     ev, tpl = prepared.evaluator, prepared.template
     if not tpl.candidates:
@@ -397,7 +432,7 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
                                                                 help="Fail when $/month rises by more than PCT %."),
           model: Optional[str] = MODEL_OPT, judge_model: Optional[str] = JUDGE_OPT,
           max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT, no_cache: bool = NOCACHE_OPT,
-          require_noninferior: bool = typer.Option(False, "--require-noninferior",
+          batch: bool = BATCH_OPT, require_noninferior: bool = typer.Option(False, "--require-noninferior",
                                                    help="Also exit 1 when the eval set cannot show the head is "
                                                         "within the margin of base (inconclusive)."),
           as_json: bool = JSON_OPT) -> None:
@@ -410,7 +445,7 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
     options = CheckOptions(base=base, templates=tuple(templates or ()), no_eval=no_eval,
                            allow_missing_evalset=allow_missing_evalset, fail_on_cost_increase=fail_on_cost_increase,
                            model=model, judge_model=judge_model, max_cost=max_cost, yes=yes, use_cache=not no_cache,
-                           require_noninferior=require_noninferior)
+                           require_noninferior=require_noninferior, batch=batch)
     result = run_check(options, notice=lambda line: err.print(line, markup=False))
     markdown = render_markdown(result)
     write_check(find_root(), markdown)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
-from promptslim.results import ConcurrencyFacts, JudgeFacts, PriceFacts, Prices, RoleFacts, RunFacts
+from promptslim.results import BatchFacts, ConcurrencyFacts, JudgeFacts, PriceFacts, Prices, RoleFacts, RunFacts
 from promptslim.tokens import encoding_for
 
 if TYPE_CHECKING:
@@ -74,7 +74,20 @@ def run_facts(runner: "Runner", evaluators: Iterable["Evaluator"], judges: Itera
         judge=JudgeFacts.from_json(stats.to_dict()) if seen else None,
         by_role={name: RoleFacts.from_json(r) for name, r in by_role.items()},
         concurrency={name: ConcurrencyFacts.from_json(c) for name, c in runner.concurrency_summary().items()},
+        batch=batch_facts(runner),
     )
+
+
+def batch_facts(runner: "Runner") -> BatchFacts | None:
+    """With --batch: the batches this run created and those it resumed, and the price its calls were billed at."""
+    from promptslim.llm.batch import batch_backends
+
+    backends = batch_backends(runner)
+    if not backends:
+        return None
+    return BatchFacts(submitted=[b for x in backends for b in x.submitted],
+                      resumed=[b for x in backends for b in x.resumed],
+                      price={x.role: PriceFacts(**runner.roles[x.role].price.describe()) for x in backends})
 
 
 def price_facts(price: "Price", judge_price: "Price | None") -> Prices:

@@ -4,6 +4,7 @@ and evaluator, plan a strategy's variants (calls, tokens, $), and refuse a plan 
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass, field
 
 from pathlib import Path
@@ -17,7 +18,7 @@ from promptslim.llm.openai_backend import OpenAIBackend
 from promptslim.llm.retry import RetryPolicy
 from promptslim.llm.runner import Role, Runner
 from promptslim.llm.store import Store
-from promptslim.prices import LOCAL, price_for, usd_text
+from promptslim.prices import LOCAL, Price, price_for, usd_text
 from promptslim.template import Template, load_template
 
 if TYPE_CHECKING:
@@ -97,14 +98,24 @@ def _backend(model: str, endpoint: Endpoint, config: Config):
 
 
 def make_runner(config: Config, models: Models, *, budget_usd: float | None, use_cache: bool = True,
-                command: str = "") -> Runner:
-    """The runner with target (and judge) roles, the cache/ledger store, and the run's budget."""
+                command: str = "", batch: bool = False) -> Runner:
+    """The runner with target (and judge) roles, the cache/ledger store, and the run's budget; with `batch`,
+    every role's calls go through the provider's Batch API at its batch price."""
+    if batch and (models.local or models.judge_is_local):  # before any backend is built
+        who = "--model" if models.local else "--judge-model"
+        raise InputError(f"--batch: the embedded local model ({who} local) has no Batch API — run without --batch, "
+                         f"or pass {who} with an API model")
     roles = {"target": Role(_backend(models.model, config.target, config), price_for(models.model, config))}
     if models.judge_model != NONE:
         roles["judge"] = Role(_backend(models.judge_model, config.judge, config), price_for(models.judge_model, config))
     store = Store(ensure_home(config.home) / "cache.sqlite")
+    run_id = uuid.uuid4().hex[:12]
+    if batch:
+        from promptslim.llm.batch import batched
+
+        batched(roles, store, run_id)
     runner = Runner(roles=roles, store=store, budget_usd=budget_usd, concurrency=config.concurrency,
-                    retry=RetryPolicy.from_env(config.max_retries), use_cache=use_cache)
+                    retry=RetryPolicy.from_env(config.max_retries), use_cache=use_cache, run_id=run_id)
     store.start_run(runner.run_id, command)
     return runner
 
@@ -133,6 +144,11 @@ class Plan:
     output_tokens: int
     usd: float
     budget: float
+    usd_list: float | None = None  # with --batch: the same calls at the online list price
+
+    @property
+    def batch_saving(self) -> float | None:
+        return None if self.usd_list is None else self.usd_list - self.usd
 
     @property
     def over_budget(self) -> bool:
@@ -168,7 +184,7 @@ def resolve_template(path: str, root: Path) -> Path:
 
 def prepare(template_path: str, *, model: str | None, judge_model: str | None, repeats: int | None,
             calls_per_month: int | None, max_cost: float | None, use_cache: bool, command: str,
-            root: Path | None = None) -> Prepared:
+            root: Path | None = None, batch: bool = False) -> Prepared:
     """Validate everything (config, template, eval set, every case renders) before any call."""
     config = load_config(root)
     path = resolve_template(template_path, config.root)
@@ -184,7 +200,7 @@ def prepare(template_path: str, *, model: str | None, judge_model: str | None, r
     if models.judge_model != NONE and not evalset.criteria:
         models = Models(models.model, NONE, models.price_model, models.notices)
     budget = config.max_cost_usd if max_cost is None else max_cost
-    runner = make_runner(config, models, budget_usd=budget, use_cache=use_cache, command=command)
+    runner = make_runner(config, models, budget_usd=budget, use_cache=use_cache, command=command, batch=batch)
     judge = make_judge(runner, models, evalset, config)
     evaluator = make_evaluator(template, evalset, runner, models, config, judge, repeats=repeats or config.repeats,
                                calls_per_month=calls_per_month)
@@ -228,16 +244,21 @@ def make_evaluator(template: Template, evalset: EvalSet, runner: Runner, models:
 
 def plan_variants(ev: "Evaluator", variants: "Sequence[Variant]", budget: float) -> Plan:
     """Calls, tokens and dollars for these variants, counting exact input tokens and skipping cached calls;
-    each variant at its own model's price."""
+    each variant at its own model's price (with --batch, also what the same calls cost online)."""
+    from promptslim.llm.batch import batch_backends, list_price
+
+    roles = ev.runner.roles
     judge_on = ev.judge is not None
-    judge_price = ev.runner.roles["judge"].price if judge_on else None
+    judge_price = roles["judge"].price if judge_on else None
+    judge_list = list_price(roles["judge"]) if judge_on else None
     cases = len(ev.evalset.cases)
     total = cached = input_tokens = 0
-    usd = 0.0
+    usd = usd_list = 0.0
     answer = min(OUTPUT_ESTIMATE, ev.params(0).max_tokens or OUTPUT_ESTIMATE)
     unique = list(dict.fromkeys((v.source, v.model) for v in variants))
     for source, model in unique:
-        target_price = ev.runner.roles["target"].price if model is None else ev.price_of(model)
+        target_price = roles["target"].price if model is None else ev.price_of(model)
+        target_list = list_price(roles["target"]) if model is None else ev.price_of(model)
         pending = ev.pending_calls(source, model)
         calls = cases * ev.repeats
         total += calls
@@ -245,14 +266,21 @@ def plan_variants(ev: "Evaluator", variants: "Sequence[Variant]", budget: float)
         share = pending / calls if calls else 0
         tokens = sum(ev.input_tokens(source, model)) * ev.repeats
         input_tokens += int(tokens * share)
-        usd += target_price.cost(tokens * share, answer * pending)
-        if judge_price is not None:
-            usd += judge_price.cost((tokens / max(calls, 1) + JUDGE_OVERHEAD + answer) * pending,
-                                    JUDGE_OUTPUT * pending)
+        usd += _cost(target_price, judge_price, tokens * share, pending, answer)
+        usd_list += _cost(target_list, judge_list, tokens * share, pending, answer)
     pending_total = total - cached
     return Plan(variants=len(unique), cases=cases, repeats=ev.repeats, target_calls=total,
                 cached_calls=cached, judge_calls=pending_total if judge_on else 0, input_tokens=input_tokens,
-                output_tokens=answer * pending_total, usd=usd, budget=budget)
+                output_tokens=answer * pending_total, usd=usd, budget=budget,
+                usd_list=usd_list if batch_backends(ev.runner) else None)
+
+
+def _cost(target: Price, judge: Price | None, tokens: float, pending: int, answer: int) -> float:
+    """Estimated $ of a variant's pending target calls (`tokens` their input) and their judge calls."""
+    usd = target.cost(tokens, answer * pending)
+    if judge is not None:
+        usd += judge.cost((tokens / max(pending, 1) + JUDGE_OVERHEAD + answer) * pending, JUDGE_OUTPUT * pending)
+    return usd
 
 
 def combine_plans(plans: Sequence[Plan], budget: float) -> Plan:
@@ -261,7 +289,8 @@ def combine_plans(plans: Sequence[Plan], budget: float) -> Plan:
                 repeats=max((p.repeats for p in plans), default=1),
                 target_calls=sum(p.target_calls for p in plans), cached_calls=sum(p.cached_calls for p in plans),
                 judge_calls=sum(p.judge_calls for p in plans), input_tokens=sum(p.input_tokens for p in plans),
-                output_tokens=sum(p.output_tokens for p in plans), usd=sum(p.usd for p in plans), budget=budget)
+                output_tokens=sum(p.output_tokens for p in plans), usd=sum(p.usd for p in plans), budget=budget,
+                usd_list=None if any(p.usd_list is None for p in plans) else sum(p.usd_list or 0.0 for p in plans))
 
 
 def execute(runner: Runner, plan: Plan, yes: bool, start: "Callable[[], Awaitable[T]]") -> "T":

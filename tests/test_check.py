@@ -470,3 +470,28 @@ def test_static_check_marks_every_estimated_token_figure(repo, server):
     assert row.count("≈") == 3  # base → head tokens/call, and the largest case
     assert "- token counts: estimated ≈" in result.stdout
     assert server.calls == 0
+
+
+def test_check_with_batch_equals_the_online_check_at_the_batch_price(repo, server, monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMPTSLIM_BATCH_SETTLE", "0.05")
+    monkeypatch.setenv("PROMPTSLIM_BATCH_POLL", "0.05")
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    online = check("--json")
+    assert online.exit_code == 1, online.output
+    asked = list(server.requests)
+    monkeypatch.setenv("PROMPTSLIM_HOME", str(tmp_path / "batch-home"))  # nothing cached
+    batched = check("--json", "--batch")
+    assert batched.exit_code == 1, batched.output
+    assert server.calls == len(asked)  # no online call: base and head went out as one batch
+    assert [len(b["lines"]) for b in server.batches] == [2 * len(INPUTS)]
+    on, off = json.loads(online.stdout), json.loads(batched.stdout)
+    assert off["templates"] == on["templates"]
+    # gpt-4o-mini's batch price in genai-prices is half its list price; recomputed from the usage the server reported
+    price_in, price_out = per_mtok()
+    from fakeserver import default_prompt_tokens
+
+    usd = sum(default_prompt_tokens(b) * price_in + words(bonjour(b)) * price_out
+              for batch in server.batches for b in batch["lines"]) / 1e6
+    assert off["run"]["usd"] == pytest.approx(usd / 2, rel=1e-6)
+    assert off["run"]["usd"] == pytest.approx(on["run"]["usd"] / 2, rel=1e-6)
+    assert "--batch saves $" in batched.stderr

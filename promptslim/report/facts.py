@@ -65,7 +65,10 @@ def cache_line(run: "AnyRun") -> str:
 def concurrency_line(run: "RunFacts") -> str | None:
     """'concurrency (target): 8 → 4 at 3.2 s (timeout) → 5 at 9.0 s (recovered); ended at 8, lowest 4'."""
     lines = []
+    batched = set(run.batch.price) if run.batch else set()  # batch jobs have no concurrency to adapt
     for role, c in run.concurrency.items():
+        if role in batched:
+            continue
         changes = c.changes
         if not changes:
             lines.append(f"{role} {c.start} throughout")
@@ -79,6 +82,17 @@ def concurrency_line(run: "RunFacts") -> str | None:
         lines.append(f"{role} {text}; ended at {c.end}, lowest {c.lowest}")
     return "concurrency (adapts: halves on a timeout or 429, adds one per window of successes): " + "; ".join(lines) \
         if lines else None
+
+
+def batch_line(run: "RunFacts") -> str | None:
+    """With --batch: the batches behind this run and the price its own calls were billed at."""
+    batch = run.batch
+    if not batch:
+        return None
+    submitted, resumed = len(batch.submitted), len(batch.resumed)
+    billed = "; ".join(f"{role} at {p.source}" for role, p in batch.price.items())
+    return (f"Batch API: {submitted} batch(es) submitted, {resumed} resumed from an earlier run; this run's calls "
+            f"billed at the batch price ({billed}); $/call and $/month stay at the online price")
 
 
 def price_line(prices: "Prices | None") -> str | None:
@@ -105,7 +119,7 @@ def fact_lines(run: "AnyRun", prices: "Prices | None", tokens_note: str | None,
     """Every run fact as one line each, in the order the README lists them."""
     facts = run.facts
     lines = [judge_line(facts, variants_judge), truncation_line(facts, variants_truncated), retries_line(facts),
-             cache_line(run), concurrency_line(facts), price_line(prices)]
+             cache_line(run), concurrency_line(facts), batch_line(facts), price_line(prices)]
     if tokens_note:
         lines.append(f"token counts: {tokens_note}")
     return [line for line in lines if line]

@@ -14,8 +14,8 @@ from promptslim.results.check import (CaseScores, CheckResult, CheckRow, CheckSi
                                       UsdPerMtok)
 from promptslim.results.eval import AnswerCounts, EvalCase, EvalResult, EvalSummary
 from promptslim.results.index import IndexAblation, IndexEntry, IndexResult, IndexTotals
-from promptslim.results.run import (AblationRun, CheckRun, ConcurrencyChange, ConcurrencyFacts, EvalRun, JudgeFacts,
-                                    PriceFacts, Prices, RoleFacts, RoleSpend, RunFacts, Spend)
+from promptslim.results.run import (AblationRun, BatchFacts, CheckRun, ConcurrencyChange, ConcurrencyFacts, EvalRun,
+                                    JudgeFacts, PriceFacts, Prices, RoleFacts, RoleSpend, RunFacts, Spend)
 
 __all__ = [
     "SCHEMA_VERSION", "AblationResult", "Baseline", "Power", "SideErrors", "SlimFinding", "SlimStep", "UnitFinding",
@@ -23,6 +23,6 @@ __all__ = [
     "CaseScores", "CheckResult", "CheckRow", "CheckSide", "ConfigChange", "Gates", "Quality", "UsdPerMtok",
     "AnswerCounts", "EvalCase", "EvalResult", "EvalSummary",
     "IndexAblation", "IndexEntry", "IndexResult", "IndexTotals",
-    "AblationRun", "CheckRun", "ConcurrencyChange", "ConcurrencyFacts", "EvalRun", "JudgeFacts", "PriceFacts",
+    "AblationRun", "BatchFacts", "CheckRun", "ConcurrencyChange", "ConcurrencyFacts", "EvalRun", "JudgeFacts", "PriceFacts",
     "Prices", "RoleFacts", "RoleSpend", "RunFacts", "Spend",
 ]

@@ -77,6 +77,15 @@ class ConcurrencyFacts(JsonRecord):
 
 
 @dataclass(frozen=True)
+class BatchFacts(JsonRecord):
+    """With --batch: the batches this run submitted or resumed, and the price each role's calls were billed at."""
+
+    submitted: list[str]
+    resumed: list[str]
+    price: dict[str, PriceFacts]
+
+
+@dataclass(frozen=True)
 class RunFacts(JsonRecord):
     """What the run itself saw (laid out flat inside each report's `run`)."""
 
@@ -92,6 +101,7 @@ class RunFacts(JsonRecord):
     judge: JudgeFacts | None
     by_role: dict[str, RoleFacts]
     concurrency: dict[str, ConcurrencyFacts]
+    batch: BatchFacts | None = field(default=None, metadata=OPTIONAL)  # present only with --batch
 
 
 @dataclass(frozen=True)
