@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from promptslim.decide import ALPHA, METHOD, cases_for_power, detectable, min_cases_unchanged
 from promptslim.evaluate import Evaluator, Summary, VariantResult
 from promptslim.gitutil import head_commit
-from promptslim.results import (SCHEMA_VERSION, AblationResult, AblationRun, Baseline, Power,
-                                SlimFinding, UnitFinding)
+from promptslim.results import (SCHEMA_VERSION, AblationResult, AblationRun, Baseline, Power, SlimFinding,
+                                UnitFinding, VariantFacts)
 from promptslim.runfacts import TINY_JUDGE_NOTE, price_facts, run_facts, tokens_note, warnings
 from promptslim.strategy import LeaveOneOut, Phase, Proposal, Strategy, Trial, UnitResult, Variant, bounds
 from promptslim.tokens import encoding_for
@@ -67,8 +67,11 @@ def _baseline(s: Summary) -> Baseline:
     return Baseline(input_tokens=round(s.input_tokens, 3), output_tokens=round(s.output_tokens, 3),
                     score=s.score.mean, ci=list(s.score.ci) if s.score.ci else None, n=s.score.n, se=s.score.se,
                     pass_rate=s.pass_rate, judge_errors=s.judge_errors, usd_per_call=s.usd_per_call,
-                    usd_per_month=s.usd_per_month, usd_per_usable_output=s.usd_per_usable_output, counts=s.counts,
-                    tokens_source=s.tokens_source)
+                    usd_per_month=s.usd_per_month, usd_per_usable_output=s.usd_per_usable_output, facts=_facts(s))
+
+
+def _facts(s: Summary) -> VariantFacts:
+    return VariantFacts(**vars(s.counts), tokens_source=s.tokens_source)
 
 
 def _power(units: list[UnitResult], margin: float, n: int) -> Power:
@@ -183,8 +186,7 @@ def _result(ev: Evaluator, margin: float, baseline: VariantResult, units: list[U
             score=s.score.mean, score_delta=sum(slim.deltas) / len(slim.deltas) if slim.deltas else None,
             ci=bounds(slim.low, slim.high), n=len(slim.deltas), verdict=slim.verdict,
             usd_per_call_saved=slim_per_call, usd_per_month_saved=slim_per_month, steps=slim.steps,
-            judge_errors=s.judge_errors, counts=s.counts,
-            tokens_source=s.tokens_source),
+            judge_errors=s.judge_errors, facts=_facts(s)),
         run=run,
         power=power,
         price_model=models.price_model,

@@ -193,10 +193,10 @@ def _view(result: AblationResult, diff: str) -> dict:
 def _facts(result: AblationResult) -> list[str]:
     """The run facts, with truncation and judge errors per variant where they differ."""
     units, slim, base = result.units, result.slim, result.baseline
-    cut = [("baseline", base.counts.truncated)] + [(f"unit {u.id}", u.truncated) for u in units]
+    cut = [("baseline", base.facts.truncated)] + [(f"unit {u.id}", u.truncated) for u in units]
     judged = [("baseline", base.judge_errors)] + [(f"unit {u.id}", u.judge_errors.variant) for u in units]
     if not nothing_removable(result):
-        cut.append(("slim", slim.counts.truncated))
+        cut.append(("slim", slim.facts.truncated))
         judged.append(("slim", slim.judge_errors))
     return fact_lines(result.run, result.prices, result.tokens_note, cut, judged)
 

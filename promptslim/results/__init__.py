@@ -8,7 +8,7 @@ it is current).
 """
 
 from promptslim.results.ablation import (SCHEMA_VERSION, AblationResult, Baseline, Power, SideErrors, SlimFinding,
-                                         SlimStep, UnitFinding, Verdict, ablation_schema, shipped_schema,
+                                         SlimStep, UnitFinding, VariantFacts, Verdict, ablation_schema, shipped_schema,
                                          write_schema)
 from promptslim.results.check import (CaseScores, CheckResult, CheckRow, CheckSide, ConfigChange, Gates, Quality,
                                       UsdPerMtok)
@@ -19,7 +19,7 @@ from promptslim.results.run import (AblationRun, BatchFacts, CheckRun, Concurren
 
 __all__ = [
     "SCHEMA_VERSION", "AblationResult", "Baseline", "Power", "SideErrors", "SlimFinding", "SlimStep", "UnitFinding",
-    "Verdict", "ablation_schema", "shipped_schema", "write_schema",
+    "VariantFacts", "Verdict", "ablation_schema", "shipped_schema", "write_schema",
     "CaseScores", "CheckResult", "CheckRow", "CheckSide", "ConfigChange", "Gates", "Quality", "UsdPerMtok",
     "AnswerCounts", "EvalCase", "EvalResult", "EvalSummary",
     "IndexAblation", "IndexEntry", "IndexResult", "IndexTotals",

@@ -28,6 +28,13 @@ class Verdict(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class VariantFacts(AnswerCounts):
+    """A variant's own run facts: its answers (cut, cached) and how its input tokens were counted."""
+
+    tokens_source: str
+
+
+@dataclass(frozen=True)
 class Baseline(JsonRecord):
     """The template as it is, over the whole eval set: the figures every variant is compared with."""
 
@@ -42,8 +49,7 @@ class Baseline(JsonRecord):
     usd_per_call: float
     usd_per_month: float
     usd_per_usable_output: float | None
-    counts: AnswerCounts = field(metadata=FLAT)
-    tokens_source: str
+    facts: VariantFacts = field(metadata=FLAT)
 
 
 @dataclass(frozen=True)
@@ -109,8 +115,7 @@ class SlimFinding(JsonRecord):
     usd_per_month_saved: float
     steps: list[SlimStep]
     judge_errors: int
-    counts: AnswerCounts = field(metadata=FLAT)
-    tokens_source: str
+    facts: VariantFacts = field(metadata=FLAT)
 
 
 @dataclass(frozen=True)
