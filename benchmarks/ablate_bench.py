@@ -27,8 +27,8 @@ import fakeserver  # noqa: E402
 from fakeserver import FakeServer  # noqa: E402
 
 from promptslim.ablate import run_ablation  # noqa: E402
-from promptslim.outputs import write_ablation  # noqa: E402
-from promptslim.prepare import prepare  # noqa: E402
+from promptslim.runsetup import prepare  # noqa: E402
+from promptslim.writers import write_ablation  # noqa: E402
 from promptslim.report import headline  # noqa: E402
 from promptslim.tokens import get_encoding  # noqa: E402
 
@@ -165,9 +165,9 @@ def main() -> None:
         os.chdir("/")
 
     data = first["result"].data
-    units = data["units"]
+    units = data.units
     assert len(units) == K, f"expected {K} units, segmented {len(units)}"
-    slim = data["slim"]
+    slim = data.slim
     attempts = sum(1 for name, _, _ in first["phases"] if name.startswith("slim"))
     logical = first["api"] + first["hits"]
     naive = (K + 2) * args.n
@@ -175,9 +175,9 @@ def main() -> None:
 
     print(f"ablate benchmark: K={K} units, N={args.n} cases, latency {args.latency * 1000:.0f} ms, "
           f"concurrency {CONCURRENCY}")
-    print("  verdicts : " + ", ".join(f"{u['id']}:{u['verdict']}" for u in units))
-    print(f"  slim     : removed {slim['removed']}, restored {slim['restored']} ({attempts} slim attempt(s)), "
-          f"verdict {slim['verdict']}")
+    print("  verdicts : " + ", ".join(f"{u.id}:{u.verdict}" for u in units))
+    print(f"  slim     : removed {slim.removed}, restored {slim.restored} ({attempts} slim attempt(s)), "
+          f"verdict {slim.verdict}")
     print(f"  headline : {headline(data)}")
     print()
     print("=" * 78)

@@ -292,7 +292,7 @@ def engine_check(kind: str, n: int, reps: int, rng: np.random.Generator) -> tupl
     from promptslim.evaluate import Evaluator
     from promptslim.llm.runner import Role, Runner
     from promptslim.prices import price_for
-    from promptslim.session import Models
+    from promptslim.runsetup import Models
     from promptslim.template import load_template
 
     same = 0
@@ -319,10 +319,10 @@ def engine_check(kind: str, n: int, reps: int, rng: np.random.Generator) -> tupl
             data = asyncio.run(run_ablation(ev, MARGIN)).data
             # the pure path on the same scores: slim sets drawn by the engine are replayed from the backend
             d.slim = lambda units, b=backend: b.slims[tuple(sorted(units))]
-            pure = run_new(d, usd_saved=[u["usd_per_call_saved"] for u in data["units"]])
-            engine_slim = sorted(u - 1 for u in data["slim"]["removed"])
+            pure = run_new(d, usd_saved=[u.usd_per_call_saved for u in data.units])
+            engine_slim = sorted(u - 1 for u in data.slim.removed)
             try:
-                same += ([u["verdict"] for u in data["units"]] == pure["verdicts"] and
+                same += ([u.verdict.value for u in data.units] == pure["verdicts"] and
                          engine_slim == sorted(pure["slim"]))
             except KeyError:
                 pass  # the pure path asked for a slim set the engine never ran: a mismatch

@@ -15,32 +15,42 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from promptslim import gitutil, paths, trust
-from promptslim.gitutil import show
+from promptslim import changes, gitutil, paths, trust
 from promptslim.config import Config, PromptConfig, find_root, load_config
 from promptslim.cost import NOT_INCLUDED, Output, cost_of, measured, static_output
+from promptslim.decide import check_outcome
+from promptslim.gitutil import show
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.prices import Price, price_for, usd_text
 from promptslim.report import fmt
-from promptslim.report.check import render_markdown
+from promptslim.results import (CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
+                                Gates, Prices, Quality, UsdPerMtok)
 from promptslim.runfacts import price_facts, run_facts, tokens_note, warnings
-from promptslim.safeio import MAX_TEMPLATE_BYTES, atomic_write, read_repo_text
-from promptslim.session import NONE, Models, resolve_models, run_notices
-from promptslim.decide import check_outcome
-from promptslim.template import Message, Template, relpath, template_from_source, template_name
+from promptslim.runsetup import (NONE, Models, combine_plans, execute, make_evaluator, make_judge, make_runner,
+                                 plan_variants, resolve_models, run_notices)
+from promptslim.safeio import MAX_TEMPLATE_BYTES, read_repo_text
+from promptslim.strategy import Variant
+from promptslim.template import Message, Template, template_from_source, template_name
 from promptslim.tokens import count_messages
-
-PROMPTS, EVALSETS = "prompts", "evalsets"
-EVALSET_SUFFIXES = (".yaml", ".yml", ".jsonl")
-REPORT = "reports/check.md"
 
 
 @dataclass(frozen=True)
-class CheckResult:
-    markdown: str  # PR-comment markdown (also written to reports/check.md by run_check)
-    failed: bool  # True -> CLI exits 1
-    data: dict  # the same as JSON-able data (per template rows, gates, base ref)
+class CheckOptions:
+    """What the command line asks of a check: the base, which templates, and the gates it adds."""
+
+    base: str | None = None
+    templates: tuple[str, ...] = ()
+    no_eval: bool = False
+    allow_missing_evalset: bool = False
+    fail_on_cost_increase: float | None = None
+    model: str | None = None
+    judge_model: str | None = None
+    max_cost: float | None = None
+    yes: bool = False
+    use_cache: bool = True
+    require_noninferior: bool = False
+    batch: bool = False  # the calls go through the provider's Batch API
 
 
 @dataclass
@@ -65,111 +75,47 @@ class _Target:
         return self.status != "deleted" and self.evalset is not None and self.head_msgs is not None
 
 
-def run_check(*, base: str | None, templates: list[str], no_eval: bool, allow_missing_evalset: bool,
-              fail_on_cost_increase: float | None, model: str | None, judge_model: str | None,
-              max_cost: float | None, yes: bool, use_cache: bool, notice: Callable[[str], None],
-              root: Path | None = None, require_noninferior: bool = False) -> CheckResult:
-    """Compare changed templates at REF with the working tree; gates decide `failed`."""
+def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path | None = None) -> CheckResult:
+    """Compare changed templates at REF with the working tree; gates decide `failed`. Writes nothing."""
+    o = options
     trust.refuse_linked_config(root or find_root())
     head_config = load_config(root)  # validated: a broken head config is still bad input
     root = head_config.root
-    ref, sha = _resolve_base(root, base)
+    ref, sha = changes.resolve_base(root, o.base)
     config = trust.base_config(root, sha)  # the gate is the base's, never the pull request's own
     config_changes = trust.config_changes(config, head_config)
     trust.check_state(root, config.home)
-    changes = _restrict(_discover(root, sha), templates, root)
-    models = resolve_models(config, model, judge_model)
+    changed = changes.restrict(changes.discover(root, sha), list(o.templates), root)
+    models = resolve_models(config, o.model, o.judge_model)
     price = price_for(models.price_model, config)
-    targets = [_load(change, root, sha, config) for change in changes]
+    targets = [_load(change, root, sha, config) for change in changed]
     results: dict[tuple[int, str], Any] = {}
-    run: dict | None = None
-    if not no_eval and any(t.evaluable for t in targets):
-        results, run = _evaluate(targets, config, models, price, max_cost, yes, use_cache, notice)
-    gates = {"margin": config.margin, "fail_on_cost_increase": fail_on_cost_increase,
-             "allow_missing_evalset": allow_missing_evalset, "require_noninferior": require_noninferior}
+    run: CheckRun | None = None
+    prices: Prices | None = None
+    if not o.no_eval and any(t.evaluable for t in targets):
+        results, run, prices = _evaluate(targets, config, models, price, o, notice)
+    gates = Gates(margin=config.margin, fail_on_cost_increase=o.fail_on_cost_increase,
+                  allow_missing_evalset=o.allow_missing_evalset, require_noninferior=o.require_noninferior)
     rows = [_row(i, t, results, price, models, gates, _base_output(t, root, sha)) for i, t in enumerate(targets)]
-    sources = {side["tokens_source"] for r in rows for side in (r["base"], r["head"]) if side}
+    sources = {side.tokens_source for r in rows for side in (r.base, r.head) if side}
     tokens_source = "estimated" if "estimated" in sources or not sources else (
         "server-reported" if "server-reported" in sources else "exact")
-    data = {
-        "base": ref, "base_sha": sha, "no_eval": no_eval, "model": models.model, "judge_model": models.judge_model,
-        "local_model": _local_model_name() if models.local else None,
-        "price_model": models.price_model, "price_source": price.source,
-        "prices": (run or {}).pop("prices", None) or price_facts(price, None), "tokens_source": tokens_source,
-        "tokens_note": tokens_note(tokens_source, models.price_model, models.local),
-        "warnings": warnings(run, models.local) if run else [],
-        "usd_per_mtok": {"input": price.input, "cached_input": price.cached_input, "output": price.output},
-        "restricted_to": sorted(templates) if templates else None, "gates": gates, "templates": rows,
-        "failed": any(r["failed"] for r in rows), "run": run, "config_changes": config_changes,
-    }
-    markdown = render_markdown(data) + trust.config_changes_markdown(config_changes)
-    atomic_write(root / REPORT, markdown + "\n", root)
-    return CheckResult(markdown=markdown, failed=data["failed"], data=data)
-
-
-# ---------------------------------------------------------------- git: what changed
-def _resolve_base(root: Path, base: str | None) -> tuple[str, str]:
-    if gitutil.git(root, "rev-parse", "--is-inside-work-tree", check=False).strip() != "true":
-        raise InputError(f"{root}: not a git repository — `promptslim check` compares templates against a git ref")
-    ref = base or gitutil.default_base(root)
-    sha = gitutil.git(root, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False).strip()
-    if not sha:
-        raise InputError(f"--base {ref}: no such commit in this repository — fetch it first "
-                         "(in CI: actions/checkout with fetch-depth: 0)")
-    return ref, sha
-
-
-def _is_template(path: str | None) -> bool:
-    return bool(path) and path.startswith(f"{PROMPTS}/") and paths.is_prompt(path)
-
-
-def _discover(root: Path, sha: str) -> list[gitutil.Change]:
-    """Changed templates, plus templates whose eval set alone changed."""
-    found = gitutil.changes(root, sha, (PROMPTS, EVALSETS))
-    templates: dict[str, gitutil.Change] = {}
-    for c in found:
-        if c.status == "renamed":
-            head_ok, base_ok = _is_template(c.path), _is_template(c.base_path)
-            if head_ok and base_ok:
-                templates[c.path] = c
-            elif head_ok:
-                templates[c.path] = gitutil.Change("added", c.path, None)
-            elif base_ok:
-                templates[c.base_path] = gitutil.Change("deleted", c.base_path, c.base_path)
-        elif _is_template(c.path):
-            templates[c.path] = c
-    covered = set(templates) | {c.base_path for c in templates.values() if c.base_path}
-    for c in found:
-        for path in (c.path, c.base_path):
-            tpl = paths.prompt_of_evalset(path, root)
-            if tpl and tpl not in covered and (root / tpl).is_file():
-                templates[tpl] = gitutil.Change("modified", tpl, tpl)
-                covered.add(tpl)
-    return sorted(templates.values(), key=lambda c: c.path)
-
-
-def _restrict(changes: list[gitutil.Change], templates: list[str], root: Path) -> list[gitutil.Change]:
-    if not templates:
-        return changes
-    wanted = set()
-    for given in templates:
-        path = Path(given)
-        options = [path] if path.is_absolute() else [Path.cwd() / path, root / path]
-        rel = relpath(next((p for p in options if p.exists()), options[-1]), root)
-        if not paths.is_prompt(rel):
-            raise InputError(paths.not_a_prompt(given))
-        wanted.add(rel)
-    return [c for c in changes if c.path in wanted or c.base_path in wanted]
-
-
-def _evalset_rel(template_rel: str, suffix: str) -> str:
-    return f"{EVALSETS}/{Path(template_rel[len(PROMPTS) + 1:]).with_suffix(suffix).as_posix()}"
+    return CheckResult(
+        base=ref, base_sha=sha, no_eval=o.no_eval, model=models.model, judge_model=models.judge_model,
+        local_model=_local_model_name() if models.local else None,
+        price_model=models.price_model, price_source=price.source,
+        prices=prices or price_facts(price, None), tokens_source=tokens_source,
+        tokens_note=tokens_note(tokens_source, models.price_model, models.local),
+        warnings=warnings(run.facts, models.local) if run else [],
+        usd_per_mtok=UsdPerMtok(input=price.input, cached_input=price.cached_input, output=price.output),
+        restricted_to=sorted(o.templates) if o.templates else None, gates=gates, templates=rows,
+        failed=any(r.failed for r in rows), run=run,
+        config_changes=[ConfigChange(**change) for change in config_changes])
 
 
 def _base_evalset(root: Path, sha: str, template_rel: str) -> tuple[str, str] | None:
     """(path, text) of the template's eval set at the base ref."""
-    for suffix in EVALSET_SUFFIXES:
-        rel = _evalset_rel(template_rel, suffix)
+    for rel in paths.evalset_candidates(template_rel):
         text = gitutil.show(root, sha, rel)
         if text is not None:
             return rel, text
@@ -248,62 +194,49 @@ def _render(tpl: Template, evalset: EvalSet | None, strict: bool) -> list[list[M
 
 
 # ---------------------------------------------------------------- evaluate (one runner, cached)
-def _evaluate(targets: list[_Target], config: Config, models: Models, price: Price, max_cost: float | None,
-              yes: bool, use_cache: bool, notice: Callable[[str], None]) -> tuple[dict, dict]:
-    from promptslim.evaluate import Evaluator
-    from promptslim.judge import Judge
-    from promptslim.prepare import Prepared, plan, within_budget
-    from promptslim.session import make_runner
-
-    budget = config.max_cost_usd if max_cost is None else max_cost
+def _evaluate(targets: list[_Target], config: Config, models: Models, price: Price, o: CheckOptions,
+              notice: Callable[[str], None]) -> tuple[dict, CheckRun, Prices]:
+    """Both sides of every evaluable template through the shared run set-up: one runner, one plan, one gate."""
+    budget = config.max_cost_usd if o.max_cost is None else o.max_cost
     for line in run_notices(models):
         notice(line)
-    runner = make_runner(config, models, budget_usd=budget, use_cache=use_cache, command="check")
+    runner = make_runner(config, models, budget_usd=budget, use_cache=o.use_cache, command="check", batch=o.batch)
     jobs: list[tuple[tuple[int, str], Any, str]] = []
     plans = []
     for i, t in enumerate(targets):
         if not t.evaluable:
             continue
         assert t.evalset is not None and t.head is not None
-        judged = models.judge_model != NONE and bool(t.evalset.criteria)
-        side_models = models if judged else replace(models, judge_model=NONE)
-        judge = None
-        if judged:
-            judge = Judge(runner, models.judge_model, t.evalset.criteria or "", config.home,
-                          threshold=t.evalset.threshold, steps=t.evalset.steps, json_mode=models.judge_is_local,
-                          embedded=models.judge_is_local,
-                          where=t.evalset.path)
+        judge = make_judge(runner, models, t.evalset, config)
+        side_models = models if judge is not None else replace(models, judge_model=NONE)
         sides = [("head", t.head)] + ([("base", t.base)] if t.base is not None and t.base_msgs else [])
         for side, tpl in sides:
-            ev = Evaluator(template=tpl, evalset=t.evalset, runner=runner, models=side_models, config=config,
-                           price=price, repeats=config.repeats, calls_per_month=t.prompt.calls_per_month,
-                           judge=judge)
+            ev = make_evaluator(tpl, t.evalset, runner, side_models, config, judge, repeats=config.repeats)
             jobs.append(((i, side), ev, tpl.source))
             # an identical rendering (eval-set-only change) is answered once: plan it once
             if side == "head" or t.base_msgs != t.head_msgs:
-                plans.append(plan(Prepared(config, tpl, t.evalset, side_models, ev), [tpl.source], budget))
-    usd = sum(p.usd for p in plans)
-    judge_calls = sum(p.judge_calls for p in plans)
-    judge = f" + {judge_calls} judge calls ({models.judge_model})" if judge_calls else ""
-    notice(f"plan: {len(plans)} variant(s) over {len({key[0] for key, _, _ in jobs})} changed "
-           f"template(s) = {sum(p.target_calls for p in plans)} target calls ({models.model}; "
-           f"{sum(p.cached_calls for p in plans)} cached){judge}; ~{sum(p.input_tokens for p in plans):,} input "
-           f"tokens, ~{sum(p.output_tokens for p in plans):,} output tokens (estimated); estimated ${usd:.4f} of "
-           f"{usd_text(budget)} budget")
+                plans.append(plan_variants(ev, [Variant(side, tpl.source)], budget))
+    plan = combine_plans(plans, budget)
+    judge_note = f" + {plan.judge_calls} judge calls ({models.judge_model})" if plan.judge_calls else ""
+    batch_note = ""
+    if o.batch:
+        online = plan.usd_list or 0.0
+        batch_note = f" at the batch price (online ${online:.4f}; --batch saves ${online - plan.usd:.4f})"
+    notice(f"plan: {plan.variants} variant(s) over {len({key[0] for key, _, _ in jobs})} changed "
+           f"template(s) = {plan.target_calls} target calls ({models.model}; "
+           f"{plan.cached_calls} cached){judge_note}; ~{plan.input_tokens:,} input "
+           f"tokens, ~{plan.output_tokens:,} output tokens (estimated); estimated ${plan.usd:.4f}"
+           f"{batch_note} of {usd_text(budget)} budget")
 
-    async def guarded() -> list[Any]:
-        await within_budget(usd, budget, yes)
-        return await runner.gather(ev.run(source) for _, ev, source in jobs)
-
-    answers = runner.run(guarded())
-    run = {"calls": runner.api_calls, "cache_hits": runner.cache_hits, "usd": runner.spent}
+    answers = execute(runner, plan, o.yes, lambda: runner.gather(ev.run(source) for _, ev, source in jobs))
     evaluators = [ev for _, ev, _ in jobs]
-    run.update(run_facts(runner, evaluators, [ev.judge for ev in evaluators if ev.judge is not None],
-                         max_tokens=evaluators[0].params(0).max_tokens if evaluators else config.max_tokens,
-                         local=models.local))
+    run = CheckRun(calls=runner.api_calls, cache_hits=runner.cache_hits, usd=runner.spent,
+                   facts=run_facts(runner, evaluators, [ev.judge for ev in evaluators if ev.judge is not None],
+                                   max_tokens=evaluators[0].params(0).max_tokens if evaluators else config.max_tokens,
+                                   local=models.local))
     judge_role = runner.roles.get("judge")
-    run["prices"] = price_facts(price, judge_role.price if judge_role else None)
-    return {key: answer for (key, _, _), answer in zip(jobs, answers)}, run
+    prices = price_facts(price, judge_role.price if judge_role else None)
+    return {key: answer for (key, _, _), answer in zip(jobs, answers)}, run, prices
 
 
 def _local_model_name() -> str:
@@ -315,7 +248,7 @@ def _local_model_name() -> str:
 
 # ---------------------------------------------------------------- figures and gates
 def _side(msgs: list[list[Message]] | None, result: Any, price: Price, prompt: PromptConfig,
-          models: Models, static: Output | None = None) -> dict | None:
+          models: Models, static: Output | None = None) -> CheckSide | None:
     if msgs is None:
         return None
     s = result.summary if result is not None else None
@@ -330,15 +263,22 @@ def _side(msgs: list[list[Message]] | None, result: Any, price: Price, prompt: P
     out = s.output_tokens if s is not None else None
     output = measured(out) if out is not None else (static or Output(0.0, NOT_INCLUDED, "not included"))
     figure = cost_of(price, mean_in, output, prompt, prompt.calls_per_month)
-    per_call = figure.usd_per_call
-    return {"input_tokens": mean_in, "input_tokens_max": max(tokens), "input_tokens_per_case": tokens,
-            "output_tokens": out, "score": s.score.mean if s else None,
-            "ci": list(s.score.ci) if s and s.score.ci else None, "n": s.score.n if s else None,
-            "pass_rate": s.pass_rate if s else None, "usd_per_call": per_call,
-            "usd_per_month": figure.usd_per_month, "includes_output": s is not None,
-            "output_basis": output.basis, "output_note": output.note,
-            "tokens_source": source, "answers": s.answers if s else 0, "truncated": s.truncated if s else 0,
-            "judge_errors": s.judge_errors if s else 0}
+    return CheckSide(input_tokens=mean_in, input_tokens_max=max(tokens), input_tokens_per_case=tokens,
+                     output_tokens=out, score=s.score.mean if s else None,
+                     ci=list(s.score.ci) if s and s.score.ci else None, n=s.score.n if s else None,
+                     pass_rate=s.pass_rate if s else None, usd_per_call=figure.usd_per_call,
+                     usd_per_month=figure.usd_per_month, includes_output=s is not None,
+                     tokens_source=source, answers=s.counts.answers if s else 0, truncated=s.counts.truncated if s else 0,
+                     judge_errors=s.judge_errors if s else 0, output_basis=output.basis, output_note=output.note)
+
+
+def _quality(base_res: Any, head_res: Any, margin: float) -> Quality:
+    deltas = [h - b for h, b in zip(head_res.scores(), base_res.scores()) if h is not None and b is not None]
+    q = check_outcome(deltas, margin)
+    return Quality(outcome=q["outcome"], delta=q["delta"], ci=q["ci"], n=q["n"], sd=q["sd"],
+                   min_detectable=q["min_detectable"], regression=q["outcome"] == "regression",
+                   judge_errors={"base": sum(1 for x in base_res.scores() if x is None),
+                                 "head": sum(1 for x in head_res.scores() if x is None)})
 
 
 def _base_output(t: _Target, root: Path, sha: str) -> Output | None:
@@ -354,64 +294,59 @@ def _base_output(t: _Target, root: Path, sha: str) -> Output | None:
         if found.basis != NOT_INCLUDED else found
 
 
-def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates: dict,
-         static: Output | None = None) -> dict:
+def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates: Gates,
+         static: Output | None = None) -> CheckRow:
     base_res, head_res = results.get((i, "base")), results.get((i, "head"))
     base = _side(t.base_msgs, base_res, price, t.prompt, models, static)
     head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, models, static)
-    if base is not None and head is not None and base["includes_output"] != head["includes_output"]:
+    if base is not None and head is not None and base.includes_output != head.includes_output:
         base = _side(t.base_msgs, None, price, t.prompt, models, static)  # like for like
         head = _side(t.head_msgs, None, price, t.prompt, models, static)
     failures: list[str] = []
     quality = None
     if base_res is not None and head_res is not None:
-        deltas = [h - b for h, b in zip(head_res.scores(), base_res.scores()) if h is not None and b is not None]
-        quality = check_outcome(deltas, gates["margin"])
-        quality["regression"] = quality["outcome"] == "regression"
-        quality["judge_errors"] = {"base": sum(1 for x in base_res.scores() if x is None),
-                                   "head": sum(1 for x in head_res.scores() if x is None)}
-        if quality["regression"]:
+        quality = _quality(base_res, head_res, gates.margin)
+        if quality.regression:
             failures.append(f"quality regression: head is worse than base (upper 95% bound "
-                            f"{fmt.signed(quality['ci'][1])} < 0) and not shown to stay within the margin "
-                            f"{gates['margin']:g}")
-        elif quality["outcome"] != "pass" and gates.get("require_noninferior"):
-            failures.append(f"could not show non-inferiority (lower 95% bound {fmt.signed(quality['ci'][0])} "
-                            f"≤ −margin {fmt.signed(-gates['margin'])}) and --require-noninferior is set"
-                            if quality["ci"] else "could not show non-inferiority (too few scored cases) "
+                            f"{fmt.signed(quality.ci[1])} < 0) and not shown to stay within the margin "
+                            f"{gates.margin:g}")
+        elif quality.outcome != "pass" and gates.require_noninferior:
+            failures.append(f"could not show non-inferiority (lower 95% bound {fmt.signed(quality.ci[0])} "
+                            f"≤ −margin {fmt.signed(-gates.margin)}) and --require-noninferior is set"
+                            if quality.ci else "could not show non-inferiority (too few scored cases) "
                             "and --require-noninferior is set")
     budget = t.prompt.max_input_tokens
-    if head is not None and budget is not None and head["input_tokens_max"] > budget:
-        failures.append(f"{head['input_tokens_max']:,} input tokens/call (largest case) exceeds max_input_tokens "
+    if head is not None and budget is not None and head.input_tokens_max > budget:
+        failures.append(f"{head.input_tokens_max:,} input tokens/call (largest case) exceeds max_input_tokens "
                         f"{budget:,}")
-    if t.status != "deleted" and t.evalset is None and not gates["allow_missing_evalset"]:
-        failures.append(f"no eval set — create {_evalset_rel(t.path, '.yaml')} (or pass --allow-missing-evalset)")
+    if t.status != "deleted" and t.evalset is None and not gates.allow_missing_evalset:
+        failures.append(f"no eval set — create {paths.evalset_rel(t.path)} (or pass --allow-missing-evalset)")
     delta_usd = pct = None
     if base is not None and head is not None:
-        delta_usd = head["usd_per_month"] - base["usd_per_month"]
-        if base["usd_per_month"] > 0:
-            pct = 100 * delta_usd / base["usd_per_month"]
-    limit = gates["fail_on_cost_increase"]
+        delta_usd = head.usd_per_month - base.usd_per_month
+        if base.usd_per_month > 0:
+            pct = 100 * delta_usd / base.usd_per_month
+    limit = gates.fail_on_cost_increase
     if limit is not None and pct is not None and pct > limit:
         failures.append(f"$/month {fmt.signed(pct, 1)}% exceeds --fail-on-cost-increase {limit:g}%")
     if t.status == "deleted":
         failures = []  # a deletion only ever saves
-        delta_usd = -base["usd_per_month"] if base else None
+        delta_usd = -base.usd_per_month if base else None
     cases = t.evalset.cases if t.evalset else ()
     per_case = []
     if base_res is not None or head_res is not None:
         for k, case in enumerate(cases):
-            per_case.append({"id": case.id,
-                             "base_score": base_res.cases[k].score if base_res else None,
-                             "head_score": head_res.cases[k].score if head_res else None,
-                             "head_failures": list(head_res.cases[k].failures) if head_res else []})
-    return {
-        "template": t.path, "base_path": t.base_path, "status": t.status, "name": t.name,
-        "evalset": t.evalset.path if t.evalset else None, "evalset_note": t.evalset_note, "cases": len(cases),
-        "calls_per_month": t.prompt.calls_per_month, "max_input_tokens": budget, "base": base, "head": head,
-        "base_note": t.base_note, "evaluated": head_res is not None, "quality": quality,
-        "usd_per_month_delta": delta_usd, "usd_per_month_change_pct": pct, "failures": failures,
-        "failed": bool(failures), "per_case": per_case, "rendered_diff": _prompt_diff(t),
-    }
+            per_case.append(CaseScores(id=case.id, base_score=base_res.cases[k].score if base_res else None,
+                                       head_score=head_res.cases[k].score if head_res else None,
+                                       head_failures=list(head_res.cases[k].failures) if head_res else []))
+    return CheckRow(
+        template=t.path, base_path=t.base_path, status=t.status, name=t.name,
+        evalset=t.evalset.path if t.evalset else None, evalset_note=t.evalset_note, cases=len(cases),
+        calls_per_month=t.prompt.calls_per_month, max_input_tokens=budget, base=base, head=head,
+        base_note=t.base_note, evaluated=head_res is not None, quality=quality,
+        usd_per_month_delta=delta_usd, usd_per_month_change_pct=pct, failures=failures,
+        failed=bool(failures), per_case=per_case, rendered_diff=_prompt_diff(t),
+    )
 
 
 def _prompt_text(msgs: list[list[Message]] | None) -> str | None:

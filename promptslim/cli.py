@@ -47,6 +47,8 @@ CPM_OPT = typer.Option(None, "--calls-per-month", min=0, help="Traffic for $/mon
 COST_OPT = typer.Option(None, "--max-cost", min=0.0, help="Budget in USD for this run's own API spend.")
 YES_OPT = typer.Option(False, "--yes", "-y", help="Start even when the estimate exceeds the budget.")
 NOCACHE_OPT = typer.Option(False, "--no-cache", help="Ask the endpoint again instead of reusing cached answers.")
+BATCH_OPT = typer.Option(False, "--batch", help="Send the calls through the provider's Batch API (OpenAI: 50% of "
+                         "the list price, answers within 24 h); a rerun resumes the same batch.")
 
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, never a verdict (1 means "regression")
@@ -208,7 +210,12 @@ class _Progress:
                             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=err,
                             disable=not enabled, transient=False)
         self.task = None
+        self.batches: dict[str, Any] = {}
         runner.listeners.append(self._on_call)
+        from promptslim.llm.batch import batch_backends
+
+        for backend in batch_backends(runner):
+            backend.listeners.append(self._on_batch)
 
     def _stats(self) -> str:
         return f"calls {self.runner.api_calls}  cached {self.runner.cache_hits}  ${self.runner.spent:.4f}"
@@ -216,6 +223,18 @@ class _Progress:
     def _on_call(self, _event: Any) -> None:
         if self.task is not None:
             self.bar.update(self.task, stats=self._stats())
+
+    def _on_batch(self, status: Any) -> None:
+        """One bar per batch: requests finished of total, the batch's status, an ETA at the rate so far."""
+        eta = status.eta
+        when = ("ETA unknown until requests finish (window 24 h)" if eta is None and status.status not in
+                ("completed", "failed", "expired", "cancelled") else "" if eta is None else f"ETA {_duration(eta)}")
+        text = f"{status.status}{' (resumed)' if status.resumed else ''}  {status.batch_id}  {when}".rstrip()
+        task = self.batches.get(status.batch_id)
+        if task is None:
+            task = self.batches[status.batch_id] = self.bar.add_task(f"batch {status.role}", total=status.total,
+                                                                    stats=text)
+        self.bar.update(task, total=status.total, completed=status.completed + status.failed, stats=text)
 
     def phase(self, name: str, total: int) -> Callable[[], None]:
         if self.task is not None:
@@ -232,42 +251,50 @@ class _Progress:
         self.bar.__exit__(*exc)
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def _batch_note(usd: float, usd_list: float | None) -> str:
+    """The plan's batch saving: what the same calls would cost online."""
+    if usd_list is None:
+        return ""
+    return f" at the batch price (online ${usd_list:.4f}; --batch saves ${usd_list - usd:.4f})"
+
+
 def _notices(prepared: Any) -> None:
-    from promptslim.session import run_notices
+    from promptslim.runsetup import run_notices
 
     for line in [*(f"warning: {w}" for w in prepared.template.warnings), *run_notices(prepared.models)]:
         err.print(line, markup=False)
 
 
-def _plan(prepared: Any, sources: list[str], budget: float, quiet: bool) -> Any:
-    from promptslim.prepare import plan
+def _plan(prepared: Any, variants: list[Any], quiet: bool) -> Any:
+    """The run's plan from the variants the engine will run, said on stderr before any call."""
     from promptslim.prices import usd_text
 
-    p = plan(prepared, sources, budget)
+    p = prepared.plan(variants)
+    budget = p.budget
     if not quiet:
         judge = f" + {p.judge_calls} judge calls ({prepared.models.judge_model})" if p.judge_calls else ""
         err.print(f"plan: {p.variants} variant(s) × {p.cases} cases × {p.repeats} repeat(s) = {p.target_calls} target "
                   f"calls ({prepared.models.model}; {p.cached_calls} cached){judge}; ~{p.input_tokens:,} input tokens, "
-                  f"~{p.output_tokens:,} output tokens (estimated); estimated ${p.usd:.4f} of {usd_text(budget)} budget",
-                  markup=False)
+                  f"~{p.output_tokens:,} output tokens (estimated); estimated ${p.usd:.4f}{_batch_note(p.usd, p.usd_list)} "
+                  f"of {usd_text(budget)} budget", markup=False)
     return p
-
-
-def _budget(prepared: Any, max_cost: float | None) -> float:
-    return prepared.config.max_cost_usd if max_cost is None else max_cost
 
 
 def _execute(runner: Any, plan: Any, yes: bool, show_progress: bool, start: Callable[[_Progress], Any]) -> Any:
     """Refuse an over-budget plan, else run one engine coroutine under progress bars."""
-    from promptslim.prepare import within_budget
+    from promptslim.runsetup import execute
 
     with _Progress(runner, enabled=show_progress) as progress:
-
-        async def guarded() -> Any:
-            await within_budget(plan.usd, plan.budget, yes)
-            return await start(progress)
-
-        return runner.run(guarded())
+        return execute(runner, plan, yes, lambda: start(progress))
 
 
 @app.command("eval")
@@ -275,72 +302,73 @@ def _execute(runner: Any, plan: Any, yes: bool, show_progress: bool, start: Call
 def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Optional[str] = MODEL_OPT,
              judge_model: Optional[str] = JUDGE_OPT, repeats: Optional[int] = REPEATS_OPT,
              calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
-             no_cache: bool = NOCACHE_OPT, as_json: bool = JSON_OPT,
+             no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT,
              csv: Optional[Path] = typer.Option(None, "--csv", help="Write the per-case rows to this CSV file.")) -> None:
     """Run the eval set once: per-case table, mean score with 95% CI, pass rate, $ and cost per usable output."""
-    from promptslim.evalreport import eval_data, eval_frame
-    from promptslim.prepare import prepare
+    from promptslim.evalresult import eval_result
+    from promptslim.report.evalcsv import eval_frame
+    from promptslim.runsetup import prepare
+    from promptslim.strategy import Variant
 
     prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
-                       max_cost=max_cost, use_cache=not no_cache, command="eval")
+                       max_cost=max_cost, use_cache=not no_cache, command="eval", batch=batch)
     _notices(prepared)
     ev = prepared.evaluator
-    plan = _plan(prepared, [prepared.template.source], _budget(prepared, max_cost), as_json)
+    plan = _plan(prepared, [Variant("baseline", prepared.template.source)], as_json)
 
     def start(progress: _Progress) -> Any:
         ev.on_case = progress.phase("eval", len(prepared.evalset.cases))
         return ev.run(prepared.template.source)
 
     result = _execute(ev.runner, plan, yes, not as_json, start)
-    data = eval_data(prepared, result)
+    data = eval_result(prepared, result)
     if csv is not None:
-        eval_frame(prepared, result).to_csv(csv, index=False)
+        eval_frame(data).to_csv(csv, index=False)
     if as_json:
-        return _json(data)
+        return _json(data.to_json())
     _print_eval(data)
     if csv is not None:
         out.print(f"wrote {csv}")
 
 
-def _print_eval(data: dict) -> None:
-    approx = _approx(data["tokens_approximate"])
-    table = Table(title=f"{data['template']} on {data['model']} — {data['evalset']}")
+def _print_eval(data: Any) -> None:
+    approx = _approx(data.tokens_approximate)
+    table = Table(title=f"{data.template} on {data.model} — {data.evalset}")
     for col in ("case", "score", "failed assertions", "in tok", "out tok"):
         table.add_column(col, justify="right" if col in ("score", "in tok", "out tok") else "left")
-    for row in data["cases"]:
-        score = "judge error" if row["score"] is None else f"{row['score']:.2f}"
-        table.add_row(row["id"], score, "; ".join(row["failures"]) or "", f"{row['input_tokens']:.0f}{approx}",
-                      f"{row['output_tokens']:.0f}")
+    for row in data.cases:
+        score = "judge error" if row.score is None else f"{row.score:.2f}"
+        table.add_row(row.id, score, "; ".join(row.failures) or "", f"{row.input_tokens:.0f}{approx}",
+                      f"{row.output_tokens:.0f}")
     out.print(table)
-    s = data["summary"]
-    score = s["score"]
-    if score["mean"] is None:
+    s = data.summary
+    score = s.score
+    if score.mean is None:
         line = "score: no graded cases"
-    elif score["ci"] is None:
-        line = f"score: {score['mean']:.3f} (n={score['n']}; fewer than 2 cases, no CI)"
+    elif score.ci is None:
+        line = f"score: {score.mean:.3f} (n={score.n}; fewer than 2 cases, no CI)"
     else:
-        line = (f"score: {score['mean']:.3f}  95% CI [{score['ci'][0]:.3f}, {score['ci'][1]:.3f}]  "
-                f"(n={score['n']}, se={score['se']:.3f})")
+        line = (f"score: {score.mean:.3f}  95% CI [{score.ci[0]:.3f}, {score.ci[1]:.3f}]  "
+                f"(n={score.n}, se={score.se:.3f})")
     _line(line)
-    rate = "n/a" if s["pass_rate"] is None else f"{s['pass_rate']:.0%}"
-    _line(f"pass rate at threshold {data['threshold']}: {rate} ({s['passes']}/{s['graded']} samples)   "
-          f"judge errors: {s['judge_errors']}")
-    _line(f"tokens per call: {s['input_tokens']:.1f}{approx} in (mean over the cases), {s['output_tokens']:.1f} out "
-          f"(measured)   {_usd(s['usd_per_call'], 6)}/call, {_usd(s['usd_per_month'])}/month at "
-          f"{data['calls_per_month']:,} calls ({data['price_model']} prices)")
-
-    usable = s["usd_per_usable_output"]
+    rate = "n/a" if s.pass_rate is None else f"{s.pass_rate:.0%}"
+    _line(f"pass rate at threshold {data.threshold}: {rate} ({s.passes}/{s.graded} samples)   "
+          f"judge errors: {s.judge_errors}")
+    _line(f"tokens per call: {s.input_tokens:.1f}{approx} in (mean over the cases), {s.output_tokens:.1f} out "
+          f"(measured)   {_usd(s.usd_per_call, 6)}/call, {_usd(s.usd_per_month)}/month at "
+          f"{data.calls_per_month:,} calls ({data.price_model} prices)")
+    usable = s.usd_per_usable_output
     _line(f"cost per usable output: {_usd(usable, 6) if usable is not None else 'n/a (no usable output)'}")
-    run = data["run"]
-    _line(f"this run: {run['calls']} API calls, {run['cache_hits']} cached, ${run['usd']:.4f} "
-          f"(target ${run['usd_target']:.4f}, judge ${run['usd_judge']:.4f})")
+    run = data.run
+    _line(f"this run: {run.calls} API calls, {run.cache_hits} cached, ${run.usd:.4f} "
+          f"(target ${run.usd_target:.4f}, judge ${run.usd_judge:.4f})")
     from promptslim.report.facts import fact_lines
 
-    for fact in fact_lines(data):
+    for fact in fact_lines(run, data.prices, data.tokens_note):
         _line(f"  {fact}")
-    if data.get("judge_note"):
-        _line(f"note: {data['judge_note']}")
-    for warning in data.get("warnings") or []:
+    if data.judge_note:
+        _line(f"note: {data.judge_note}")
+    for warning in data.warnings:
         _line(f"warning: {warning}")
 
 
@@ -352,23 +380,22 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
                                                   help="Non-inferiority margin on the 0..1 score scale."),
            calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
            write: bool = typer.Option(False, "--write", help="Also apply the slim template to T in place."),
-           no_cache: bool = NOCACHE_OPT, as_json: bool = JSON_OPT) -> None:
+           no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT) -> None:
     """Remove one instruction at a time, decide with statistics, verify a slim prompt, write reports/<name>/."""
-    from promptslim.ablate import run_ablation
-    from promptslim.outputs import write_ablation
+    from promptslim.ablate import planned_variants, run_ablation
     from promptslim.paths import slim_rel as slim_rel_of
-    from promptslim.prepare import prepare
+    from promptslim.runsetup import prepare
+    from promptslim.strategy import LeaveOneOut
+    from promptslim.writers import write_ablation
 
     prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
-                       max_cost=max_cost, use_cache=not no_cache, command="ablate")
+                       max_cost=max_cost, use_cache=not no_cache, command="ablate", batch=batch)
     _notices(prepared)
     ev, tpl = prepared.evaluator, prepared.template
     if not tpl.candidates:
         raise PromptslimError(f"{tpl.rel}: no removable units (all pinned or fixed) — see `promptslim units {tpl.rel}`")
-    # at most: baseline, every leave-one-out variant, one slim round (the two-stage design usually needs fewer)
-    sources = [tpl.source, *(tpl.without({u.id}) for u in tpl.candidates),
-               tpl.without({u.id for u in tpl.candidates})]
-    plan = _plan(prepared, sources, _budget(prepared, max_cost), as_json)
+    strategy = LeaveOneOut(tpl)
+    plan = _plan(prepared, planned_variants(strategy, tpl.source), as_json)
     from promptslim.caveats import local_verdicts, margin_for, margin_line
 
     the_margin, margin_source = margin_for(prepared.config, tpl.name, margin)
@@ -379,23 +406,23 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
         err.print(power_plan(len(prepared.evalset.cases), len(tpl.candidates), the_margin), markup=False)
     slim_rel = slim_rel_of(tpl.name, tpl.rel)
     result = _execute(ev.runner, plan, yes, not as_json,
-                      lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel))
+                      lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel, strategy=strategy))
     files = write_ablation(prepared.config.root, tpl, result, write)
     if as_json:
-        return _json(result.data)
+        return _json(result.data.to_json())
     from promptslim.report import headline
 
     _line(headline(result.data))
-    for warning in result.data.get("warnings") or []:
+    for warning in result.data.warnings:
         _line(f"warning: {warning}")
     for name, path in files.items():
         _line(f"  {name:<6} {path}")
-    if write and not result.data["slim"]["removed"]:
+    if write and not result.data.slim.removed:
         _line(f"nothing removed: no unit was verified removable together, so {tpl.rel} is unchanged")
     elif write:
         _line(f"applied the slim template to {tpl.rel} — review with: git diff {tpl.rel}")
-    if result.data.get("inconclusive_hint"):
-        _line(result.data["inconclusive_hint"])
+    if result.data.inconclusive_hint:
+        _line(result.data.inconclusive_hint)
     if prepared.models.local:
         from promptslim.llm.local import local_name
 
@@ -415,27 +442,31 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
                                                                 help="Fail when $/month rises by more than PCT %."),
           model: Optional[str] = MODEL_OPT, judge_model: Optional[str] = JUDGE_OPT,
           max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT, no_cache: bool = NOCACHE_OPT,
-          require_noninferior: bool = typer.Option(False, "--require-noninferior",
+          batch: bool = BATCH_OPT, require_noninferior: bool = typer.Option(False, "--require-noninferior",
                                                    help="Also exit 1 when the eval set cannot show the head is "
                                                         "within the margin of base (inconclusive)."),
           as_json: bool = JSON_OPT) -> None:
     """PR check: base vs head for changed templates — tokens, quality, dollars; exit 1 on a regression."""
-    import os
+    from promptslim.check import CheckOptions, run_check
+    from promptslim.config import find_root
+    from promptslim.report.check import render_markdown
+    from promptslim.writers import write_check
 
-    from promptslim.check import run_check
-
-    result = run_check(base=base, templates=list(templates or []), no_eval=no_eval,
-                       allow_missing_evalset=allow_missing_evalset, fail_on_cost_increase=fail_on_cost_increase,
-                       model=model, judge_model=judge_model, max_cost=max_cost, yes=yes, use_cache=not no_cache,
-                       notice=lambda line: err.print(line, markup=False), require_noninferior=require_noninferior)
+    options = CheckOptions(base=base, templates=tuple(templates or ()), no_eval=no_eval,
+                           allow_missing_evalset=allow_missing_evalset, fail_on_cost_increase=fail_on_cost_increase,
+                           model=model, judge_model=judge_model, max_cost=max_cost, yes=yes, use_cache=not no_cache,
+                           require_noninferior=require_noninferior, batch=batch)
+    result = run_check(options, notice=lambda line: err.print(line, markup=False))
+    markdown = render_markdown(result)
+    write_check(find_root(), markdown)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(result.markdown + "\n")
+            handle.write(markdown + "\n")
     if as_json:
-        _json(result.data)
+        _json(result.to_json())
     else:
-        sys.stdout.write(result.markdown + "\n")
+        sys.stdout.write(markdown + "\n")
     if result.failed:
         raise typer.Exit(1)
 
@@ -444,13 +475,16 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
 @handles_errors
 def report(as_json: bool = JSON_OPT) -> None:
     """Reviewer savings report over every template: reports/index.md and reports/index.html."""
-    from promptslim.index import build_index
+    from promptslim.config import find_root
+    from promptslim.report import total_line, write_index_result
+    from promptslim.savings import build_index
 
     result = build_index()
+    files = write_index_result(result, find_root())
     if as_json:
-        return _json(result.data)
-    _line(result.total_line)
-    for name, path in result.files.items():
+        return _json(result.to_json())
+    _line(total_line(result.totals))
+    for name, path in files.items():
         _line(f"  {name:<5} {path}")
 
 

@@ -40,6 +40,8 @@ class PriceOverride:
     input: float
     output: float
     cached_input: float | None = None
+    batch_input: float | None = None  # the Batch API's price (--batch); default: half of input
+    batch_output: float | None = None
 
 
 @dataclass(frozen=True)
@@ -313,8 +315,9 @@ def _prices(data: Any, where: _Where) -> dict[str, PriceOverride]:
         if not isinstance(section, dict):
             raise where.error(f"'prices.{model}' must be a table with input and output", model, "prices")
         for key in section:
-            if key not in ("input", "cached_input", "output"):
-                raise where.error(f"unknown key 'prices.\"{model}\".{key}' (known: input, cached_input, output)", key, table)
+            if key not in ("input", "cached_input", "output", "batch_input", "batch_output"):
+                raise where.error(f"unknown key 'prices.\"{model}\".{key}' (known: input, cached_input, output, "
+                                  "batch_input, batch_output)", key, table)
         for key in ("input", "output"):
             if key not in section:
                 raise where.error(f"'prices.\"{model}\"' needs '{key}' (USD per million tokens)", model, "prices")

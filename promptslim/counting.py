@@ -9,9 +9,9 @@ from promptslim.config import load_config
 from promptslim.cost import ESTIMATED, Output, cost_of, no_traffic_warning, static_output
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset, load_yaml_text
-from promptslim.prepare import resolve_template
+from promptslim.runsetup import resolve_template
 from promptslim.prices import price_for
-from promptslim.session import DEFAULT_MODEL, endpoint_configured
+from promptslim.runsetup import DEFAULT_MODEL, endpoint_configured
 from promptslim.template import NO_EVALSET, load_template, relpath
 from promptslim.tokens import count_messages, count_text, encoding_for
 

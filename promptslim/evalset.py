@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from promptslim import paths
 from promptslim.errors import InputError
 from promptslim.safeio import MAX_EVALSET_BYTES, read_repo_text, relative_inside
 
@@ -61,12 +62,9 @@ class EvalSet:
 
 def evalset_for(template_rel: str, root: Path) -> Path | None:
     """prompts/a/b.j2 -> evalsets/a/b.yaml (or .yml, .jsonl), if it exists."""
-    parts = Path(template_rel).parts
-    stem = Path(*parts[1:]) if parts and parts[0] == "prompts" else Path(template_rel)
-    for suffix in (".yaml", ".yml", ".jsonl"):
-        candidate = root / "evalsets" / stem.with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
+    for rel in paths.evalset_candidates(template_rel):
+        if (root / rel).is_file():
+            return root / rel
     return None
 
 

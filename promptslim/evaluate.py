@@ -13,9 +13,10 @@ from promptslim.evalset import Case, EvalSet
 from promptslim.judge import Judge
 from promptslim.llm.base import Completion, Message, Params, cache_key
 from promptslim.llm.runner import Runner
-from promptslim.prices import Price
-from promptslim.session import Models
-from promptslim.stats import Estimate, mean_ci
+from promptslim.prices import Price, price_for
+from promptslim.results import AnswerCounts, EvalSummary
+from promptslim.runsetup import Models
+from promptslim.stats import mean_ci
 from promptslim.template import Template
 from promptslim.tokens import count_messages, count_text
 
@@ -75,23 +76,11 @@ class CaseResult:
 
 
 @dataclass(frozen=True)
-class Summary:
-    """Everything `eval` prints under the table; money at the price model's list prices."""
+class Summary(EvalSummary):
+    """Everything `eval` prints under the table (money at the price model's list prices), and how the input
+    tokens were counted."""
 
-    score: Estimate
-    pass_rate: float | None
-    passes: int
-    graded: int
-    judge_errors: int
-    input_tokens: float
-    output_tokens: float
-    usd_per_call: float
-    usd_per_month: float
-    usd_per_usable_output: float | None
-    tokens_approximate: bool
-    answers: int = 0
-    truncated: int = 0
-    cache_hits: int = 0
+    tokens_approximate: bool = False
     tokens_source: str = "estimated"
 
 
@@ -113,7 +102,7 @@ class Evaluator:
     runner: Runner
     models: Models
     config: Config
-    price: Price  # the price model's, for $/call and $/month projections
+    price: Price  # the price model's, for $/call and $/month projections (a variant on another model: its own)
     repeats: int = 1
     calls_per_month: int = 0
     judge: Judge | None = None
@@ -121,6 +110,7 @@ class Evaluator:
     _messages: dict[str, list[list[Message]]] = field(default_factory=dict)
     _tokens: dict[str, list[int]] = field(default_factory=dict)
     _graded: dict[tuple[str, str], Sample] = field(default_factory=dict)
+    _prices: dict[str, Price] = field(default_factory=dict)
     judge_skipped: int = 0
     answers_seen: int = 0  # every answer this evaluator graded in this run (cached ones included)
     truncated_seen: int = 0
@@ -137,20 +127,35 @@ class Evaluator:
                                       for c in self.evalset.cases]
         return self._messages[source]
 
-    def input_tokens(self, source: str) -> list[int]:
-        """Exact input tokens per case for a variant, counted once (the plan and every sample share them)."""
-        if source not in self._tokens:
-            self._tokens[source] = [count_messages(m, self.models.price_model).tokens for m in self.messages(source)]
-        return self._tokens[source]
+    def price_model(self, model: str | None = None) -> str:
+        """Whose tokenizer and prices a variant's figures use: the price model, or the variant's own model."""
+        return self.models.price_model if model is None or model == self.models.model else model
 
-    def params(self, sample: int) -> Params:
+    def price_of(self, model: str | None = None) -> Price:
+        """A variant is priced at its own model's price; the model under test at the price model's."""
+        name = self.price_model(model)
+        if name == self.models.price_model:
+            return self.price
+        if name not in self._prices:
+            self._prices[name] = price_for(name, self.config)
+        return self._prices[name]
+
+    def input_tokens(self, source: str, model: str | None = None) -> list[int]:
+        """Exact input tokens per case for a variant, counted once (the plan and every sample share them)."""
+        key = source if model is None else f"{self.price_model(model)}\0{source}"
+        if key not in self._tokens:
+            self._tokens[key] = [count_messages(m, self.price_model(model)).tokens for m in self.messages(source)]
+        return self._tokens[key]
+
+    def params(self, sample: int, model: str | None = None) -> Params:
         own = self.config.prompt(self.template.name).max_tokens
         max_tokens = own or self.config.max_tokens
         if self.models.local and own is None:
             max_tokens = min(max_tokens or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS)
-        return Params(model=self.models.model, temperature=self.temperature, max_tokens=max_tokens, sample=sample)
+        return Params(model=model or self.models.model, temperature=self.temperature, max_tokens=max_tokens,
+                      sample=sample)
 
-    def pending_calls(self, source: str) -> int:
+    def pending_calls(self, source: str, model: str | None = None) -> int:
         """Target calls for this variant that the cache cannot answer (for the plan)."""
         store = self.runner.store
         endpoint = self.runner.roles["target"].backend.endpoint
@@ -158,51 +163,53 @@ class Evaluator:
         for messages in self.messages(source):
             for r in range(self.repeats):
                 if store is None or not self.runner.use_cache or store.get(
-                        cache_key(endpoint, messages, self.params(r))) is None:
+                        cache_key(endpoint, messages, self.params(r, model))) is None:
                     missing += 1
         return missing
 
-    async def run(self, source: str, indices: list[int] | None = None) -> VariantResult:
+    async def run(self, source: str, indices: list[int] | None = None, model: str | None = None) -> VariantResult:
         """Evaluate a variant on all cases, or on `indices` only (the two-stage design's halves), in that order."""
         all_messages = self.messages(source)
-        tokens = self.input_tokens(source)
+        tokens = self.input_tokens(source, model)
         wanted = list(range(len(all_messages))) if indices is None else list(indices)
         # Issue calls grouped by rendered prompt: a local model then reuses its cached prompt prefix.
         order = sorted(range(len(wanted)), key=lambda j: [m["content"] for m in all_messages[wanted[j]][:-1]])
         done = await self.runner.gather(self._case(self.evalset.cases[wanted[j]], all_messages[wanted[j]],
-                                                   tokens[wanted[j]]) for j in order)
+                                                   tokens[wanted[j]], model) for j in order)
         results: list = [None] * len(order)
         for j, result in zip(order, done):
             results[j] = result
-        return VariantResult(tuple(results), self.summarize(results))
+        return VariantResult(tuple(results), self.summarize(results, model))
 
-    async def _case(self, case: Case, messages: list[Message], input_tokens: int) -> CaseResult:
-        samples = await asyncio.gather(*(self._sample(case, messages, input_tokens, r) for r in range(self.repeats)))
+    async def _case(self, case: Case, messages: list[Message], input_tokens: int, model: str | None) -> CaseResult:
+        samples = await asyncio.gather(*(self._sample(case, messages, input_tokens, r, model)
+                                         for r in range(self.repeats)))
         if self.on_case:
             self.on_case()
         return CaseResult(case.id, tuple(samples))
 
-    def token_source(self, estimate: int, completion: Completion) -> tuple[int, str]:
+    def token_source(self, estimate: int, completion: Completion, model: str | None = None) -> tuple[int, str]:
         """Input tokens from the best source: our exact count where the tokenizer is public, else the count the
         endpoint reported (usage.prompt_tokens), else our o200k estimate."""
         if self.models.local:  # the embedded model stands in for the priced model: its own count is not that one's
             return estimate, "estimated"
-        if not count_messages([], self.models.price_model).approximate:
+        if not count_messages([], self.price_model(model)).approximate:
             return estimate, "exact"
         if completion.prompt_tokens > 0:
             return completion.prompt_tokens, "server-reported"
         return estimate, "estimated"
 
-    async def _sample(self, case: Case, messages: list[Message], estimate: int, r: int) -> Sample:
-        completion = await self.runner.complete("target", messages, self.params(r))
+    async def _sample(self, case: Case, messages: list[Message], estimate: int, r: int,
+                      model: str | None = None) -> Sample:
+        completion = await self.runner.complete("target", messages, self.params(r, model))
         text = completion.text
-        input_tokens, source = self.token_source(estimate, completion)
+        input_tokens, source = self.token_source(estimate, completion, model)
         self.answers_seen += 1
         self.truncated_seen += completion.finish_reason == "length"
-        output_tokens = completion.completion_tokens or (count_text(text, self.models.price_model) if text else 0)
+        output_tokens = completion.completion_tokens or (count_text(text, self.price_model(model)) if text else 0)
         facts = {"truncated": completion.finish_reason == "length", "cached": completion.from_cache,
                  "tokens_source": source}
-        failed = tuple(failures(case.asserts, text, self.models.price_model))
+        failed = tuple(failures(case.asserts, text, self.price_model(model)))
         if failed:
             return Sample(text, input_tokens, output_tokens, 0.0, failed, **facts)
         if self.judge is None:
@@ -219,15 +226,15 @@ class Evaluator:
             self._graded[(case.id, text)] = sample
         return sample
 
-    def summarize(self, cases: list[CaseResult] | tuple[CaseResult, ...]) -> Summary:
+    def summarize(self, cases: list[CaseResult] | tuple[CaseResult, ...], model: str | None = None) -> Summary:
         scores = [c.score for c in cases if c.score is not None]
         samples = [s for c in cases for s in c.samples]
         graded = [s for s in samples if s.score is not None]
         passes = sum(1 for s in graded if s.score >= self.evalset.threshold)
         input_tokens = sum(s.input_tokens for s in samples) / len(samples) if samples else 0.0
         output_tokens = sum(s.output_tokens for s in samples) / len(samples) if samples else 0.0
-        figure = cost_of(self.price, input_tokens, measured(output_tokens), self.config.prompt(self.template.name),
-                         self.calls_per_month)
+        figure = cost_of(self.price_of(model), input_tokens, measured(output_tokens),
+                         self.config.prompt(self.template.name), self.calls_per_month)
         per_call = figure.usd_per_call
         total = per_call * len(samples)
         return Summary(
@@ -241,19 +248,18 @@ class Evaluator:
             usd_per_call=per_call,
             usd_per_month=figure.usd_per_month,
             usd_per_usable_output=total / passes if passes else None,
-            tokens_approximate=_tokens_source(samples, self) == "estimated",
-            answers=len(samples),
-            truncated=sum(1 for s in samples if s.truncated),
-            cache_hits=sum(1 for s in samples if s.cached),
-            tokens_source=_tokens_source(samples, self),
+            tokens_approximate=_tokens_source(samples, self, model) == "estimated",
+            counts=AnswerCounts(answers=len(samples), truncated=sum(1 for s in samples if s.truncated),
+                                cache_hits=sum(1 for s in samples if s.cached)),
+            tokens_source=_tokens_source(samples, self, model),
         )
 
 
-def _tokens_source(samples: list[Sample], ev: Evaluator) -> str:
+def _tokens_source(samples: list[Sample], ev: Evaluator, model: str | None = None) -> str:
     """One source for a variant: a single estimated sample makes its mean an estimate."""
     sources = {s.tokens_source for s in samples}
     if not sources:  # nothing ran: what this model's counts would be
-        return "estimated" if ev.models.local or count_messages([], ev.models.price_model).approximate else "exact"
+        return "estimated" if ev.models.local or count_messages([], ev.price_model(model)).approximate else "exact"
     if "estimated" in sources:
         return "estimated"
     return "server-reported" if "server-reported" in sources else "exact"

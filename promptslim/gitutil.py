@@ -25,10 +25,6 @@ def head_commit(root: Path) -> str | None:
     return out or None
 
 
-def file_dirty(root: Path, rel: str) -> bool:
-    return bool(git(root, "status", "--porcelain", "--", rel, check=False).strip())
-
-
 def show(root: Path, ref: str, rel: str, max_bytes: int = 20_000_000) -> str | None:
     """A regular file's text at a ref, or None when it does not exist there.
 

@@ -62,3 +62,21 @@ def slim_file(rel: str) -> str:
 
 def slim_rel(name: str, rel: str) -> str:
     return f"{REPORTS}/{name}/{slim_file(rel)}"
+
+
+def evalset_rel(template_rel: str, suffix: str = ".yaml") -> str:
+    """prompts/a/b.j2 -> evalsets/a/b.yaml: where a prompt's eval set lives (or should be created)."""
+    stem = PurePosixPath(_path_part(template_rel)).with_suffix("")
+    if stem.parts and stem.parts[0] == PROMPTS:
+        stem = PurePosixPath(*stem.parts[1:])
+    return f"{EVALSETS}/{stem.as_posix()}{suffix}"
+
+
+def evalset_candidates(template_rel: str) -> list[str]:
+    """Every path the prompt's eval set may have, in the order they are looked for."""
+    return [evalset_rel(template_rel, suffix) for suffix in EVALSET_SUFFIXES]
+
+
+def reports_dir(name: str) -> str:
+    """reports/<name>: where a prompt's ablation reports and slim prompt go."""
+    return f"{REPORTS}/{name}"

@@ -58,7 +58,7 @@ def price_for(model: str, config: Config | None = None) -> Price:
 def _from_override(model: str, override: PriceOverride, source: str | None) -> Price:
     cached = override.cached_input if override.cached_input is not None else override.input
     return Price(model, override.input, cached, override.output, f'{source or "config"} [prices."{model}"]',
-                 kind="config")
+                 override.batch_input, override.batch_output, kind="config")
 
 
 @lru_cache(maxsize=None)

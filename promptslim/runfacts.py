@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
+from promptslim.results import BatchFacts, ConcurrencyFacts, JudgeFacts, PriceFacts, Prices, RoleFacts, RunFacts
 from promptslim.tokens import encoding_for
 
 if TYPE_CHECKING:
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from promptslim.prices import Price
 
 TRUNCATION_WARNING = 0.05  # share of answers cut at max_tokens above which every report warns
+TINY_JUDGE_NOTE = ("judge scores come from a tiny local model (SmolLM2-135M): for trying the tool, not for decisions; "
+                   "the assertions in the eval set are the checkable part")
 LOCAL_CAP_NOTE = ("the embedded model's answers were capped at {cap} tokens (a prompt's own max_tokens under "
                   "[prompts.\"name\"] in promptslim.toml, else 128): raise it if the task needs longer answers")
 
@@ -50,8 +53,8 @@ def truncation_warning(answers: int, truncated: int, max_tokens: int | None, loc
 
 
 def run_facts(runner: "Runner", evaluators: Iterable["Evaluator"], judges: Iterable["Judge"], *,
-              max_tokens: int | None, local: bool) -> dict:
-    """The run's own facts as a dict to merge into a report's `run` object (keys added, none renamed)."""
+              max_tokens: int | None, local: bool) -> RunFacts:
+    """The run's own facts, laid out flat inside a report's `run` object."""
     from promptslim.judge import JudgeStats
 
     evaluators = list(evaluators)
@@ -63,38 +66,45 @@ def run_facts(runner: "Runner", evaluators: Iterable["Evaluator"], judges: Itera
         if judge is not None and id(judge) not in seen:
             seen.add(id(judge))
             stats.merge(judge.stats)
-    by_role = {name: totals.to_dict() for name, totals in runner.totals.items()}
-    by_role["target"]["truncated"] = runner.totals["target"].truncated if "target" in runner.totals else 0
-    if "judge" in by_role:
-        by_role["judge"]["truncated"] = runner.totals["judge"].truncated
+    by_role = {name: {**totals.to_dict(), "truncated": totals.truncated} for name, totals in runner.totals.items()}
     total = {key: sum(r[key] for r in by_role.values())
              for key in ("retries", "timeouts", "rate_limited", "server_errors", "other_errors")}
-    return {
-        "answers": answers, "truncated": truncated, "truncated_rate": truncated / answers if answers else None,
-        "max_tokens": max_tokens, **total,
-        "judge": stats.to_dict() if seen else None,
-        "by_role": by_role,
-        "concurrency": runner.concurrency_summary(),
-    }
+    return RunFacts(
+        answers=answers, truncated=truncated, truncated_rate=truncated / answers if answers else None,
+        max_tokens=max_tokens, **total,
+        judge=JudgeFacts.from_json(stats.to_dict()) if seen else None,
+        by_role={name: RoleFacts.from_json(r) for name, r in by_role.items()},
+        concurrency={name: ConcurrencyFacts.from_json(c) for name, c in runner.concurrency_summary().items()},
+        batch=batch_facts(runner),
+    )
 
 
-def price_facts(price: "Price", judge_price: "Price | None") -> dict:
+def batch_facts(runner: "Runner") -> BatchFacts | None:
+    """With --batch: the batches this run created and those it resumed, and the price its calls were billed at."""
+    from promptslim.llm.batch import batch_backends
+
+    backends = batch_backends(runner)
+    if not backends:
+        return None
+    return BatchFacts(submitted=[b for x in backends for b in x.submitted],
+                      resumed=[b for x in backends for b in x.resumed],
+                      price={x.role: PriceFacts(**runner.roles[x.role].price.describe()) for x in backends})
+
+
+def price_facts(price: "Price", judge_price: "Price | None") -> Prices:
     """Where the $ figures (at the price model's prices) and the run's own spend came from."""
-    data = {"price_model": price.describe()}
-    if judge_price is not None:
-        data["judge"] = judge_price.describe()
-    return data
+    return Prices(PriceFacts(**price.describe()), PriceFacts(**judge_price.describe()) if judge_price else None)
 
 
-def warnings(facts: dict, local: bool) -> list[str]:
+def warnings(facts: RunFacts, local: bool) -> list[str]:
     """Run facts that must be seen, not looked up: truncation over the threshold, judge errors, refused JSON mode."""
     out = []
-    cut = truncation_warning(facts["answers"], facts["truncated"], facts["max_tokens"], local)
+    cut = truncation_warning(facts.answers, facts.truncated, facts.max_tokens, local)
     if cut:
         out.append(cut)
-    judge = facts.get("judge") or {}
-    if judge.get("errors"):
-        reasons = "; ".join(judge.get("error_reasons") or [])
-        out.append(f"{judge['errors']} judge error(s): the judge gave no usable score after a corrective re-ask, so "
+    judge = facts.judge
+    if judge is not None and judge.errors:
+        reasons = "; ".join(judge.error_reasons)
+        out.append(f"{judge.errors} judge error(s): the judge gave no usable score after a corrective re-ask, so "
                    f"those answers are left out of the means and comparisons" + (f" ({reasons})" if reasons else ""))
     return out

@@ -52,17 +52,6 @@ def config_changes(base: Config, head: Config) -> list[dict[str, Any]]:
             for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
 
 
-def config_changes_markdown(changes: list[dict[str, Any]]) -> str:
-    if not changes:
-        return ""
-    lines = ["", "### ⚠️ config changes in this pull request (not applied — review them)", "",
-             "The gate above used the base revision's settings; these take effect once merged.", "",
-             "| setting | base | head |", "|---|---|---|"]
-    for change in changes:
-        lines.append(f"| `{change['key']}` | {change['base']!r} | {change['head']!r} |")
-    return "\n".join(lines)
-
-
 def refuse_linked_config(root: Path) -> None:
     """The head's config is read for the change list: never through a link to a file outside the repository."""
     for name in (CONFIG_FILE, "pyproject.toml"):

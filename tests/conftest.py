@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fakeserver import FakeServer  # noqa: E402
+from repofiles import write_files  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,3 +40,17 @@ def fake(fake_server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-0123456789")
     yield fake_server
     fake_server.reset()
+
+
+@pytest.fixture
+def make_repo(tmp_path, monkeypatch):
+    """make_repo({"prompts/x.j2": ..., "evalsets/x.yaml": ...}): write the files, cd into the repo, return its root."""
+
+    def make(files: dict[str, str | None], root: Path | None = None) -> Path:
+        root = tmp_path if root is None else root
+        root.mkdir(parents=True, exist_ok=True)
+        write_files(root, files)
+        monkeypatch.chdir(root)
+        return root
+
+    return make

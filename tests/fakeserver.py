@@ -25,11 +25,24 @@ Like a real server (issue 17):
   request's ``max_tokens`` (in words, the fake's token) and reports
   ``finish_reason: "length"``; a handler can also return
   ``Reply(..., finish_reason="length")`` itself.
+
+The Batch API (issue 15): ``POST /v1/files`` (multipart upload), ``GET /v1/files/{id}``,
+``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``. Every line of a batch is
+answered by the same code as the chat endpoint (handler, ``cut_at_max_tokens``, error faults).
+
+- ``batch_delay`` seconds after creation a batch ends (``in_progress`` before, with counts rising);
+- ``batch_outcome``: ``completed`` (default), ``expired`` (only the first ``batch_expire_after`` lines
+  answered, the rest ``batch_expired`` in the error file), ``cancelled``, or ``failed`` (input rejected);
+- ``batch_line_fault(body) -> fault or None`` fails single lines (partial failures, in the error file);
+- ``batch_api = False`` answers 404 on those paths, as vLLM, Ollama and llama.cpp do.
+``batches`` holds every created batch (``batches[i]["lines"]`` the request bodies in it).
 """
 
 from __future__ import annotations
 
 import collections
+import email.parser
+import email.policy
 import json
 import select
 import socket
@@ -235,6 +248,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # -- HTTP verbs -----------------------------------------------------
 
     def do_GET(self) -> None:  # noqa: N802
+        if self._path().startswith(("/v1/files/", "/v1/batches/")):
+            self.server.fake._handle_batch_api(self, "GET", b"")
+            return
         if self._path() in _MODELS_PATHS:
             self._send_json(
                 200,
@@ -255,6 +271,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         raw = self._read_body()  # always consume the body (keep-alive)
+        if self._path() in ("/v1/files", "/v1/batches"):
+            self.server.fake._handle_batch_api(self, "POST", raw)
+            return
         if self._path() not in _CHAT_PATHS:
             self._not_found()
             return
@@ -295,6 +314,7 @@ class FakeServer:
         self.in_flight: int = 0
         self.slots: Optional[int] = None  # None: unlimited; N: at most N requests served at once, the rest queue
         self.cut_at_max_tokens: bool = False
+        self._reset_batches()
         self._slot_lock = threading.Condition()
         self._busy = 0
         self._faults: collections.deque[str] = collections.deque()
@@ -380,6 +400,7 @@ class FakeServer:
             self.max_in_flight = 0
             self.slots = None
             self.cut_at_max_tokens = False
+            self._reset_batches()
 
     def add_faults(self, *faults: str) -> None:
         for fault in faults:
@@ -488,6 +509,14 @@ class FakeServer:
             self._sleep(self.hang_seconds, abort)
             # then answer normally (the client has most likely given up)
 
+        reply = self._reply(body, fault)
+        if body.get("stream"):
+            self._respond_stream(rh, body, reply)
+            return
+        rh._send_json(200, self._completion(body, reply))
+
+    def _reply(self, body: dict, fault: Optional[str]) -> Reply:
+        """The answer to one chat request (the handler's, cut at max_tokens when asked): online or a batch line."""
         if fault == "empty":
             reply = Reply("")
         else:
@@ -512,10 +541,7 @@ class FakeServer:
         if self.cut_at_max_tokens and isinstance(limit, int) and count_words(reply.content) > limit:
             words = reply.content.split()[:limit]
             reply = Reply(" ".join(words), reply.prompt_tokens, limit, reply.cached_tokens, "length")
-        if body.get("stream"):
-            self._respond_stream(rh, body, reply)
-            return
-        rh._send_json(200, self._completion(body, reply))
+        return reply
 
     def _usage(self, body: dict, reply: Reply) -> dict:
         prompt = reply.prompt_tokens if reply.prompt_tokens is not None else default_prompt_tokens(body)
@@ -566,3 +592,137 @@ class FakeServer:
             chunks.append({**base, "choices": [], "usage": self._usage(body, reply)})
         payload = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
         rh._send_bytes(200, payload.encode("utf-8"), content_type="text/event-stream")
+
+    # -- the Batch API ----------------------------------------------------
+
+    def _reset_batches(self) -> None:
+        self.batch_api: bool = True
+        self.batch_delay: float = 0.0
+        self.batch_outcome: str = "completed"
+        self.batch_expire_after: int = 0
+        self.batch_line_fault: Optional[Callable[[dict], Optional[str]]] = None
+        self.files: dict[str, dict] = {}
+        self.batches: list[dict] = []
+        self.batch_polls: int = 0
+
+    def _handle_batch_api(self, rh: _RequestHandler, method: str, raw: bytes) -> None:
+        if not self.batch_api:
+            rh._not_found()
+            return
+        path = rh._path()
+        try:
+            with self._lock:
+                if method == "POST" and path == "/v1/files":
+                    status, payload = self._upload(rh.headers.get("Content-Type") or "", raw)
+                elif method == "POST" and path == "/v1/batches":
+                    status, payload = self._create_batch(json.loads(raw.decode("utf-8") or "{}"))
+                elif path.startswith("/v1/batches/"):
+                    status, payload = self._retrieve_batch(path.rsplit("/", 1)[1])
+                elif path.startswith("/v1/files/") and path.endswith("/content"):
+                    found = self.files.get(path.split("/")[3])
+                    if found is None:
+                        status, payload = 404, _error_body("No such file", code="not_found")
+                    else:
+                        rh._send_bytes(200, found["data"], content_type="application/octet-stream")
+                        return
+                elif path.startswith("/v1/files/"):
+                    found = self.files.get(path.split("/")[3])
+                    status, payload = (200, found["object"]) if found else (404, _error_body("No such file"))
+                else:
+                    status, payload = 404, _error_body(f"Unknown path {method} {path}", code="unknown_url")
+        except Exception as exc:  # a bug in the fake: a 500, as for the chat handler
+            status, payload = 500, _error_body(f"FakeServer batch API raised {type(exc).__name__}: {exc}",
+                                               "server_error")
+        rh._send_json(status, payload)
+
+    def _new_file(self, data: bytes, purpose: str, filename: str) -> dict:
+        file_id = f"file-{uuid.uuid4().hex[:24]}"
+        obj = {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()),
+               "filename": filename, "purpose": purpose, "status": "processed"}
+        self.files[file_id] = {"data": data, "object": obj}
+        return obj
+
+    def _upload(self, content_type: str, raw: bytes) -> tuple[int, dict]:
+        if not content_type.startswith("multipart/form-data"):
+            return 400, _error_body("expected multipart/form-data")
+        message = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw)
+        fields: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            fields[name] = (part.get_filename(), part.get_payload(decode=True))
+        if "file" not in fields or "purpose" not in fields:
+            return 400, _error_body("'file' and 'purpose' are required")
+        filename, data = fields["file"]
+        return 200, self._new_file(data, fields["purpose"][1].decode("utf-8"), filename or "upload.jsonl")
+
+    def _create_batch(self, body: dict) -> tuple[int, dict]:
+        found = self.files.get(body.get("input_file_id", ""))
+        if found is None or found["object"]["purpose"] != "batch":
+            return 400, _error_body("input_file_id must name a file uploaded with purpose 'batch'")
+        if body.get("endpoint") != "/v1/chat/completions" or body.get("completion_window") != "24h":
+            return 400, _error_body("endpoint must be /v1/chat/completions and completion_window 24h")
+        lines = [json.loads(line) for line in found["data"].decode("utf-8").splitlines() if line.strip()]
+        ids = [line["custom_id"] for line in lines]
+        if len(set(ids)) != len(ids):
+            return 400, _error_body("custom_id values must be unique within a batch")
+        batch = {"id": f"batch_{uuid.uuid4().hex[:24]}", "object": "batch", "endpoint": body["endpoint"],
+                 "input_file_id": body["input_file_id"], "completion_window": "24h", "status": "validating",
+                 "created_at": int(time.time()), "metadata": body.get("metadata"), "output_file_id": None,
+                 "error_file_id": None, "errors": None,
+                 "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}
+        self.batches.append({"object": batch, "lines": [line["body"] for line in lines], "records": lines,
+                             "started": time.monotonic(), "outcome": self.batch_outcome})
+        return 200, batch
+
+    def _retrieve_batch(self, batch_id: str) -> tuple[int, dict]:
+        self.batch_polls += 1
+        entry = next((b for b in self.batches if b["object"]["id"] == batch_id), None)
+        if entry is None:
+            return 404, _error_body(f"No batch found with id '{batch_id}'", code="not_found")
+        batch = entry["object"]
+        if batch["status"] in ("completed", "expired", "cancelled", "failed"):
+            return 200, batch
+        elapsed = time.monotonic() - entry["started"]
+        total = batch["request_counts"]["total"]
+        if elapsed < self.batch_delay:
+            batch["status"] = "in_progress"
+            batch["request_counts"]["completed"] = int(total * elapsed / self.batch_delay)
+            return 200, batch
+        self._finish(entry)
+        return 200, batch
+
+    def _finish(self, entry: dict) -> None:
+        """Answer every line with the chat endpoint's code; write the output and error files."""
+        batch, outcome = entry["object"], entry["outcome"]
+        if outcome == "failed":
+            batch.update(status="failed", errors={"object": "list", "data": [
+                {"code": "invalid_request", "message": "fake: the input file was rejected", "line": 1}]})
+            return
+        answered = len(entry["records"]) if outcome == "completed" else self.batch_expire_after
+        output, errors = [], []
+        for i, record in enumerate(entry["records"]):
+            cid, body = record["custom_id"], record["body"]
+            line_id = f"batch_req_{uuid.uuid4().hex[:16]}"
+            if i >= answered:
+                code = "batch_expired" if outcome == "expired" else "batch_cancelled"
+                errors.append({"id": line_id, "custom_id": cid, "response": None,
+                               "error": {"code": code, "message": "fake: not executed before the batch ended"}})
+                continue
+            fault = self.batch_line_fault(body) if self.batch_line_fault else None
+            if fault in _ERROR_FAULTS:
+                status, message, type_, code = _ERROR_FAULTS[fault]
+                errors.append({"id": line_id, "custom_id": cid, "error": None,
+                               "response": {"status_code": status, "request_id": line_id,
+                                            "body": _error_body(message, type_, code)}})
+                continue
+            reply = self._reply(body, fault)
+            output.append({"id": line_id, "custom_id": cid, "error": None,
+                           "response": {"status_code": 200, "request_id": line_id,
+                                        "body": self._completion(body, reply)}})
+        for name, rows in (("output_file_id", output), ("error_file_id", errors)):
+            if rows:
+                data = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
+                batch[name] = self._new_file(data, "batch_output", f"{batch['id']}_{name}.jsonl")["id"]
+        batch["status"] = outcome
+        batch["request_counts"].update(completed=len(output), failed=len(errors))

@@ -606,3 +606,45 @@ def test_the_slim_sequence_stops_at_the_first_failure_and_ships_what_held(tmp_pa
     assert [step["verified"] for step in slim["steps"]] == [True, False]
     assert slim["removed"] == [3] and slim["verdict"] == "removable"
     assert slim["restored"] == [2, 5, 6]  # removable alone, never reached by the sequence
+
+
+# -- the golden file: this refactor-proof record of the planted run -----------------------------------------------
+
+GOLDEN = Path(__file__).parent / "golden" / "planted_ablation.json"
+VOLATILE = {"created_at", "wall_seconds", "git_commit"}  # the clock and the repository, nothing the method decides
+
+
+def same_json(actual, expected, where: str = "$") -> list[str]:
+    """Differences between two JSON values: keys in the same order, equal values; floats equal to 12 digits,
+    because the run's own $ is summed in the order concurrent answers arrive."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        if list(actual) != list(expected):
+            return [f"{where}: keys {list(actual)} != {list(expected)}"]
+        return [d for k in expected if k not in VOLATILE for d in same_json(actual[k], expected[k], f"{where}.{k}")]
+    if isinstance(expected, list) and isinstance(actual, list):
+        if len(actual) != len(expected):
+            return [f"{where}: length {len(actual)} != {len(expected)}"]
+        return [d for i, (a, e) in enumerate(zip(actual, expected)) for d in same_json(a, e, f"{where}[{i}]")]
+    if isinstance(expected, float) and isinstance(actual, float) and type(actual) is type(expected):
+        return [] if math.isclose(actual, expected, rel_tol=1e-12, abs_tol=1e-15) else [f"{where}: {actual} != {expected}"]
+    if type(actual) is not type(expected) or actual != expected:
+        return [f"{where}: {actual!r} != {expected!r}"]
+    return []
+
+
+def test_the_planted_ablation_json_satisfies_the_shipped_schema(planted):
+    import jsonschema
+
+    from promptslim.results import shipped_schema
+
+    jsonschema.validate(planted.data, shipped_schema(), cls=jsonschema.Draft202012Validator)
+
+
+def test_the_planted_ablation_json_is_unchanged_apart_from_clock_and_commit(planted):
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert same_json(planted.data, golden) == []
+    # written as before: two-space indent, non-ASCII kept, one trailing newline (so the bytes match once the
+    # volatile values match)
+    text = planted.files["ablation.json"]
+    assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"
+    assert GOLDEN.read_text(encoding="utf-8") == json.dumps(golden, indent=2, ensure_ascii=False) + "\n"

@@ -17,6 +17,11 @@ from typer.testing import CliRunner
 
 from promptslim.cli import app
 
+try:
+    from tests.repofiles import write_files as write
+except ImportError:  # tests/ itself on sys.path (no package)
+    from repofiles import write_files as write  # type: ignore
+
 N = 100
 MARGIN = 0.05  # the default: no --margin below
 PREAMBLE = "You are a friendly assistant for the shop."
@@ -36,12 +41,9 @@ def make_repo(root: Path) -> Path:
     cases = [{"id": f"q{i}", "input": f"Question {i}: where is my order?",
               "assert": [{"type": "contains", "value": "BONJOUR" if i in NEEDS_BONJOUR else "order"}]}
              for i in range(N)]
-    (root / "prompts").mkdir(parents=True)
-    (root / "evalsets").mkdir()
-    (root / "prompts" / "p.j2").write_text(SOURCE, encoding="utf-8")
-    (root / "evalsets" / "p.yaml").write_text(yaml.safe_dump({"cases": cases}, sort_keys=False), encoding="utf-8")
-    (root / "promptslim.toml").write_text('[prompts."p"]\ncalls_per_month = 100_000\n'
-                                          '[prices."fake-model"]\ninput = 2.0\noutput = 8.0\n', encoding="utf-8")
+    write(root, {"prompts/p.j2": SOURCE, "evalsets/p.yaml": yaml.safe_dump({"cases": cases}, sort_keys=False),
+                 "promptslim.toml": '[prompts."p"]\ncalls_per_month = 100_000\n'
+                                    '[prices."fake-model"]\ninput = 2.0\noutput = 8.0\n'})
     return root
 
 

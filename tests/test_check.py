@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import jinja2
 import pytest
@@ -13,8 +14,15 @@ from genai_prices import Usage, calc_price
 from typer.testing import CliRunner
 
 import promptslim.cli
-from promptslim.check import run_check
+from promptslim.check import CheckOptions, run_check
+from promptslim.report.check import render_markdown
+from promptslim.writers import write_check
 from promptslim.tokens import get_encoding
+
+try:
+    from tests.repofiles import write_files as write
+except ImportError:  # tests/ itself on sys.path (no package)
+    from repofiles import write_files as write  # type: ignore
 
 MINUS = "\u2212"
 CPM = 100_000
@@ -46,16 +54,6 @@ def bonjour(body: dict) -> str:
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
-
-
-def write(repo: Path, files: dict[str, str | None]) -> None:
-    for rel, text in files.items():
-        path = repo / rel
-        if text is None:
-            path.unlink()
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
 
 
 def commit(repo: Path, message: str, files: dict[str, str | None] | None = None) -> None:
@@ -91,11 +89,17 @@ def check(*args: str, base: str = "HEAD~1"):
 
 
 def direct(repo: Path, **overrides):
+    """The engine without the CLI: its typed result as JSON data, rendered and written as the CLI does."""
     options = dict(base="HEAD~1", templates=[], no_eval=False, allow_missing_evalset=False,
                    fail_on_cost_increase=None, model=None, judge_model=None, max_cost=None, yes=False,
                    use_cache=True, notice=lambda line: None, root=repo)
     options.update(overrides)
-    return run_check(**options)
+    notice, root = options.pop("notice"), options.pop("root")
+    options["templates"] = tuple(options["templates"])
+    result = run_check(CheckOptions(**options), notice, root)
+    markdown = render_markdown(result)
+    write_check(root, markdown)
+    return SimpleNamespace(data=result.to_json(), markdown=markdown, failed=result.failed)
 
 
 # ---------------------------------------------------------------- independent arithmetic
@@ -468,14 +472,41 @@ def test_static_check_marks_every_estimated_token_figure(repo, server):
     assert server.calls == 0
 
 
+def test_check_with_batch_equals_the_online_check_at_the_batch_price(repo, server, monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMPTSLIM_BATCH_SETTLE", "0.05")
+    monkeypatch.setenv("PROMPTSLIM_BATCH_POLL", "0.05")
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    online = check("--json")
+    assert online.exit_code == 1, online.output
+    asked = list(server.requests)
+    monkeypatch.setenv("PROMPTSLIM_HOME", str(tmp_path / "batch-home"))  # nothing cached
+    batched = check("--json", "--batch")
+    assert batched.exit_code == 1, batched.output
+    assert server.calls == len(asked)  # no online call: base and head went out as one batch
+    assert [len(b["lines"]) for b in server.batches] == [2 * len(INPUTS)]
+    on, off = json.loads(online.stdout), json.loads(batched.stdout)
+    assert off["templates"] == on["templates"]
+    # gpt-4o-mini's batch price in genai-prices is half its list price; recomputed from the usage the server reported
+    price_in, price_out = per_mtok()
+    from fakeserver import default_prompt_tokens
+
+    usd = sum(default_prompt_tokens(b) * price_in + words(bonjour(b)) * price_out
+              for batch in server.batches for b in batch["lines"]) / 1e6
+    assert off["run"]["usd"] == pytest.approx(usd / 2, rel=1e-6)
+    assert off["run"]["usd"] == pytest.approx(on["run"]["usd"] / 2, rel=1e-6)
+    assert "--batch saves $" in batched.stderr
+
+
 def test_check_md_says_when_its_verdicts_come_from_a_small_local_model(repo, server):
+    from dataclasses import replace
+
     from promptslim.report.check import render_markdown
 
     commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
-    data = direct(repo).data
-    assert data["local_model"] is None  # a configured endpoint: no caveat
+    data = run_check(CheckOptions(base="HEAD~1"), lambda line: None, repo)
+    assert data.local_model is None  # a configured endpoint: no caveat
     assert "Small local model" not in render_markdown(data)
-    md = render_markdown({**data, "local_model": "Qwen2.5-Coder-1.5B-Instruct"})
+    md = render_markdown(replace(data, local_model="Qwen2.5-Coder-1.5B-Instruct"))
     assert ("> ⚠️ **Small local model:** these verdicts come from Qwen2.5-Coder-1.5B-Instruct, a small model "
             "running on this machine") in md
-    assert "Small local model" not in render_markdown({**data, "local_model": "X", "no_eval": True})
+    assert "Small local model" not in render_markdown(replace(data, local_model="X", no_eval=True))

@@ -23,16 +23,11 @@ Rules:
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    (tmp_path / "prompts").mkdir()
-    (tmp_path / "evalsets").mkdir()
-    (tmp_path / "prompts" / "t.j2").write_text(TEMPLATE)
+def repo(make_repo):
     cases = [{"id": "a", "vars": {"name": "Ana"}, "input": "Hello there", "assert": [{"type": "icontains", "value": "x"}]},
              {"id": "b", "vars": {"name": "Bo"}, "input": "Hi", "assert": [{"type": "icontains", "value": "x"}]}]
-    (tmp_path / "evalsets" / "t.yaml").write_text(yaml.safe_dump({"cases": cases}))
-    (tmp_path / "promptslim.toml").write_text('model = "gpt-4o-mini"\n[prompts."t"]\ncalls_per_month = 2_000_000\n')
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return make_repo({"prompts/t.j2": TEMPLATE, "evalsets/t.yaml": yaml.safe_dump({"cases": cases}),
+                      "promptslim.toml": 'model = "gpt-4o-mini"\n[prompts."t"]\ncalls_per_month = 2_000_000\n'})
 
 
 def invoke(*args: str):

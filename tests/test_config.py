@@ -146,7 +146,8 @@ def test_a_prompt_margin_of_zero_is_refused_with_its_line(tmp_path):
 def test_unknown_key_in_prices_table_names_line(tmp_path):
     message = error_from(tmp_path, '[prompts."x"]\ncalls_per_month = 5\n\n[prices."y"]\ninput = 1\noutput = 2\n'
                                    'cached = 3\n')
-    assert message == "promptslim.toml:7: unknown key 'prices.\"y\".cached' (known: input, cached_input, output)"
+    assert message == ("promptslim.toml:7: unknown key 'prices.\"y\".cached' (known: input, cached_input, output, "
+                       "batch_input, batch_output)")
 
 
 def test_same_key_in_two_tables_reports_the_right_table(tmp_path):

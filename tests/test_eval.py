@@ -24,6 +24,11 @@ try:
 except ImportError:  # tests/ itself on sys.path (no package)
     from fakeserver import count_words, default_prompt_tokens  # type: ignore
 
+try:
+    from tests.repofiles import write_files as write
+except ImportError:  # tests/ itself on sys.path (no package)
+    from repofiles import write_files as write  # type: ignore
+
 CPM = 1000
 PRICES = {"fake-model": (1.0, 2.0), "fake-judge": (3.0, 6.0)}  # USD per million tokens: input, output
 CONFIG = f"""concurrency = 4
@@ -104,13 +109,6 @@ def requests_of(fake, kind: str) -> list[dict]:
 
 
 # ------------------------------------------------------------------ the repo under test
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-
-
 def evalset(inputs=tuple(ANSWERS), criteria: str | None = CRITERIA, **extra) -> str:
     data: dict = {"criteria": criteria} if criteria else {}
     data.update(extra)
@@ -120,10 +118,8 @@ def evalset(inputs=tuple(ANSWERS), criteria: str | None = CRITERIA, **extra) -> 
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch) -> Path:
-    write(tmp_path, {"promptslim.toml": CONFIG, "prompts/x.j2": TEMPLATE, "evalsets/x.yaml": evalset()})
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def repo(make_repo) -> Path:
+    return make_repo({"promptslim.toml": CONFIG, "prompts/x.j2": TEMPLATE, "evalsets/x.yaml": evalset()})
 
 
 def run_eval(*args: str, judge: str = "fake-judge"):

@@ -15,6 +15,11 @@ import promptslim.cli
 from promptslim.errors import InputError
 from promptslim.evalset import ASSERTION_TYPES, evalset_for, load_evalset
 
+try:
+    from tests.repofiles import write_files as write
+except ImportError:  # tests/ itself on sys.path (no package)
+    from repofiles import write_files as write  # type: ignore
+
 CONFIG = """[prompts."x"]
 calls_per_month = 1000
 [prices."fake-model"]
@@ -22,13 +27,6 @@ input = 1.0
 output = 2.0
 """
 TEMPLATE = "You are the support assistant of {{ shop }}.\n- Answer in one sentence.\n"
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
 
 
 def load(tmp_path: Path, text: str, name: str = "evalsets/x.yaml", **fallbacks):
@@ -43,10 +41,8 @@ def load_error(tmp_path: Path, text: str, name: str = "evalsets/x.yaml") -> str:
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch) -> Path:
-    write(tmp_path, {"promptslim.toml": CONFIG, "prompts/x.j2": TEMPLATE})
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def repo(make_repo) -> Path:
+    return make_repo({"promptslim.toml": CONFIG, "prompts/x.j2": TEMPLATE})
 
 
 def run_eval(*args: str):

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 import promptslim.cli
-from promptslim.index import build_index
+from promptslim.savings import build_index
 from promptslim.tokens import get_encoding
 
 CONFIG = """model = "gpt-4o-mini"
@@ -88,7 +88,7 @@ def test_count_eval_ablate_check_and_report_agree_on_dollars(repo, fake):
 
     reported = cli("report")
     assert reported.exit_code == 0, reported.output
-    (entry,) = build_index(repo).data["entries"]  # the data `report` rendered into reports/index.{md,html}
+    (entry,) = build_index(repo).to_json()["entries"]  # the data `report` rendered into reports/index.{md,html}
     index_md = (repo / "reports/index.md").read_text()
     assert f"{entry['usd_per_month']:,.2f}" in index_md and "output tokens are estimated from its latest ablation" in index_md
 

@@ -89,3 +89,39 @@ def test_readme_states_the_exit_codes_the_cli_uses():
     text = (REPO / "README.md").read_text(encoding="utf-8")
     table = text.split("## Exit codes", 1)[1]
     assert [int(code) for code in re.findall(r"^\| (\d) \|", table, re.M)] == [0, 1, 2, 3, 4]
+
+
+def pricing_section() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return text.split("## What a call costs", 1)[1].split("\n## ", 1)[0]
+
+
+def test_every_batch_command_in_the_pricing_section_runs(repo_copy, fake, monkeypatch):
+    monkeypatch.setenv("PROMPTSLIM_BATCH_SETTLE", "0.05")
+    monkeypatch.setenv("PROMPTSLIM_BATCH_POLL", "0.05")
+    block = pricing_section().split("```", 2)[1]
+    commands = [line.strip() for line in block.splitlines() if line.strip().startswith("promptslim ")]
+    assert {cmd.split()[1] for cmd in commands} == {"eval", "ablate", "check"}
+    for command in commands:
+        assert "--batch" in command
+        result = CliRunner().invoke(app, shlex.split(command)[1:])
+        assert result.exit_code == 0, f"{command}\n{result.output}"
+        assert "at the batch price (online $" in result.stderr, command
+    assert fake.calls == 0  # every call went through a batch
+    assert len(fake.batches) >= 3 + 2  # eval: target, steps, scores; ablate and check: at least one each
+
+
+def test_the_readme_price_table_is_genai_prices(fake):
+    from genai_prices import Usage, calc_price
+
+    rows = re.findall(r"^\| (gpt-[\w.-]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$",
+                      pricing_section(), re.M)
+    assert len(rows) == 2
+    for model, *figures in rows:
+        found = []
+        for context in (None, {"processing": "batch"}):
+            found += [float(calc_price(Usage(input_tokens=1000), model, price_context=context).input_price) * 1000,
+                      float(calc_price(Usage(input_tokens=1000, cache_read_tokens=1000), model,
+                                       price_context=context).input_price) * 1000,
+                      float(calc_price(Usage(output_tokens=1000), model, price_context=context).output_price) * 1000]
+        assert [float(x) for x in figures] == pytest.approx(found), model

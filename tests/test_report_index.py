@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import jinja2
 import pytest
@@ -13,7 +14,8 @@ from genai_prices import Usage, calc_price
 from typer.testing import CliRunner
 
 import promptslim.cli
-from promptslim.index import build_index
+from promptslim import savings
+from promptslim.report import write_index_result
 from promptslim.tokens import get_encoding
 
 A_SOURCE = "You are the helpful assistant of {{ shop }}.\n- Greet the customer.\n- Answer in one sentence.\n"
@@ -33,6 +35,13 @@ calls_per_month = {A_CPM}
 [prompts."sub/b"]
 calls_per_month = {B_CPM}
 """
+
+
+def build_index():
+    """The savings engine's result as JSON data, and the report files written from it (as the CLI does)."""
+    result = savings.build_index()
+    files = write_index_result(result, Path.cwd())
+    return SimpleNamespace(data=result.to_json(), files=files)
 
 
 def sha(text: str) -> str:

@@ -9,16 +9,45 @@ import re
 import pandas as pd
 import pytest
 
-from promptslim.report import (
-    headline,
-    render_html,
-    render_index_html,
-    render_index_markdown,
-    render_markdown,
-    units_frame,
-    write_ablation_reports,
-    write_index,
-)
+from promptslim import report
+
+try:
+    from tests.typed import as_ablation, as_entries, as_totals, complete_ablation
+except ImportError:  # tests/ itself on sys.path (no package)
+    from typed import as_ablation, as_entries, as_totals, complete_ablation  # type: ignore
+
+
+# The renderers take typed results; these tests write ablation.json as dicts of the fields they are about.
+def headline(r):
+    return report.headline(as_ablation(r))
+
+
+def render_markdown(r, diff):
+    return report.render_markdown(as_ablation(r), diff)
+
+
+def render_html(r, diff):
+    return report.render_html(as_ablation(r), diff)
+
+
+def units_frame(r):
+    return report.units_frame(as_ablation(r))
+
+
+def write_ablation_reports(r, outdir, diff):
+    return report.write_ablation_reports(as_ablation(r), outdir, diff)
+
+
+def render_index_markdown(entries, totals):
+    return report.render_index_markdown(as_entries(entries), as_totals(totals, entries))
+
+
+def render_index_html(entries, totals):
+    return report.render_index_html(as_entries(entries), as_totals(totals, entries))
+
+
+def write_index(entries, totals, outdir):
+    return report.write_index(as_entries(entries), as_totals(totals, entries), outdir)
 
 MINUS = "\u2212"
 
@@ -90,7 +119,7 @@ def make_result(**overrides) -> dict:
         "run": {"calls": 620, "cache_hits": 12, "usd": 0.41, "wall_seconds": 38.2, "payback_hours": 6.7},
     }
     result.update(overrides)
-    return result
+    return complete_ablation(result)
 
 
 def nothing_removable_result() -> dict:

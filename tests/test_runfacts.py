@@ -29,6 +29,11 @@ try:
 except ImportError:  # tests/ itself on sys.path (no package)
     from fakeserver import Reply, count_words, default_prompt_tokens  # type: ignore
 
+try:
+    from tests.repofiles import write_files as write
+except ImportError:  # tests/ itself on sys.path (no package)
+    from repofiles import write_files as write  # type: ignore
+
 CONFIG = """concurrency = 4
 [prompts."x"]
 calls_per_month = 1000
@@ -89,17 +94,8 @@ def of_kind(fake, kind: str) -> list[dict]:
 
 # ------------------------------------------------------------------ the repo under test
 @pytest.fixture
-def repo(tmp_path, monkeypatch) -> Path:
-    write(tmp_path, {"promptslim.toml": CONFIG, "prompts/x.j2": TEMPLATE, "evalsets/x.yaml": evalset()})
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+def repo(make_repo) -> Path:
+    return make_repo({"promptslim.toml": CONFIG, "prompts/x.j2": TEMPLATE, "evalsets/x.yaml": evalset()})
 
 
 def evalset(inputs=INPUTS, criteria: str | None = CRITERIA, asserts: list | None = None) -> str:

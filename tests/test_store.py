@@ -18,6 +18,9 @@ EXPECTED_COLUMNS = {
     "calls": ["id", "run_id", "role", "model", "prompt_tokens", "cached_tokens", "completion_tokens", "usd",
               "cache_hit", "created"],
     "migrations": ["id", "name", "applied"],
+    "batches": ["batch_id", "endpoint", "role", "model", "input_file_id", "requests", "run_id", "status", "created",
+                "finished"],
+    "batch_requests": ["batch_id", "custom_id", "key", "model"],
 }
 
 
@@ -42,16 +45,17 @@ def test_migrate_creates_the_schema_on_an_empty_database():
 
     applied = migrate(db)
 
-    assert applied == [1, 2]
+    assert applied == [1, 2, 3]
     assert tables(db) == set(EXPECTED_COLUMNS)
     for table, expected in EXPECTED_COLUMNS.items():
         assert columns(db, table) == expected, table
     primary = {row[1] for row in db.execute("PRAGMA table_info(responses)") if row[5]}
     assert primary == {"key"}
     recorded = db.execute("SELECT id, name FROM migrations ORDER BY id").fetchall()
-    assert recorded == [(1, "_m001_responses"), (2, "_m002_ledger")]
+    assert recorded == [(1, "_m001_responses"), (2, "_m002_ledger"), (3, "_m003_batches")]
     assert [name for _, name in recorded] == [step.__name__ for step in MIGRATIONS]
     assert "calls_run" in {row[1] for row in db.execute("PRAGMA index_list(calls)")}
+    assert "batch_requests_custom_id" in {row[1] for row in db.execute("PRAGMA index_list(batch_requests)")}
 
 
 def test_migrate_is_idempotent():
@@ -66,11 +70,11 @@ def test_a_new_migration_is_applied_once_on_top_of_an_existing_database(monkeypa
     db = sqlite3.connect(":memory:", isolation_level=None)
     migrate(db)
 
-    def _m003_notes(conn: sqlite3.Connection) -> None:
+    def _m004_notes(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE runs ADD COLUMN notes TEXT")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, _m003_notes])
-    assert migrate(db) == [3]
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, _m004_notes])
+    assert migrate(db) == [4]
     assert migrate(db) == []
     assert "notes" in columns(db, "runs")
 
@@ -80,19 +84,19 @@ def test_a_failed_migration_leaves_nothing_half_done(monkeypatch):
     migrate(db)
     crash = True
 
-    def _m003_two_tables(conn: sqlite3.Connection) -> None:
+    def _m004_two_tables(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE notes (run_id TEXT, text TEXT)")
         if crash:  # e.g. disk full, or Ctrl-C between the statements
             raise sqlite3.OperationalError("disk I/O error")
         conn.execute("CREATE TABLE tags (run_id TEXT, tag TEXT)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, _m003_two_tables])
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, _m004_two_tables])
     with pytest.raises(sqlite3.OperationalError):
         migrate(db)
     assert "notes" not in tables(db)
 
     crash = False
-    assert migrate(db) == [3]
+    assert migrate(db) == [4]
 
 
 def test_two_stores_opening_a_fresh_file_at_once_both_succeed(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import openai
 
@@ -29,29 +30,39 @@ class OpenAIBackend:
                                          timeout=timeout, max_retries=0)
 
     async def complete(self, messages: list[Message], params: Params) -> Completion:
-        kwargs: dict = {"model": params.model, "messages": messages}
-        reasoning = params.model.split("/")[-1].startswith(_REASONING)
-        if params.max_tokens is not None:
-            kwargs["max_completion_tokens" if reasoning else "max_tokens"] = params.max_tokens
-        if not reasoning:
-            kwargs["temperature"] = params.temperature
-        if params.seed is not None:
-            kwargs["seed"] = params.seed
-        if params.response_format:
-            kwargs["response_format"] = json.loads(params.response_format)
-        response = await self.client.chat.completions.create(**kwargs)
-        if not getattr(response, "choices", None):
-            raise EmptyAnswer("the response has no choices")
-        choice = response.choices[0]
-        usage = response.usage
-        details = getattr(usage, "prompt_tokens_details", None) if usage else None
-        return Completion(
-            text=choice.message.content or "",
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-            cached_tokens=int(getattr(details, "cached_tokens", 0) or 0) if details else 0,
-            finish_reason=choice.finish_reason,
-        )
+        response = await self.client.chat.completions.create(**request_body(messages, params))
+        return completion_from(response)
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def request_body(messages: list[Message], params: Params) -> dict:
+    """The chat-completions request for these messages and params: online, or as one line of a batch file."""
+    kwargs: dict = {"model": params.model, "messages": messages}
+    reasoning = params.model.split("/")[-1].startswith(_REASONING)
+    if params.max_tokens is not None:
+        kwargs["max_completion_tokens" if reasoning else "max_tokens"] = params.max_tokens
+    if not reasoning:
+        kwargs["temperature"] = params.temperature
+    if params.seed is not None:
+        kwargs["seed"] = params.seed
+    if params.response_format:
+        kwargs["response_format"] = json.loads(params.response_format)
+    return kwargs
+
+
+def completion_from(response: Any) -> Completion:
+    """A chat completion (the SDK's object, online or parsed from a batch's output line) as our Completion."""
+    if not getattr(response, "choices", None):
+        raise EmptyAnswer("the response has no choices")
+    choice = response.choices[0]
+    usage = response.usage
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    return Completion(
+        text=choice.message.content or "",
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        cached_tokens=int(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+        finish_reason=choice.finish_reason,
+    )

@@ -157,8 +157,12 @@ class Runner:
                 completion = await target.backend.complete(messages, params)
                 outcome = "ok"
                 return completion
-            except PromptslimError:
+            except PromptslimError as exc:
+                if isinstance(exc, EndpointError) and self._stop is None:
+                    self._stop = exc  # e.g. a batch that expired: start no further call
                 raise
+            except FormatRefused:
+                raise  # a backend that already knows the endpoint refused JSON mode (a batched judge call)
             except Exception as exc:
                 outcome = fault_kind(exc)
                 if params.response_format and refuses_format(exc):

@@ -29,7 +29,19 @@ def _m002_ledger(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX calls_run ON calls(run_id)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_responses, _m002_ledger]
+def _m003_batches(db: sqlite3.Connection) -> None:
+    """Batch API jobs and the requests in each, so a killed run finds its batch again instead of paying twice."""
+    db.execute("""CREATE TABLE batches (
+        batch_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, role TEXT NOT NULL, model TEXT NOT NULL,
+        input_file_id TEXT NOT NULL, requests INTEGER NOT NULL, run_id TEXT, status TEXT NOT NULL DEFAULT 'submitted',
+        created REAL NOT NULL, finished REAL)""")
+    db.execute("""CREATE TABLE batch_requests (
+        batch_id TEXT NOT NULL, custom_id TEXT NOT NULL, key TEXT NOT NULL, model TEXT NOT NULL,
+        PRIMARY KEY (batch_id, custom_id))""")
+    db.execute("CREATE INDEX batch_requests_custom_id ON batch_requests(custom_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_responses, _m002_ledger, _m003_batches]
 
 
 def migrate(db: sqlite3.Connection) -> list[int]:
@@ -115,6 +127,51 @@ class Store:
             "cache_hit, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, role, model, completion.prompt_tokens, completion.cached_tokens, completion.completion_tokens,
              usd, int(completion.from_cache), time.time()))
+
+    def record_batch(self, batch_id: str, endpoint: str, role: str, input_file_id: str, run_id: str | None,
+                     requests: list[tuple[str, str, str]]) -> None:
+        """A submitted batch and its (custom_id, cache key, model) rows, in one transaction."""
+        models = sorted({model for _, _, model in requests})
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("INSERT OR REPLACE INTO batches (batch_id, endpoint, role, model, input_file_id, requests, "
+                            "run_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (batch_id, endpoint, role, ",".join(models), input_file_id, len(requests), run_id,
+                             time.time()))
+            self.db.executemany("INSERT OR REPLACE INTO batch_requests VALUES (?, ?, ?, ?)",
+                                [(batch_id, cid, key, model) for cid, key, model in requests])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def open_batches(self, endpoint: str, custom_ids: list[str]) -> dict[str, set[str]]:
+        """Batches not yet collected that hold any of these requests: batch id -> the custom_ids found in it.
+        A request in two open batches (a resubmission after a lost record) goes to the newest."""
+        found: dict[str, set[str]] = {}
+        rows = self.db.execute(
+            "SELECT r.custom_id, b.batch_id FROM batch_requests r JOIN batches b ON b.batch_id = r.batch_id "
+            "WHERE b.status = 'submitted' AND b.endpoint = ? ORDER BY b.created", (endpoint,)).fetchall()
+        wanted = set(custom_ids)
+        newest = {cid: batch_id for cid, batch_id in rows if cid in wanted}
+        for cid, batch_id in newest.items():
+            found.setdefault(batch_id, set()).add(cid)
+        return found
+
+    def batch_keys(self, batch_id: str) -> dict[str, tuple[str, str]]:
+        """custom_id -> (cache key, model) for every request of a batch."""
+        rows = self.db.execute("SELECT custom_id, key, model FROM batch_requests WHERE batch_id = ?", (batch_id,))
+        return {cid: (key, model) for cid, key, model in rows.fetchall()}
+
+    def finish_batch(self, batch_id: str, status: str) -> None:
+        """The batch's results are in the cache (or it ended without them): never attach to it again."""
+        self.db.execute("UPDATE batches SET status = ?, finished = ? WHERE batch_id = ?", (status, time.time(), batch_id))
+
+    def batches(self) -> list[dict]:
+        """Every recorded batch, oldest first (tests and `cache stats` read it)."""
+        cols = ("batch_id", "endpoint", "role", "model", "input_file_id", "requests", "run_id", "status")
+        rows = self.db.execute(f"SELECT {', '.join(cols)} FROM batches ORDER BY created").fetchall()
+        return [dict(zip(cols, row)) for row in rows]
 
     def clear(self) -> int:
         """Delete every cached response; the clear is a ledger row of its own, so `stats` no longer

@@ -5,7 +5,10 @@ import io
 import math
 import re
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from promptslim.results import AblationResult, IndexEntry
 
 VERDICT_COLOR = {"removable": "#1a7f37", "keep": "#cf222e", "inconclusive": "#b08800"}
 _RC = {
@@ -83,10 +86,10 @@ def _overlap(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def ablation_chart_svg(result: dict) -> str:
+def ablation_chart_svg(result: "AblationResult") -> str:
     """Score delta (with CI) against input tokens saved, one point per unit, plus the slim prompt."""
-    units = result.get("units") or []
-    margin = float(result.get("margin") or 0.0)
+    units = result.units
+    margin = float(result.margin or 0.0)
     with _figure(8.0, 4.2) as fig:
         ax = fig.add_subplot()
         ax.grid(True, color="#d0d7de", linewidth=0.6, alpha=0.7)
@@ -95,23 +98,23 @@ def ablation_chart_svg(result: dict) -> str:
         ax.axhline(-margin, color="#cf222e", linewidth=1, linestyle="--", label=f"−margin (−{margin:g})")
         labels = []
         for verdict, color in VERDICT_COLOR.items():
-            pts = [u for u in units if u.get("verdict") == verdict and _num(u.get("score_delta"))]
+            pts = [u for u in units if u.verdict == verdict and _num(u.score_delta)]
             if not pts:
                 continue
-            xs = [float(u.get("input_tokens_saved") or 0.0) for u in pts]
-            ys = [float(u["score_delta"]) for u in pts]
-            lo = [max(0.0, y - u["ci"][0]) if _has_ci(u.get("ci")) else 0.0 for u, y in zip(pts, ys)]
-            hi = [max(0.0, u["ci"][1] - y) if _has_ci(u.get("ci")) else 0.0 for u, y in zip(pts, ys)]
+            xs = [float(u.input_tokens_saved or 0.0) for u in pts]
+            ys = [float(u.score_delta) for u in pts]
+            lo = [max(0.0, y - u.ci[0]) if _has_ci(u.ci) else 0.0 for u, y in zip(pts, ys)]
+            hi = [max(0.0, u.ci[1] - y) if _has_ci(u.ci) else 0.0 for u, y in zip(pts, ys)]
             ax.errorbar(
                 xs, ys, yerr=[lo, hi], fmt="o", color=color, ecolor=color, elinewidth=1.1,
                 capsize=3, markersize=5, label=verdict,
             )
-            labels += [(x, y, str(u["id"])) for x, y, u in zip(xs, ys, pts)]
-        slim = result.get("slim") or {}
-        if slim.get("removed") and _num(slim.get("score_delta")):
-            sx = float(result["baseline"]["input_tokens"]) - float(slim["input_tokens"])
-            sy = float(slim["score_delta"])
-            sci = slim.get("ci")
+            labels += [(x, y, str(u.id)) for x, y, u in zip(xs, ys, pts)]
+        slim = result.slim
+        if slim.removed and _num(slim.score_delta):
+            sx = float(result.baseline.input_tokens) - float(slim.input_tokens)
+            sy = float(slim.score_delta)
+            sci = slim.ci
             err = [[max(0.0, sy - sci[0])], [max(0.0, sci[1] - sy)]] if _has_ci(sci) else None
             ax.errorbar(
                 [sx], [sy], yerr=err, fmt="D", color="#0969da", ecolor="#0969da", capsize=3,
@@ -128,18 +131,18 @@ def ablation_chart_svg(result: dict) -> str:
         return _svg(fig)
 
 
-def index_chart_svg(entries: list[dict]) -> str:
+def index_chart_svg(entries: "list[IndexEntry]") -> str:
     """Monthly cost per template now vs after the slim prompt (stale or missing ablations: no change)."""
-    rows = sorted(entries, key=lambda e: -(e.get("usd_per_month") or 0.0))
-    names = [e.get("name") or e.get("template", "?") for e in rows]
-    now = [float(e.get("usd_per_month") or 0.0) for e in rows]
+    rows = sorted(entries, key=lambda e: -(e.usd_per_month or 0.0))
+    names = [e.name or e.template or "?" for e in rows]
+    now = [float(e.usd_per_month or 0.0) for e in rows]
     slim = [n - saving(e) for n, e in zip(now, rows)]
     with _figure(8.0, 1.2 + 0.55 * max(1, len(rows))) as fig:
         ax = fig.add_subplot()
         ys = list(range(len(rows)))[::-1]
         h = 0.38
         ax.barh([y + h / 2 for y in ys], now, height=h, color="#8c959f", label="now")
-        current = [bool(e.get("ablation")) and not e["ablation"].get("stale") for e in rows]
+        current = [e.ablation is not None and not e.ablation.stale for e in rows]
         colors = ["#1a7f37" if c else "#d0d7de" for c in current]
         ax.barh([y - h / 2 for y in ys], slim, height=h, color=colors)
         # Proxy handles: one bar call with mixed colours would give the legend one swatch.
@@ -151,8 +154,8 @@ def index_chart_svg(entries: list[dict]) -> str:
         top = max(now + [1e-9])
         for y, n, s, e in zip(ys, now, slim, rows):
             ax.text(n + top * 0.01, y + h / 2, _money(n), va="center", fontsize=8)
-            ab = e.get("ablation")
-            note = "stale, not counted" if ab and ab.get("stale") else ("not ablated" if not ab else "")
+            ab = e.ablation
+            note = "stale, not counted" if ab and ab.stale else ("not ablated" if not ab else "")
             text = _money(s) + (f"  ({note})" if note else "")
             ax.text(s + top * 0.01, y - h / 2, text, va="center", fontsize=8, color="#57606a" if note else "#1f2328")
         ax.set_yticks(ys, names)
@@ -165,12 +168,12 @@ def index_chart_svg(entries: list[dict]) -> str:
         return _svg(fig)
 
 
-def saving(entry: dict) -> float:
+def saving(entry: "IndexEntry") -> float:
     """Monthly saving that counts: only from a current (non-stale) ablation."""
-    ab = entry.get("ablation")
-    if not ab or ab.get("stale"):
+    ab = entry.ablation
+    if not ab or ab.stale:
         return 0.0
-    return float(ab.get("usd_per_month_saved") or 0.0)
+    return float(ab.usd_per_month_saved or 0.0)
 
 
 def _money(x: float) -> str:

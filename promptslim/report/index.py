@@ -4,6 +4,8 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
+from promptslim.paths import REPORTS
+from promptslim.results import IndexEntry, IndexResult, IndexTotals
 from promptslim.safeio import atomic_write
 
 from . import fmt
@@ -14,7 +16,7 @@ COST_NOTE = ("$/month: input tokens are the mean over each template's eval set; 
              "latest ablation of the same text (the answers it measured), the figure eval and ablate show")
 
 
-def write_index(entries: list[dict], totals: dict, outdir: Path) -> dict[str, Path]:
+def write_index(entries: list[IndexEntry], totals: IndexTotals, outdir: Path) -> dict[str, Path]:
     """Write index.md and index.html into outdir (created); return {"md": path, "html": path}."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -24,30 +26,36 @@ def write_index(entries: list[dict], totals: dict, outdir: Path) -> dict[str, Pa
     return paths
 
 
-def render_index_markdown(entries: list[dict], totals: dict) -> str:
+def write_index_result(result: IndexResult, root: Path) -> dict[str, Path]:
+    """reports/index.{md,html} for a savings result; paths relative to the repo root, for display."""
+    files = write_index(result.entries, result.totals, root / REPORTS)
+    return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
+
+
+def render_index_markdown(entries: list[IndexEntry], totals: IndexTotals) -> str:
     return fmt.environment().get_template("index.md.j2").render(**_view(entries, totals))
 
 
-def render_index_html(entries: list[dict], totals: dict) -> str:
+def render_index_html(entries: list[IndexEntry], totals: IndexTotals) -> str:
     view = _view(entries, totals)
     view["chart_svg"] = index_chart_svg(entries) if entries else ""
     return fmt.environment().get_template("index.html.j2").render(**view)
 
 
-def total_line(totals: dict) -> str:
-    now = totals.get("usd_per_month_now") or 0.0
-    found = totals.get("usd_per_month_removable") or 0.0
+def total_line(totals: IndexTotals) -> str:
+    now = totals.usd_per_month_now or 0.0
+    found = totals.usd_per_month_removable or 0.0
     return f"${now:,.2f}/month now, ${found:,.2f}/month found removable"
 
 
-def _view(entries: list[dict], totals: dict) -> dict:
+def _view(entries: list[IndexEntry], totals: IndexTotals) -> dict:
     # Most expensive prompt first: that is where a reviewer's attention pays most.
-    ordered = sorted(entries, key=lambda e: (-(e.get("usd_per_month") or 0.0), e.get("template", "")))
+    ordered = sorted(entries, key=lambda e: (-(e.usd_per_month or 0.0), e.template))
     rows = [_row(e) for e in ordered]
-    stale = totals.get("stale", 0)
+    stale = totals.stale
     counts = [
-        fmt.plural(totals.get("templates", len(entries)), "template"),
-        f"{totals.get('ablated', 0)} ablated",
+        fmt.plural(totals.templates, "template"),
+        f"{totals.ablated} ablated",
     ]
     if stale:
         counts.append(f"{stale} stale (template changed since its ablation; savings not counted)")
@@ -56,37 +64,37 @@ def _view(entries: list[dict], totals: dict) -> dict:
         "counts": ", ".join(counts),
         "stale": stale,
         "rows": rows,
-        "any_approximate": any(e.get("tokens_approximate") for e in entries),
+        "any_approximate": any(e.tokens_approximate for e in entries),
         "cost_note": COST_NOTE,
-        "any_input_only": any(e.get("output_basis") == "not included" for e in entries),
+        "any_input_only": any(e.output_basis == "not included" for e in entries),
     }
 
 
-def _row(e: dict) -> dict:
-    ab = e.get("ablation")
-    tokens = fmt.tokens(e.get("input_tokens")) + (" ≈" if e.get("tokens_approximate") else "")
-    calls = e.get("calls_per_month")
+def _row(e: IndexEntry) -> dict:
+    ab = e.ablation
+    tokens = fmt.tokens(e.input_tokens) + (" ≈" if e.tokens_approximate else "")
+    calls = e.calls_per_month
     row = {
-        "template": e.get("template", ""),
-        "model": e.get("model", ""),
+        "template": e.template,
+        "model": e.model,
         "tokens": tokens,
         "calls": f"{calls:,}" if calls else "—",
-        "usd_month": (fmt.usd(e.get("usd_per_month")) + (" †" if e.get("output_basis") == "not included" else ""))
-        if e.get("usd_per_month") is not None else "n/a",
+        "usd_month": (fmt.usd(e.usd_per_month) + (" †" if e.output_basis == "not included" else ""))
+        if e.usd_per_month is not None else "n/a",
         "removable": "—", "saves": "—", "run": "—", "link_md": "", "link_html": "",
         "status": "not ablated", "status_class": "muted", "stale": False,
     }
     if not ab:
         return row
-    removable = list(ab.get("removable") or [])
-    row["removable"] = f"{len(removable)} of {ab.get('units', 0)}" + (f": {fmt.ids(removable)}" if removable else "")
-    run = f"{fmt.day(ab.get('created_at'))}, {fmt.short_commit(ab.get('git_commit'))}"
-    if ab.get("model") and ab.get("model") != e.get("model"):
-        run += f", on {ab['model']}"
+    removable = list(ab.removable)
+    row["removable"] = f"{len(removable)} of {ab.units}" + (f": {fmt.ids(removable)}" if removable else "")
+    run = f"{fmt.day(ab.created_at)}, {fmt.short_commit(ab.git_commit)}"
+    if ab.model and ab.model != e.model:
+        run += f", on {ab.model}"
     row["run"] = run
-    row["link_md"] = _relative(ab.get("path", ""))
-    row["link_html"] = _relative(ab.get("path", ""), ".html")
-    if ab.get("stale"):
+    row["link_md"] = _relative(ab.path)
+    row["link_html"] = _relative(ab.path, ".html")
+    if ab.stale:
         row.update(saves="stale", status=STALE, status_class="stale", stale=True)
     else:
         row.update(saves=fmt.usd(saving(e)), status="current", status_class="")

@@ -1,4 +1,5 @@
-"""`promptslim report`: what every prompt costs per month now, and what its latest ablation found to save.
+"""The savings engine behind `promptslim report`: what every prompt costs per month now, and what its latest
+ablation found to save.
 
 No model calls: input tokens are counted exactly over each template's eval set, output tokens come
 from the latest ablation's baseline when that ablation still matches the template's text.
@@ -8,49 +9,38 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from promptslim.config import Config, load_config
 from promptslim.cost import cost_of, static_output
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset
-from promptslim.paths import find_prompts
+from promptslim.paths import PROMPTS, find_prompts, reports_dir
 from promptslim.prices import Price, price_for
 from promptslim.report.chart import saving
-from promptslim.report.index import total_line, write_index
-from promptslim.session import DEFAULT_MODEL
+from promptslim.results import IndexAblation, IndexEntry, IndexResult, IndexTotals
+from promptslim.runsetup import DEFAULT_MODEL
 from promptslim.template import Template, load_template
 from promptslim.tokens import count_messages
 
 
-@dataclass(frozen=True)
-class IndexResult:
-    data: dict  # {"entries": [...], "totals": {...}}
-    files: dict[str, Path]  # {"md": reports/index.md, "html": reports/index.html} relative to root
-    total_line: str  # "$X/month now, $Y/month found removable"
-
-
 def build_index(root: Path | None = None) -> IndexResult:
-    """One entry per prompts/**/*.j2, totals over them, written to reports/index.{md,html}."""
+    """One entry per prompt under prompts/, and totals over them (the CLI writes reports/index.{md,html})."""
     config = load_config(root)
     root = config.root
     model = config.model or DEFAULT_MODEL
     price = price_for(model, config)
-    folder = root / "prompts"
+    folder = root / PROMPTS
     paths = find_prompts(folder)
     entries = [_entry(load_template(path, root), config, model, price) for path in paths]
-    totals = {
-        "usd_per_month_now": sum(e["usd_per_month"] or 0.0 for e in entries),
-        "usd_per_month_removable": sum(saving(e) for e in entries),
-        "templates": len(entries),
-        "ablated": sum(1 for e in entries if e["ablation"]),
-        "stale": sum(1 for e in entries if e["ablation"] and e["ablation"]["stale"]),
-    }
-    files = write_index(entries, totals, root / "reports")
-    shown = {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
-    return IndexResult(data={"entries": entries, "totals": totals, "model": model, "price_source": price.source},
-                       files=shown, total_line=total_line(totals))
+    totals = IndexTotals(
+        usd_per_month_now=sum(e.usd_per_month or 0.0 for e in entries),
+        usd_per_month_removable=sum(saving(e) for e in entries),
+        templates=len(entries),
+        ablated=sum(1 for e in entries if e.ablation),
+        stale=sum(1 for e in entries if e.ablation and e.ablation.stale),
+    )
+    return IndexResult(entries=entries, totals=totals, model=model, price_source=price.source)
 
 
 def _input_tokens(template: Template, root: Path, model: str) -> tuple[float | None, bool, str]:
@@ -70,8 +60,9 @@ def _input_tokens(template: Template, root: Path, model: str) -> tuple[float | N
     return float(counted.tokens), counted.approximate, "no variables (no eval set)"
 
 
-def _ablation(template: Template, root: Path, sha256: str, calls_per_month: int) -> dict | None:
-    path = root / "reports" / template.name / "ablation.json"
+def _ablation(template: Template, root: Path, sha256: str, calls_per_month: int) -> IndexAblation | None:
+    """What the latest ablation.json says, read leniently: files written by older versions lack newer keys."""
+    path = root / reports_dir(template.name) / "ablation.json"
     if not path.is_file():
         return None
     rel = path.relative_to(root).as_posix()
@@ -89,37 +80,35 @@ def _ablation(template: Template, root: Path, sha256: str, calls_per_month: int)
     saved = per_call * calls_per_month if per_call is not None else slim.get("usd_per_month_saved")
     if not slim.get("removed"):
         saved = 0.0
-    return {
-        "path": rel[: -len(".json")] + ".md",
-        "units": len(units),
-        "removable": [u["id"] for u in units if u.get("verdict") == "removable"],
-        "slim_removed": list(slim.get("removed") or []),
-        "slim_input_tokens": slim.get("input_tokens"),
-        "slim_verdict": slim.get("verdict"),
-        "usd_per_month_saved": saved,
-        "created_at": data.get("created_at"),
-        "git_commit": data.get("git_commit"),
-        "model": data.get("model"),
-        "template_sha256": data.get("template_sha256"),
-        "baseline_output_tokens": (data.get("baseline") or {}).get("output_tokens"),
-        "stale": data.get("template_sha256") != sha256,
-    }
+    return IndexAblation(
+        path=rel[: -len(".json")] + ".md",
+        units=len(units),
+        removable=[u["id"] for u in units if u.get("verdict") == "removable"],
+        slim_removed=list(slim.get("removed") or []),
+        slim_input_tokens=slim.get("input_tokens"),
+        slim_verdict=slim.get("verdict"),
+        usd_per_month_saved=saved,
+        created_at=data.get("created_at"),
+        git_commit=data.get("git_commit"),
+        model=data.get("model"),
+        template_sha256=data.get("template_sha256"),
+        baseline_output_tokens=(data.get("baseline") or {}).get("output_tokens"),
+        stale=data.get("template_sha256") != sha256,
+    )
 
 
-def _entry(template: Template, config: Config, model: str, price: Price) -> dict:
+def _entry(template: Template, config: Config, model: str, price: Price) -> IndexEntry:
     prompt = config.prompt(template.name)
     sha256 = hashlib.sha256(template.source.encode()).hexdigest()
     input_tokens, approximate, rendered_with = _input_tokens(template, config.root, model)
     ablation = _ablation(template, config.root, sha256, prompt.calls_per_month)
     output = static_output(config.root, template.name, template.source)
     figure = None if input_tokens is None else cost_of(price, input_tokens, output, prompt, prompt.calls_per_month)
-    output_tokens = output.tokens
-    per_call = None if figure is None else figure.usd_per_call
-    return {
-        "template": template.rel, "name": template.name, "model": model, "template_sha256": sha256,
-        "input_tokens": input_tokens, "output_tokens": output_tokens, "tokens_approximate": approximate,
-        "rendered_with": rendered_with, "calls_per_month": prompt.calls_per_month,
-        "usd_per_call": per_call, "usd_per_month": None if figure is None else figure.usd_per_month,
-        "output_basis": output.basis, "output_note": output.note,
-        "ablation": ablation,
-    }
+    return IndexEntry(
+        template=template.rel, name=template.name, model=model, template_sha256=sha256,
+        input_tokens=input_tokens, output_tokens=output.tokens, tokens_approximate=approximate,
+        rendered_with=rendered_with, calls_per_month=prompt.calls_per_month,
+        usd_per_call=None if figure is None else figure.usd_per_call,
+        usd_per_month=None if figure is None else figure.usd_per_month,
+        ablation=ablation, output_basis=output.basis, output_note=output.note,
+    )

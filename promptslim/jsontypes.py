@@ -1,0 +1,170 @@
+"""JSON for frozen dataclasses: one walk over the type hints gives to_json, from_json and the JSON Schema.
+
+Why not pydantic or dataclasses.asdict: the files are a contract (DESIGN.md), so the key order is the
+field order, a few objects are laid out flat inside their parent (the run facts inside `run`), and the
+published schema must come from the same hints the code reads and writes — not from a second description.
+Values are never coerced on the way in: an int stays an int, so a file read back writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import types
+import typing
+from functools import lru_cache
+from typing import Any, TypeVar, Union
+
+T = TypeVar("T")
+FLAT = {"flat": True}  # field metadata: this dataclass-valued field's keys sit in the parent object
+OPTIONAL = {"optional": True}  # field metadata: the key is left out when the value is None (and may be absent)
+
+
+class JsonRecord:
+    """Mixin for frozen dataclasses that are written as JSON objects."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object (plain dicts, lists and scalars), keys in field order."""
+        return dump(self)
+
+    @classmethod
+    def from_json(cls: type[T], data: dict[str, Any]) -> T:
+        """Read back what to_json wrote; a missing or unknown key is a ValueError naming it."""
+        return load(cls, data)
+
+
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _flat(f: dataclasses.Field) -> bool:
+    return bool(f.metadata.get("flat"))
+
+
+def dump(value: Any) -> Any:
+    """A value as JSON data: dataclasses by field order (flat fields inlined), enums by value, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if _flat(f):
+                out.update(dump(item))
+            elif item is None and f.metadata.get("optional"):
+                continue
+            else:
+                out[f.name] = dump(item)
+        return out
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: dump(v) for k, v in value.items()}
+    return value
+
+
+def _keys(cls: type) -> list[str]:
+    """Every JSON key of a dataclass, flat fields expanded."""
+    keys: list[str] = []
+    for f in dataclasses.fields(cls):
+        keys += _keys(_hints(cls)[f.name]) if _flat(f) else [f.name]
+    return keys
+
+
+def load(tp: Any, data: Any, where: str = "$") -> Any:
+    """JSON data as the type `tp`; dataclasses must have exactly their keys."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if data is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        return load(options[0], data, where) if len(options) == 1 else data
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: expected an object")
+        unknown = set(data) - set(_keys(tp))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            hint = _hints(tp)[f.name]
+            if _flat(f):
+                kwargs[f.name] = load(hint, {k: data[k] for k in _keys(hint) if k in data}, where)
+            elif f.name in data:
+                kwargs[f.name] = load(hint, data[f.name], f"{where}.{f.name}")
+            elif f.metadata.get("optional"):
+                kwargs[f.name] = None
+            else:
+                raise ValueError(f"{where}: missing key '{f.name}'")
+        return tp(**kwargs)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(data)
+    if origin in (list, tuple) and data is not None:
+        inner = args[0] if args else Any
+        items = [load(inner, v, f"{where}[{i}]") for i, v in enumerate(data)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict and data is not None:
+        inner = args[1] if len(args) == 2 else Any
+        return {k: load(inner, v, f"{where}.{k}") for k, v in data.items()}
+    return data
+
+
+_SCALARS = {str: {"type": "string"}, bool: {"type": "boolean"}, int: {"type": "integer"},
+            float: {"type": "number"}, type(None): {"type": "null"}}
+
+
+def schema(tp: Any, defs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a type; dataclasses become $defs, referenced by name."""
+    top = defs is None
+    defs = {} if defs is None else defs
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        out: dict[str, Any] = {"anyOf": [schema(a, defs) for a in args]}
+    elif dataclasses.is_dataclass(tp):
+        name = tp.__name__
+        if name not in defs:
+            defs[name] = {}  # placeholder: recursion stops here
+            props: dict[str, Any] = {}
+            required: list[str] = []
+            for f in dataclasses.fields(tp):
+                hint = _hints(tp)[f.name]
+                if _flat(f):
+                    inner = _object(hint, defs)
+                    props.update(inner["properties"])
+                    required += inner["required"]
+                else:
+                    props[f.name] = schema(hint, defs)
+                    required += [] if f.metadata.get("optional") else [f.name]
+            defs[name] = {"type": "object", "description": (tp.__doc__ or "").strip().splitlines()[0],
+                          "properties": props, "required": required, "additionalProperties": False}
+        out = {"$ref": f"#/$defs/{name}"}
+    elif isinstance(tp, type) and issubclass(tp, enum.Enum):
+        out = {"enum": [m.value for m in tp]}
+    elif origin in (list, tuple):
+        out = {"type": "array"}
+        if args and args[-1] is not Ellipsis and origin is tuple and len(args) > 1:
+            out.update(prefixItems=[schema(a, defs) for a in args], minItems=len(args), maxItems=len(args))
+        elif args:
+            out["items"] = schema(args[0], defs)
+    elif origin is dict:
+        out = {"type": "object"}
+        if len(args) == 2 and args[1] is not Any:
+            out["additionalProperties"] = schema(args[1], defs)
+    elif tp is float:
+        out = {"type": "number"}
+    elif tp in _SCALARS:
+        out = dict(_SCALARS[tp])
+    else:
+        out = {}
+    if top and dataclasses.is_dataclass(tp):
+        root = defs.pop(tp.__name__)
+        used = {name: d for name, d in defs.items() if f'"#/$defs/{name}"' in json.dumps([root, *defs.values()])}
+        return {"$schema": "https://json-schema.org/draft/2020-12/schema", **root, "$defs": used}
+    return out
+
+
+def _object(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
+    schema(tp, defs)
+    return defs[tp.__name__]

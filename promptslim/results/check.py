@@ -1,0 +1,135 @@
+"""`promptslim check --json`: per changed template, both sides' figures, the quality verdict and the gates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from promptslim.jsontypes import JsonRecord
+from promptslim.results.run import CheckRun, Prices
+
+
+@dataclass(frozen=True)
+class CheckSide(JsonRecord):
+    """One side (base or head) of a changed template: tokens, and quality and money when evaluated."""
+
+    input_tokens: float
+    input_tokens_max: int | float
+    input_tokens_per_case: list[int | float]
+    output_tokens: float | None
+    score: float | None
+    ci: list[float] | None
+    n: int | None
+    pass_rate: float | None
+    usd_per_call: float
+    usd_per_month: float
+    includes_output: bool
+    tokens_source: str
+    answers: int
+    truncated: int
+    judge_errors: int
+    output_basis: str = "not included"  # measured | estimated | not included (promptslim/cost.py)
+    output_note: str = ""
+
+
+@dataclass(frozen=True)
+class Quality(JsonRecord):
+    """The quality verdict on head − base: pass, regression, inconclusive or underpowered."""
+
+    outcome: str
+    delta: float | None
+    ci: list[float | None] | None
+    n: int
+    sd: float | None
+    min_detectable: float | None
+    regression: bool
+    judge_errors: dict[str, int]  # cases a judge error left out of the comparison: {"base": n, "head": n}
+
+
+@dataclass(frozen=True)
+class CaseScores(JsonRecord):
+    """One eval case's score on each side."""
+
+    id: str
+    base_score: float | None
+    head_score: float | None
+    head_failures: list[str]
+
+
+@dataclass(frozen=True)
+class CheckRow(JsonRecord):
+    """One changed template: figures of both sides, the quality verdict, the gates it failed."""
+
+    template: str
+    base_path: str | None
+    status: str  # added | modified | renamed | deleted
+    name: str
+    evalset: str | None
+    evalset_note: str | None
+    cases: int
+    calls_per_month: int
+    max_input_tokens: int | None
+    base: CheckSide | None
+    head: CheckSide | None
+    base_note: str | None
+    evaluated: bool
+    quality: Quality | None
+    usd_per_month_delta: float | None
+    usd_per_month_change_pct: float | None
+    failures: list[str]
+    failed: bool
+    per_case: list[CaseScores]
+    rendered_diff: str
+
+
+@dataclass(frozen=True)
+class Gates(JsonRecord):
+    """The settings that decide failure: margin from the base revision, the rest from the command line."""
+
+    margin: float
+    fail_on_cost_increase: float | None
+    allow_missing_evalset: bool
+    require_noninferior: bool
+
+
+@dataclass(frozen=True)
+class UsdPerMtok(JsonRecord):
+    """The price model's prices in USD per million tokens."""
+
+    input: float
+    cached_input: float
+    output: float
+
+
+@dataclass(frozen=True)
+class ConfigChange(JsonRecord):
+    """A setting the pull request changes: shown for review, not applied."""
+
+    key: str
+    base: Any
+    head: Any
+
+
+@dataclass(frozen=True)
+class CheckResult(JsonRecord):
+    """`promptslim check --json`; `failed` makes the command exit 1."""
+
+    base: str
+    base_sha: str
+    no_eval: bool
+    model: str
+    judge_model: str
+    price_model: str
+    price_source: str
+    prices: Prices
+    tokens_source: str
+    tokens_note: str
+    warnings: list[str]
+    usd_per_mtok: UsdPerMtok
+    restricted_to: list[str] | None
+    gates: Gates
+    templates: list[CheckRow]
+    failed: bool
+    run: CheckRun | None
+    config_changes: list[ConfigChange]
+    local_model: str | None = None  # the embedded model's name when it answered: check.md says so

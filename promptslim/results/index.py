@@ -1,0 +1,67 @@
+"""`promptslim report --json`: what every prompt costs per month and what its ablation found to save."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from promptslim.jsontypes import JsonRecord
+
+
+@dataclass(frozen=True)
+class IndexAblation(JsonRecord):
+    """What a template's latest ablation found, and whether the template changed since."""
+
+    path: str
+    units: int
+    removable: list[int]
+    slim_removed: list[int]
+    slim_input_tokens: float | None
+    slim_verdict: str | None
+    usd_per_month_saved: float | None
+    created_at: str | None
+    git_commit: str | None
+    model: str | None
+    template_sha256: str | None
+    baseline_output_tokens: float | None
+    stale: bool
+
+
+@dataclass(frozen=True)
+class IndexEntry(JsonRecord):
+    """One template: what it costs per month now, and its ablation."""
+
+    template: str
+    name: str
+    model: str
+    template_sha256: str
+    input_tokens: float | None
+    output_tokens: float
+    tokens_approximate: bool
+    rendered_with: str
+    calls_per_month: int
+    usd_per_call: float | None
+    usd_per_month: float | None
+    ablation: IndexAblation | None
+    output_basis: str = "not included"  # measured | estimated | not included (promptslim/cost.py)
+    output_note: str = ""
+
+
+@dataclass(frozen=True)
+class IndexTotals(JsonRecord):
+    """Sums over every template."""
+
+    usd_per_month_now: float
+    usd_per_month_removable: float
+    templates: int
+    ablated: int
+    stale: int
+
+
+@dataclass(frozen=True)
+class IndexResult(JsonRecord):
+    """`promptslim report --json`: every template's cost and saving."""
+
+    entries: list[IndexEntry]
+    totals: IndexTotals
+    model: str
+    price_source: str
