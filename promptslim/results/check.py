@@ -28,7 +28,7 @@ class CheckSide(JsonRecord):
     answers: int
     truncated: int
     judge_errors: int
-    output_basis: str = "not included"  # measured | estimated | not included (promptslim/cost.py)
+    output_basis: str = ""  # measured | estimated | not included (promptslim/cost.py); "" in older files
     output_note: str = ""
 
 

@@ -42,7 +42,7 @@ class IndexEntry(JsonRecord):
     usd_per_call: float | None
     usd_per_month: float | None
     ablation: IndexAblation | None
-    output_basis: str = "not included"  # measured | estimated | not included (promptslim/cost.py)
+    output_basis: str = ""  # measured | estimated | not included (promptslim/cost.py); "" in older files
     output_note: str = ""
 
 
