@@ -89,8 +89,13 @@ def outside_prompts(given: str, path: Path, root: Path) -> str | None:
     set at a path nothing else reads, check ignored them): the template's name, its eval set, its config entry
     and its reports all derive from its path under prompts/.
     """
+    resolved = path.resolve()
     try:
-        path.resolve().relative_to((root / PROMPTS).resolve())
+        resolved.relative_to(root.resolve())
+    except ValueError:
+        return None  # outside the repository: loading refuses it with its own message
+    try:
+        resolved.relative_to((root / PROMPTS).resolve())
         return None
     except ValueError:
         return (f"{given}: not under {PROMPTS}/ — promptslim reads templates from {PROMPTS}/ (their eval sets from "
