@@ -63,7 +63,7 @@ async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None,
     return Ablation(data, slim_source, diff)
 
 
-def _baseline(s: Summary) -> Baseline:
+def baseline_record(s: Summary) -> Baseline:
     return Baseline(input_tokens=round(s.input_tokens, 3), output_tokens=round(s.output_tokens, 3),
                     score=s.score.mean, ci=list(s.score.ci) if s.score.ci else None, n=s.score.n, se=s.score.se,
                     pass_rate=s.pass_rate, judge_errors=s.judge_errors, usd_per_call=s.usd_per_call,
@@ -169,7 +169,7 @@ def _result(ev: Evaluator, margin: float, baseline: VariantResult, units: list[U
         tokens_note=tokens_note(b.tokens_source, models.price_model, models.local),
         prices=price_facts(ev.price, judge_role.price if judge_role else None),
         warnings=warnings(run.facts, models.local),
-        baseline=_baseline(b),
+        baseline=baseline_record(b),
         units=[UnitFinding(
             id=r.unit.id, line=r.unit.line, text=r.unit.text, tokens=r.tokens,
             input_tokens_saved=round(r.input_tokens_saved, 3), output_tokens_delta=round(r.output_tokens_delta, 3),

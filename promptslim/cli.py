@@ -422,6 +422,51 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
 # ---------------------------------------------------------------- check / report
 @app.command()
 @handles_errors
+def tier(template: str = typer.Argument(..., help="prompts/x.j2"),
+         candidates: list[str] = typer.Option([], "--model", "-m", help="A candidate model (repeat for several); the "
+                                              "configured model is the baseline."),
+         judge_model: Optional[str] = JUDGE_OPT, repeats: Optional[int] = REPEATS_OPT,
+         margin: Optional[float] = typer.Option(None, "--margin", callback=_open_unit,
+                                                help="Non-inferiority margin on the 0..1 score scale."),
+         calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
+         no_cache: bool = NOCACHE_OPT, as_json: bool = JSON_OPT) -> None:
+    """Same prompt on cheaper models: score delta vs the configured model, verdict, $/month; writes reports/<name>/tier.*"""
+    from promptslim.runsetup import prepare
+    from promptslim.strategy import Variant
+    from promptslim.tier import CheaperModel, check_candidates, run_tier
+    from promptslim.writers import write_tier
+
+    if not candidates:
+        check_candidates([], "")
+    prepared = prepare(template, model=None, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
+                       max_cost=max_cost, use_cache=not no_cache, command="tier", candidates=list(dict.fromkeys(candidates)))
+    names = check_candidates(list(candidates), prepared.models.model)
+    _notices(prepared)
+    ev, tpl = prepared.evaluator, prepared.template
+    variants = [Variant("baseline", tpl.source), *CheaperModel(tpl.source, names).variants()]
+    plan = _plan(prepared, variants, as_json)
+    the_margin = prepared.config.margin if margin is None else margin
+    result = _execute(ev.runner, plan, yes, not as_json, lambda progress: run_tier(ev, names, the_margin, progress.phase))
+    files = write_tier(prepared.config.root, tpl, result)
+    if as_json:
+        return _json(result.to_json())
+    from promptslim.report.tier import HEADER, headline, rows
+
+    table = Table(title=f"{result.template}: same prompt, other models — {result.evalset}")
+    for col in HEADER:
+        table.add_column(col, justify="left" if col in ("model", "verdict") else "right")
+    for row in rows(result):
+        table.add_row(*row)
+    out.print(table)
+    _line(headline(result))
+    for warning in result.warnings:
+        _line(f"warning: {warning}")
+    for name, path in files.items():
+        _line(f"  {name:<6} {path}")
+
+
+@app.command()
+@handles_errors
 def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these templates (default: all changed)."),
           base: Optional[str] = typer.Option(None, "--base", help="Git ref to compare against "
                                              "(default: merge base with origin/main, else main)."),

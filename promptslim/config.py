@@ -70,11 +70,16 @@ class Config:
     render_max_bytes: int = 1_000_000  # rendered characters per render
     target: Endpoint = field(default_factory=Endpoint)
     judge: Endpoint = field(default_factory=Endpoint)
+    models: dict[str, Endpoint] = field(default_factory=dict)  # [models."name"]: a candidate model's own endpoint
     prompts: dict[str, PromptConfig] = field(default_factory=dict)
     prices: dict[str, PriceOverride] = field(default_factory=dict)
 
     def prompt(self, name: str) -> PromptConfig:
         return self.prompts.get(name, PromptConfig())
+
+    def endpoint_of(self, model: str) -> Endpoint:
+        """Where a model's calls go: its own [models."name"] table, else the model under test's endpoint."""
+        return self.models.get(model, self.target)
 
     @property
     def home(self) -> Path:
@@ -115,7 +120,7 @@ def find_root(start: Path | None = None) -> Path:
 
 _TOP = {
     "model", "judge_model", "margin", "repeats", "concurrency", "max_cost_usd", "temperature",
-    "max_tokens", "timeout", "max_retries", "base_url", "api_key_env", "judge", "prompts", "prices",
+    "max_tokens", "timeout", "max_retries", "base_url", "api_key_env", "judge", "models", "prompts", "prices",
     "render_timeout", "render_max_bytes",
 }
 _FLOATS = {"margin": (0.0, 1.0), "max_cost_usd": (0.0, None), "temperature": (0.0, 2.0), "timeout": (0.1, None),
@@ -229,6 +234,7 @@ def _build(root: Path, data: dict[str, Any], where: _Where) -> Config:
         if key not in ("base_url", "api_key_env"):
             raise where.error(f"unknown key 'judge.{key}' (known: base_url, api_key_env)", key, "judge")
     kwargs["judge"] = _endpoint(judge, where, "judge", fallback=kwargs["target"])
+    kwargs["models"] = _models(data.get("models", {}), where, kwargs["target"])
     kwargs["prompts"] = _prompts(data.get("prompts", {}), where)
     kwargs["prices"] = _prices(data.get("prices", {}), where)
     return Config(root=root, source=where.path, **kwargs)
@@ -259,6 +265,23 @@ def _endpoint(data: dict[str, Any], where: _Where, table: str | None, fallback: 
     if not isinstance(key_env, str) or not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", key_env):
         raise where.error("'api_key_env' must name an environment variable (not the key itself)", "api_key_env", table)
     return Endpoint(base_url=base_url, api_key_env=key_env)
+
+
+def _models(data: Any, where: _Where, target: Endpoint) -> dict[str, Endpoint]:
+    """[models."name"] base_url / api_key_env: a candidate model on its own endpoint (as [judge] is for the judge)."""
+    if not isinstance(data, dict):
+        raise where.error("'models' must be a table of [models.\"name\"] sections (base_url, api_key_env)", "models")
+    out = {}
+    for name, section in data.items():
+        table = f'models."{name}"'
+        if not isinstance(section, dict):
+            raise where.error(f"'models.{name}' must be a table: [models.\"{name}\"] base_url / api_key_env", name,
+                              "models")
+        for key in section:
+            if key not in ("base_url", "api_key_env"):
+                raise where.error(f"unknown key 'models.\"{name}\".{key}' (known: base_url, api_key_env)", key, table)
+        out[name] = _endpoint(section, where, table, fallback=target)
+    return out
 
 
 def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
