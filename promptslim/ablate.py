@@ -13,6 +13,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Sequence
 
 from promptslim.decide import ALPHA, METHOD, cases_for_power, detectable, min_cases_unchanged
 from promptslim.evaluate import Evaluator, Summary, VariantResult
@@ -22,6 +23,10 @@ from promptslim.results import (SCHEMA_VERSION, AblationResult, AblationRun, Bas
 from promptslim.runfacts import TINY_JUDGE_NOTE, price_facts, run_facts, tokens_note, warnings
 from promptslim.strategy import LeaveOneOut, Phase, Proposal, Strategy, Trial, UnitResult, Variant, bounds
 from promptslim.tokens import encoding_for
+
+if TYPE_CHECKING:
+    from promptslim.rewrite import Refusal
+    from promptslim.shorter import SayShorter
 
 HOURS_PER_MONTH = 30 * 24
 
@@ -33,6 +38,7 @@ class Ablation:
     data: AblationResult
     slim_source: str
     diff: str
+    rewritten_source: str | None = None  # with --rewrite: the slim prompt plus the verified rewrites
 
 
 def planned_variants(strategy: Strategy, template_source: str) -> list[Variant]:
@@ -41,8 +47,11 @@ def planned_variants(strategy: Strategy, template_source: str) -> list[Variant]:
 
 
 async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None, slim_path: str = "",
-                       two_stage: bool = True, strategy: Strategy | None = None) -> Ablation:
-    """Baseline, then the strategy's per-variant decisions and its combined proposal (the slim prompt)."""
+                       two_stage: bool = True, strategy: Strategy | None = None,
+                       shorter: "SayShorter | None" = None, refused: "Sequence[Refusal]" = (),
+                       rewritten_path: str = "") -> Ablation:
+    """Baseline, then the strategy's per-variant decisions and its combined proposal (the slim prompt); with
+    `shorter`, the rewrites of the units the slim prompt keeps, and the slim prompt with those that held."""
     started = time.monotonic()
     template = ev.template
     strategy = strategy or LeaveOneOut(template, two_stage)
@@ -59,8 +68,21 @@ async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None,
     diff = "".join(difflib.unified_diff(template.source.splitlines(keepends=True), slim_source.splitlines(keepends=True),
                                         fromfile=template.rel, tofile=slim_path or "slim.j2"))
     adaptive = bool(getattr(strategy, "adaptive", False))
+    rewritten_source = None
+    extra: dict = {}
+    if shorter is not None:
+        from promptslim.rewriteresult import rewrite_keys
+
+        findings = await shorter.decide(trial, set(slim.removed))
+        rewritten = await shorter.combine(trial, findings, slim.removed)
+        rewritten_source = rewritten.source if rewritten.rewrites else None
+        extra = rewrite_keys(ev, baseline, findings, refused, rewritten, slim.removed, rewritten_path)
     data = _result(ev, margin, baseline, units, slim, slim_path, adaptive, time.monotonic() - started)
-    return Ablation(data, slim_source, diff)
+    if extra:
+        from dataclasses import replace
+
+        data = replace(data, **extra)
+    return Ablation(data, slim_source, diff, rewritten_source)
 
 
 def baseline_record(s: Summary) -> Baseline:

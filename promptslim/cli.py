@@ -377,9 +377,14 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
                                                   help="Non-inferiority margin on the 0..1 score scale."),
            calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
            write: bool = typer.Option(False, "--write", help="Also apply the slim template to T in place."),
+           rewrite: bool = typer.Option(False, "--rewrite", help="Also try shorter wordings of the units the slim "
+                                        "prompt keeps (rules; and the rewriter model when one is set)."),
+           rewriter_model: Optional[str] = typer.Option(None, "--rewriter-model", help="Model that proposes shorter "
+                                                        "wordings (default: config rewriter_model; 'none' = rules only)."),
            no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT) -> None:
     """Remove one instruction at a time, decide with statistics, verify a slim prompt, write reports/<name>/."""
     from promptslim.ablate import planned_variants, run_ablation
+    from promptslim.paths import rewritten_rel
     from promptslim.paths import slim_rel as slim_rel_of
     from promptslim.runsetup import prepare
     from promptslim.strategy import LeaveOneOut
@@ -392,7 +397,17 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     if not tpl.candidates:
         raise PromptslimError(f"{tpl.rel}: no removable units (all pinned or fixed) — see `promptslim units {tpl.rel}`")
     strategy = LeaveOneOut(tpl)
-    plan = _plan(prepared, planned_variants(strategy, tpl.source), as_json)
+    shorter, refused = None, []
+    if rewrite or rewriter_model:
+        from promptslim.runsetup import propose_rewrites
+        from promptslim.shorter import SayShorter
+
+        kept, refused = propose_rewrites(prepared, rewriter_model, use_cache=not no_cache)
+        shorter = SayShorter(tpl, kept)
+        if not as_json:
+            err.print(f"rewrites: {len(kept)} shorter wording(s) to test, {len(refused)} refused before any call",
+                      markup=False)
+    plan = _plan(prepared, planned_variants(strategy, tpl.source) + (shorter.variants() if shorter else []), as_json)
     the_margin = prepared.config.margin if margin is None else margin
     if not as_json:
         from promptslim.decide import power_plan
@@ -400,7 +415,9 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
         err.print(power_plan(len(prepared.evalset.cases), len(tpl.candidates), the_margin), markup=False)
     slim_rel = slim_rel_of(tpl.name, tpl.rel)
     result = _execute(ev.runner, plan, yes, not as_json,
-                      lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel, strategy=strategy))
+                      lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel, strategy=strategy,
+                                                    shorter=shorter, refused=refused,
+                                                    rewritten_path=rewritten_rel(tpl.name, tpl.rel)))
     files = write_ablation(prepared.config.root, tpl, result, write)
     if as_json:
         return _json(result.data.to_json())

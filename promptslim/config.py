@@ -58,6 +58,7 @@ class Config:
     source: str | None = None
     model: str | None = None
     judge_model: str | None = None
+    rewriter_model: str | None = None  # proposes shorter wordings (ablate --rewrite); None/"none" = rules only
     margin: float = 0.05
     repeats: int = 1
     concurrency: int = 8
@@ -119,7 +120,7 @@ def find_root(start: Path | None = None) -> Path:
 
 
 _TOP = {
-    "model", "judge_model", "margin", "repeats", "concurrency", "max_cost_usd", "temperature",
+    "model", "judge_model", "rewriter_model", "margin", "repeats", "concurrency", "max_cost_usd", "temperature",
     "max_tokens", "timeout", "max_retries", "base_url", "api_key_env", "judge", "models", "prompts", "prices",
     "render_timeout", "render_max_bytes",
 }
@@ -210,7 +211,7 @@ def _build(root: Path, data: dict[str, Any], where: _Where) -> Config:
         if key not in _TOP:
             raise where.error(f"unknown key '{key}' (known: {', '.join(sorted(_TOP))})", key)
     kwargs: dict[str, Any] = {}
-    for key in ("model", "judge_model"):
+    for key in ("model", "judge_model", "rewriter_model"):
         if key in data:
             if not isinstance(data[key], str) or not data[key].strip():
                 raise where.error(f"'{key}' must be a model name (a non-empty string)", key)

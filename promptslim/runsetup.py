@@ -318,3 +318,25 @@ async def within_budget(usd: float, budget: float, yes: bool) -> None:
     if usd > budget and not yes:
         raise BudgetStop(f"estimated {usd_text(usd)} exceeds the budget {usd_text(budget)} (max_cost_usd) — rerun with --yes "
                          "to start anyway (the run still stops at the budget), or raise --max-cost")
+
+
+def propose_rewrites(prepared: Prepared, rewriter_model: str | None, use_cache: bool = True):
+    """Shorter wordings for the template's units: the rules always, the rewriter model when one is named (its
+    calls through a runner of their own: cached, in the ledger, counted against this run's budget), each vetted
+    (Jinja kept, shorter, renders every case) before any target call. Returns (kept, refused)."""
+    from promptslim.rewrite import REWRITER, model_rewrites, rule_rewrites, vet
+    from promptslim.tokens import count_text
+
+    config, template, ev = prepared.config, prepared.template, prepared.evaluator
+    proposals = rule_rewrites(template)
+    model = rewriter_model or config.rewriter_model
+    if model and model != NONE:
+        role = Role(_backend(model, config.endpoint_of(model), config), price_for(model, config))
+        store = Store(ensure_home(config.home) / "cache.sqlite")
+        runner = Runner(roles={REWRITER: role}, store=store, budget_usd=prepared.budget, concurrency=config.concurrency,
+                        retry=RetryPolicy.from_env(config.max_retries), use_cache=use_cache)
+        store.start_run(runner.run_id, "ablate --rewrite (rewriter)")
+        proposals += runner.run(model_rewrites(runner, model, template))
+        prepared.budget = max(prepared.budget - runner.spent, 0.0)
+        ev.runner.budget_usd = prepared.budget
+    return vet(ev, template, proposals, lambda text: count_text(text, ev.models.price_model))

@@ -23,6 +23,8 @@ def write_ablation(root: Path, template: Template, result: Ablation, apply_in_pl
     files = write_ablation_reports(result.data, folder, result.diff)
     slim = atomic_write(folder / paths.slim_file(template.rel), result.slim_source, root)
     files["slim"] = slim
+    if result.rewritten_source is not None:
+        files["rewritten"] = atomic_write(folder / paths.rewritten_file(template.rel), result.rewritten_source, root)
     if apply_in_place and result.data.slim.removed:
         atomic_write(root / template.rel, result.slim_source, root)
     return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
