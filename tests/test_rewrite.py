@@ -105,7 +105,7 @@ def test_a_good_rewrite_is_adopted_a_lossy_one_rejected_and_jinja_changes_refuse
     assert rewritten["input_tokens_saved"] > data["slim"]["input_tokens_saved"]
     md = (repo / "reports" / "p" / "ablation.md").read_text(encoding="utf-8")
     assert "## Say it shorter" in md and "| - Refunds are quick. | rewriter:rewriter-x |" in md
-    assert "non-inferior (adopted)" in md and "worse" in md and "Refused before any call" in md
+    assert "non-inferior (adopted)" in md and "| worse | — (worse) |" in md and "Refused before any call" in md
     html = (repo / "reports" / "p" / "ablation.html").read_text(encoding="utf-8")
     assert "Say it shorter" in html and "{% include &#39;secrets.txt&#39; %}" in html
 

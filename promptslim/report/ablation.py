@@ -198,7 +198,9 @@ def _rewrites(result: AblationResult) -> dict:
     rows = [{"unit": ", ".join(map(str, r.unit_ids)), "before": r.original, "after": r.rewrite or "(dropped: repeat)",
              "by": r.proposer, "tokens_saved": fmt.tokens(r.input_tokens_saved) + _approx(result),
              "score": fmt.delta_ci(r.score_delta, r.ci), "verdict": str(r.verdict) + (" (adopted)" if r.adopted else ""),
-             "usd_month": fmt.usd(r.usd_per_month_saved)} for r in result.rewrites]
+             # a saving is shown only where quality was shown to hold, as for units
+             "usd_month": fmt.usd(r.usd_per_month_saved) if r.verdict == "non-inferior" else f"— ({r.verdict})"}
+            for r in result.rewrites]
     w = result.rewritten
     if w is not None and w.verified:
         line = (f"`{w.path}`: the slim prompt with units {fmt.ids(w.rewritten)} reworded, verified on its own run at "
