@@ -106,6 +106,13 @@ def test_a_good_rewrite_is_adopted_a_lossy_one_rejected_and_jinja_changes_refuse
     md = (repo / "reports" / "p" / "ablation.md").read_text(encoding="utf-8")
     assert "## Say it shorter" in md and "| - Refunds are quick. | rewriter:rewriter-x |" in md
     assert "non-inferior (adopted)" in md and "| worse | — (worse) |" in md and "Refused before any call" in md
+    report = CliRunner().invoke(app, ["report", "--json"])
+    assert report.exit_code == 0, report.output
+    levers = {lv["lever"]: lv for lv in json.loads(report.stdout)["entries"][0]["levers"]}
+    assert set(levers) == {"remove", "rewrite"}
+    assert levers["rewrite"]["usd_per_month_saved"] == pytest.approx(rewritten["usd_per_month_saved"])
+    assert levers["remove"]["usd_per_month_saved"] == pytest.approx(data["slim"]["usd_per_month_saved"])
+    assert levers["rewrite"]["usd_per_month_saved"] > levers["remove"]["usd_per_month_saved"]
     html = (repo / "reports" / "p" / "ablation.html").read_text(encoding="utf-8")
     assert "Say it shorter" in html and "{% include &#39;secrets.txt&#39; %}" in html
 

@@ -166,3 +166,25 @@ def test_an_unknown_key_in_a_models_table_names_its_line(make_repo):
 
 def test_the_shipped_tier_schema_is_the_generated_one():
     assert shipped_tier_schema() == tier_schema()
+
+
+def test_report_shows_the_best_proven_saving_per_lever(repo, fake, second):
+    result = CliRunner().invoke(app, ["tier", "prompts/p.j2", "--model", "cheap-good", "--model", "cheap-bad",
+                                      "--judge-model", "none", "--yes", "--json"])
+    assert result.exit_code == 0, result.output
+    tier = json.loads(result.stdout)
+    report = CliRunner().invoke(app, ["report", "--json"])
+    assert report.exit_code == 0, report.output
+    (entry,) = json.loads(report.stdout)["entries"]
+    assert entry["levers"] == [{"lever": "model", "usd_per_month_saved": pytest.approx(tier["usd_per_month_saved"]),
+                                "detail": "cheap-good instead of big-model", "report": "reports/p/tier.md",
+                                "stale": False}]
+    md = (repo / "reports" / "index.md").read_text(encoding="utf-8")
+    saved = f"${tier['usd_per_month_saved']:,.2f}"
+    assert "## Best proven saving per lever" in md
+    assert f"| `prompts/p.j2` | — | — | {saved} (cheap-good instead of big-model) |" in md
+    # the template changes: the tier result no longer describes it
+    (repo / "prompts" / "p.j2").write_text(SOURCE + "- Be brief.\n", encoding="utf-8")
+    assert CliRunner().invoke(app, ["report"]).exit_code == 0
+    md = (repo / "reports" / "index.md").read_text(encoding="utf-8")
+    assert "⚠️ stale (cheap-good instead of big-model)" in md
