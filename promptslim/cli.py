@@ -497,6 +497,8 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
           batch: bool = BATCH_OPT, require_noninferior: bool = typer.Option(False, "--require-noninferior",
                                                    help="Also exit 1 when the eval set cannot show the head is "
                                                         "within the margin of base (inconclusive)."),
+          also_model: list[str] = typer.Option([], "--also-model", help="Also try the head on this cheaper model "
+                                               "(repeatable): says which would pass; never fails the check."),
           as_json: bool = JSON_OPT) -> None:
     """PR check: base vs head for changed templates — tokens, quality, dollars; exit 1 on a regression."""
     from promptslim.check import CheckOptions, run_check
@@ -507,7 +509,8 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
     options = CheckOptions(base=base, templates=tuple(templates or ()), no_eval=no_eval,
                            allow_missing_evalset=allow_missing_evalset, fail_on_cost_increase=fail_on_cost_increase,
                            model=model, judge_model=judge_model, max_cost=max_cost, yes=yes, use_cache=not no_cache,
-                           require_noninferior=require_noninferior, batch=batch)
+                           require_noninferior=require_noninferior, batch=batch,
+                           also_models=tuple(dict.fromkeys(also_model)))
     result = run_check(options, notice=lambda line: err.print(line, markup=False))
     markdown = render_markdown(result)
     write_check(find_root(), markdown)

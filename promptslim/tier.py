@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from promptslim.decide import ALPHA, METHOD, UnitDecision, decide_units
 from promptslim.errors import InputError
-from promptslim.evaluate import Evaluator, Summary
+from promptslim.evaluate import Evaluator, Summary, VariantResult
 from promptslim.gitutil import head_commit
 from promptslim.results import PriceFacts, SideErrors
 from promptslim.results.tier import TIER_SCHEMA_VERSION, ModelFinding, ModelVerdict, TierResult, TierRun
@@ -85,6 +85,17 @@ class CheaperModel:
         good = [r for r in results if r.verdict == ModelVerdict.NON_INFERIOR
                 and r.summary.usd_per_call < baseline.usd_per_call]
         return min(good, key=lambda r: r.summary.usd_per_call, default=None)
+
+
+def compare(ev: Evaluator, baseline: VariantResult, runs: list[tuple[str, VariantResult]],
+            margin: float) -> tuple[list[ModelFinding], str | None, float]:
+    """Findings for candidate runs already made (check --also-model), the recommendation and its $/month saving."""
+    pairs = [paired(r.cases, baseline.cases) for _, r in runs]
+    decisions = decide_units([d for d, _ in pairs], margin)
+    results = [ModelResult(m, r.summary, d, e) for (m, r), d, (_, e) in zip(runs, decisions, pairs)]
+    best = CheaperModel.recommend(results, baseline.summary)
+    saved = baseline.summary.usd_per_month - best.summary.usd_per_month if best else 0.0
+    return [_finding(ev, r, baseline.summary) for r in results], best.model if best else None, saved
 
 
 async def run_tier(ev: Evaluator, candidates: list[str], margin: float, phase: Phase | None = None) -> TierResult:
