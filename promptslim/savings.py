@@ -158,5 +158,5 @@ def _entry(template: Template, config: Config, model: str, price: Price) -> Inde
         input_tokens=input_tokens, output_tokens=output_tokens, tokens_approximate=approximate,
         rendered_with=rendered_with, calls_per_month=prompt.calls_per_month,
         usd_per_call=per_call, usd_per_month=None if per_call is None else per_call * prompt.calls_per_month,
-        ablation=ablation, levers=_levers(template, config.root, sha256, prompt.calls_per_month),
+        ablation=ablation, levers=_levers(template, config.root, sha256, prompt.calls_per_month) or None,
     )

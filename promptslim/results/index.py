@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from promptslim.jsontypes import JsonRecord
+from promptslim.jsontypes import OPTIONAL, JsonRecord
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class IndexEntry(JsonRecord):
     usd_per_call: float | None
     usd_per_month: float | None
     ablation: IndexAblation | None
-    levers: list[Lever] = field(default_factory=list)
+    levers: list[Lever] | None = field(default=None, metadata=OPTIONAL)  # present when some lever is proven
 
 
 @dataclass(frozen=True)
