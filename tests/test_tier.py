@@ -188,3 +188,13 @@ def test_report_shows_the_best_proven_saving_per_lever(repo, fake, second):
     assert CliRunner().invoke(app, ["report"]).exit_code == 0
     md = (repo / "reports" / "index.md").read_text(encoding="utf-8")
     assert "⚠️ stale (cheap-good instead of big-model)" in md
+
+
+def test_a_candidate_endpoint_that_is_down_ends_with_exit_4(repo, fake, second):
+    port = second.port
+    second.stop()  # nothing listens on cheap-good's endpoint any more
+    result = CliRunner().invoke(app, ["tier", "prompts/p.j2", "--model", "cheap-good", "--judge-model", "none",
+                                      "--yes"])
+    assert result.exit_code == 4, result.output
+    assert f"127.0.0.1:{port}" in result.stderr or "connect" in result.stderr.lower()
+    assert SECOND_KEY not in result.output
