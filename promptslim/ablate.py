@@ -13,6 +13,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Sequence
 
 from promptslim.decide import ALPHA, METHOD, cases_for_power, detectable, min_cases_unchanged
 from promptslim.evaluate import Evaluator, Summary, VariantResult
@@ -24,6 +25,10 @@ from promptslim.runfacts import TINY_JUDGE_NOTE, price_facts, run_facts, tokens_
 from promptslim.strategy import LeaveOneOut, Phase, Proposal, Strategy, Trial, UnitResult, Variant, bounds
 from promptslim.tokens import encoding_for
 
+if TYPE_CHECKING:
+    from promptslim.rewrite import Refusal
+    from promptslim.shorter import SayShorter
+
 HOURS_PER_MONTH = 30 * 24
 
 
@@ -34,6 +39,7 @@ class Ablation:
     data: AblationResult
     slim_source: str
     diff: str
+    rewritten_source: str | None = None  # with --rewrite: the slim prompt plus the verified rewrites
 
 
 def planned_variants(strategy: Strategy, template_source: str) -> list[Variant]:
@@ -42,8 +48,11 @@ def planned_variants(strategy: Strategy, template_source: str) -> list[Variant]:
 
 
 async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None, slim_path: str = "",
-                       two_stage: bool = True, strategy: Strategy | None = None) -> Ablation:
-    """Baseline, then the strategy's per-variant decisions and its combined proposal (the slim prompt)."""
+                       two_stage: bool = True, strategy: Strategy | None = None,
+                       shorter: "SayShorter | None" = None, refused: "Sequence[Refusal]" = (),
+                       rewritten_path: str = "") -> Ablation:
+    """Baseline, then the strategy's per-variant decisions and its combined proposal (the slim prompt); with
+    `shorter`, the rewrites of the units the slim prompt keeps, and the slim prompt with those that held."""
     started = time.monotonic()
     template = ev.template
     strategy = strategy or LeaveOneOut(template, two_stage)
@@ -60,11 +69,24 @@ async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None,
     diff = "".join(difflib.unified_diff(template.source.splitlines(keepends=True), slim_source.splitlines(keepends=True),
                                         fromfile=template.rel, tofile=slim_path or "slim.j2"))
     adaptive = bool(getattr(strategy, "adaptive", False))
+    rewritten_source = None
+    extra: dict = {}
+    if shorter is not None:
+        from promptslim.rewriteresult import rewrite_keys
+
+        findings = await shorter.decide(trial, set(slim.removed))
+        rewritten = await shorter.combine(trial, findings, slim.removed)
+        rewritten_source = rewritten.source if rewritten.rewrites else None
+        extra = rewrite_keys(ev, baseline, findings, refused, rewritten, slim.removed, rewritten_path)
     data = _result(ev, margin, baseline, units, slim, slim_path, adaptive, time.monotonic() - started)
-    return Ablation(data, slim_source, diff)
+    if extra:
+        from dataclasses import replace
+
+        data = replace(data, **extra)
+    return Ablation(data, slim_source, diff, rewritten_source)
 
 
-def _baseline(s: Summary) -> Baseline:
+def baseline_record(s: Summary) -> Baseline:
     return Baseline(input_tokens=round(s.input_tokens, 3), output_tokens=round(s.output_tokens, 3),
                     score=s.score.mean, ci=list(s.score.ci) if s.score.ci else None, n=s.score.n, se=s.score.se,
                     pass_rate=s.pass_rate, judge_errors=s.judge_errors, usd_per_call=s.usd_per_call,
@@ -170,7 +192,7 @@ def _result(ev: Evaluator, margin: float, baseline: VariantResult, units: list[U
         tokens_note=tokens_note(b.tokens_source, models.price_model, models.local),
         prices=price_facts(ev.price, judge_role.price if judge_role else None),
         warnings=warnings(run.facts, models.local) + traffic_warnings(template.name, ev.calls_per_month),
-        baseline=_baseline(b),
+        baseline=baseline_record(b),
         units=[UnitFinding(
             id=r.unit.id, line=r.unit.line, text=r.unit.text, tokens=r.tokens,
             input_tokens_saved=round(r.input_tokens_saved, 3), output_tokens_delta=round(r.output_tokens_delta, 3),

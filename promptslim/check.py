@@ -51,6 +51,7 @@ class CheckOptions:
     use_cache: bool = True
     require_noninferior: bool = False
     batch: bool = False  # the calls go through the provider's Batch API
+    also_models: tuple[str, ...] = ()  # cheaper models to try the head on (a hint for the author, never a gate)
 
 
 @dataclass
@@ -87,6 +88,12 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
     trust.check_state(root, config.home)
     changed = changes.restrict(changes.discover(root, sha), list(o.templates), root)
     models = resolve_models(config, o.model, o.judge_model)
+    if o.also_models:
+        from promptslim.tier import check_candidates
+
+        if o.no_eval:
+            raise InputError("--also-model needs the eval run: drop --no-eval")
+        check_candidates(list(o.also_models), models.model)
     price = price_for(models.price_model, config)
     targets = [_load(change, root, sha, config) for change in changed]
     results: dict[tuple[int, str], Any] = {}
@@ -200,8 +207,9 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
     budget = config.max_cost_usd if o.max_cost is None else o.max_cost
     for line in run_notices(models):
         notice(line)
-    runner = make_runner(config, models, budget_usd=budget, use_cache=o.use_cache, command="check", batch=o.batch)
-    jobs: list[tuple[tuple[int, str], Any, str]] = []
+    runner = make_runner(config, models, budget_usd=budget, use_cache=o.use_cache, command="check", batch=o.batch,
+                         candidates=o.also_models)  # endpoints from the base config, as every gate setting
+    jobs: list[tuple[tuple[int, str], Any, str, str | None]] = []
     plans = []
     for i, t in enumerate(targets):
         if not t.evaluable:
@@ -212,31 +220,44 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
         sides = [("head", t.head)] + ([("base", t.base)] if t.base is not None and t.base_msgs else [])
         for side, tpl in sides:
             ev = make_evaluator(tpl, t.evalset, runner, side_models, config, judge, repeats=config.repeats)
-            jobs.append(((i, side), ev, tpl.source))
+            jobs.append(((i, side), ev, tpl.source, None))
             # an identical rendering (eval-set-only change) is answered once: plan it once
             if side == "head" or t.base_msgs != t.head_msgs:
                 plans.append(plan_variants(ev, [Variant(side, tpl.source)], budget))
+            if side == "head":
+                for m in o.also_models:
+                    jobs.append(((i, f"model:{m}"), ev, tpl.source, m))
+                    plans.append(plan_variants(ev, [Variant(f"model:{m}", tpl.source, model=m)], budget))
     plan = combine_plans(plans, budget)
     judge_note = f" + {plan.judge_calls} judge calls ({models.judge_model})" if plan.judge_calls else ""
     batch_note = ""
     if o.batch:
         online = plan.usd_list or 0.0
         batch_note = f" at the batch price (online ${online:.4f}; --batch saves ${online - plan.usd:.4f})"
-    notice(f"plan: {plan.variants} variant(s) over {len({key[0] for key, _, _ in jobs})} changed "
+    notice(f"plan: {plan.variants} variant(s) over {len({job[0][0] for job in jobs})} changed "
            f"template(s) = {plan.target_calls} target calls ({models.model}; "
            f"{plan.cached_calls} cached){judge_note}; ~{plan.input_tokens:,} input "
            f"tokens, ~{plan.output_tokens:,} output tokens (estimated); estimated ${plan.usd:.4f}"
            f"{batch_note} of {usd_text(budget)} budget")
 
-    answers = execute(runner, plan, o.yes, lambda: runner.gather(ev.run(source) for _, ev, source in jobs))
-    evaluators = [ev for _, ev, _ in jobs]
+    answers = execute(runner, plan, o.yes,
+                      lambda: runner.gather(ev.run(source, model=m) for _, ev, source, m in jobs))
+    evaluators = list({id(job[1]): job[1] for job in jobs}.values())
     run = CheckRun(calls=runner.api_calls, cache_hits=runner.cache_hits, usd=runner.spent,
                    facts=run_facts(runner, evaluators, [ev.judge for ev in evaluators if ev.judge is not None],
                                    max_tokens=evaluators[0].params(0).max_tokens if evaluators else config.max_tokens,
                                    local=models.local))
     judge_role = runner.roles.get("judge")
     prices = price_facts(price, judge_role.price if judge_role else None)
-    return {key: answer for (key, _, _), answer in zip(jobs, answers)}, run, prices
+    results = {job[0]: answer for job, answer in zip(jobs, answers)}
+    if o.also_models:
+        from promptslim.tier import compare
+
+        for (i, side), ev, _, _ in jobs:
+            if side == "head":
+                runs = [(m, results[(i, f"model:{m}")]) for m in o.also_models]
+                results[(i, "also")] = compare(ev, results[(i, "head")], runs, config.margin)
+    return results, run, prices
 
 
 def _local_model_name() -> str:
@@ -346,6 +367,9 @@ def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates:
         base_note=t.base_note, evaluated=head_res is not None, quality=quality,
         usd_per_month_delta=delta_usd, usd_per_month_change_pct=pct, failures=failures,
         failed=bool(failures), per_case=per_case, rendered_diff=_prompt_diff(t),
+        also_models=results[(i, "also")][0] if (i, "also") in results else None,
+        cheaper_model=results[(i, "also")][1] if (i, "also") in results else None,
+        cheaper_model_usd_per_month_saved=results[(i, "also")][2] if (i, "also") in results else None,
     )
 
 

@@ -380,9 +380,14 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
                                                   help="Non-inferiority margin on the 0..1 score scale."),
            calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
            write: bool = typer.Option(False, "--write", help="Also apply the slim template to T in place."),
+           rewrite: bool = typer.Option(False, "--rewrite", help="Also try shorter wordings of the units the slim "
+                                        "prompt keeps (rules; and the rewriter model when one is set)."),
+           rewriter_model: Optional[str] = typer.Option(None, "--rewriter-model", help="Model that proposes shorter "
+                                                        "wordings (default: config rewriter_model; 'none' = rules only)."),
            no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT) -> None:
     """Remove one instruction at a time, decide with statistics, verify a slim prompt, write reports/<name>/."""
     from promptslim.ablate import planned_variants, run_ablation
+    from promptslim.paths import rewritten_rel
     from promptslim.paths import slim_rel as slim_rel_of
     from promptslim.runsetup import prepare
     from promptslim.strategy import LeaveOneOut
@@ -395,7 +400,17 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     if not tpl.candidates:
         raise PromptslimError(f"{tpl.rel}: no removable units (all pinned or fixed) — see `promptslim units {tpl.rel}`")
     strategy = LeaveOneOut(tpl)
-    plan = _plan(prepared, planned_variants(strategy, tpl.source), as_json)
+    shorter, refused = None, []
+    if rewrite or rewriter_model:
+        from promptslim.runsetup import propose_rewrites
+        from promptslim.shorter import SayShorter
+
+        kept, refused = propose_rewrites(prepared, rewriter_model, use_cache=not no_cache)
+        shorter = SayShorter(tpl, kept)
+        if not as_json:
+            err.print(f"rewrites: {len(kept)} shorter wording(s) to test, {len(refused)} refused before any call",
+                      markup=False)
+    plan = _plan(prepared, planned_variants(strategy, tpl.source) + (shorter.variants() if shorter else []), as_json)
     from promptslim.caveats import local_verdicts, margin_for, margin_line
 
     the_margin, margin_source = margin_for(prepared.config, tpl.name, margin)
@@ -406,7 +421,9 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
         err.print(power_plan(len(prepared.evalset.cases), len(tpl.candidates), the_margin), markup=False)
     slim_rel = slim_rel_of(tpl.name, tpl.rel)
     result = _execute(ev.runner, plan, yes, not as_json,
-                      lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel, strategy=strategy))
+                      lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel, strategy=strategy,
+                                                    shorter=shorter, refused=refused,
+                                                    rewritten_path=rewritten_rel(tpl.name, tpl.rel)))
     files = write_ablation(prepared.config.root, tpl, result, write)
     if as_json:
         return _json(result.data.to_json())
@@ -432,6 +449,51 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
 # ---------------------------------------------------------------- check / report
 @app.command()
 @handles_errors
+def tier(template: str = typer.Argument(..., help="prompts/x.j2"),
+         candidates: list[str] = typer.Option([], "--model", "-m", help="A candidate model (repeat for several); the "
+                                              "configured model is the baseline."),
+         judge_model: Optional[str] = JUDGE_OPT, repeats: Optional[int] = REPEATS_OPT,
+         margin: Optional[float] = typer.Option(None, "--margin", callback=_open_unit,
+                                                help="Non-inferiority margin on the 0..1 score scale."),
+         calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
+         no_cache: bool = NOCACHE_OPT, as_json: bool = JSON_OPT) -> None:
+    """Same prompt on cheaper models: score delta vs the configured model, verdict, $/month; writes reports/<name>/tier.*"""
+    from promptslim.runsetup import prepare
+    from promptslim.strategy import Variant
+    from promptslim.tier import CheaperModel, check_candidates, run_tier
+    from promptslim.writers import write_tier
+
+    if not candidates:
+        check_candidates([], "")
+    prepared = prepare(template, model=None, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
+                       max_cost=max_cost, use_cache=not no_cache, command="tier", candidates=list(dict.fromkeys(candidates)))
+    names = check_candidates(list(candidates), prepared.models.model)
+    _notices(prepared)
+    ev, tpl = prepared.evaluator, prepared.template
+    variants = [Variant("baseline", tpl.source), *CheaperModel(tpl.source, names).variants()]
+    plan = _plan(prepared, variants, as_json)
+    the_margin = prepared.config.margin if margin is None else margin
+    result = _execute(ev.runner, plan, yes, not as_json, lambda progress: run_tier(ev, names, the_margin, progress.phase))
+    files = write_tier(prepared.config.root, tpl, result)
+    if as_json:
+        return _json(result.to_json())
+    from promptslim.report.tier import HEADER, headline, rows
+
+    table = Table(title=f"{result.template}: same prompt, other models — {result.evalset}")
+    for col in HEADER:
+        table.add_column(col, justify="left" if col in ("model", "verdict") else "right")
+    for row in rows(result):
+        table.add_row(*row)
+    out.print(table)
+    _line(headline(result))
+    for warning in result.warnings:
+        _line(f"warning: {warning}")
+    for name, path in files.items():
+        _line(f"  {name:<6} {path}")
+
+
+@app.command()
+@handles_errors
 def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these templates (default: all changed)."),
           base: Optional[str] = typer.Option(None, "--base", help="Git ref to compare against "
                                              "(default: merge base with origin/main, else main)."),
@@ -445,6 +507,8 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
           batch: bool = BATCH_OPT, require_noninferior: bool = typer.Option(False, "--require-noninferior",
                                                    help="Also exit 1 when the eval set cannot show the head is "
                                                         "within the margin of base (inconclusive)."),
+          also_model: list[str] = typer.Option([], "--also-model", help="Also try the head on this cheaper model "
+                                               "(repeatable): says which would pass; never fails the check."),
           as_json: bool = JSON_OPT) -> None:
     """PR check: base vs head for changed templates — tokens, quality, dollars; exit 1 on a regression."""
     from promptslim.check import CheckOptions, run_check
@@ -455,7 +519,8 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
     options = CheckOptions(base=base, templates=tuple(templates or ()), no_eval=no_eval,
                            allow_missing_evalset=allow_missing_evalset, fail_on_cost_increase=fail_on_cost_increase,
                            model=model, judge_model=judge_model, max_cost=max_cost, yes=yes, use_cache=not no_cache,
-                           require_noninferior=require_noninferior, batch=batch)
+                           require_noninferior=require_noninferior, batch=batch,
+                           also_models=tuple(dict.fromkeys(also_model)))
     result = run_check(options, notice=lambda line: err.print(line, markup=False))
     markdown = render_markdown(result)
     write_check(find_root(), markdown)

@@ -60,6 +60,7 @@ class Config:
     source: str | None = None
     model: str | None = None
     judge_model: str | None = None
+    rewriter_model: str | None = None  # proposes shorter wordings (ablate --rewrite); None/"none" = rules only
     margin: float = 0.05
     repeats: int = 1
     concurrency: int = 8
@@ -72,11 +73,16 @@ class Config:
     render_max_bytes: int = 1_000_000  # rendered characters per render
     target: Endpoint = field(default_factory=Endpoint)
     judge: Endpoint = field(default_factory=Endpoint)
+    models: dict[str, Endpoint] = field(default_factory=dict)  # [models."name"]: a candidate model's own endpoint
     prompts: dict[str, PromptConfig] = field(default_factory=dict)
     prices: dict[str, PriceOverride] = field(default_factory=dict)
 
     def prompt(self, name: str) -> PromptConfig:
         return self.prompts.get(name, PromptConfig())
+
+    def endpoint_of(self, model: str) -> Endpoint:
+        """Where a model's calls go: its own [models."name"] table, else the model under test's endpoint."""
+        return self.models.get(model, self.target)
 
     @property
     def home(self) -> Path:
@@ -116,8 +122,8 @@ def find_root(start: Path | None = None) -> Path:
 
 
 _TOP = {
-    "model", "judge_model", "margin", "repeats", "concurrency", "max_cost_usd", "temperature",
-    "max_tokens", "timeout", "max_retries", "base_url", "api_key_env", "judge", "prompts", "prices",
+    "model", "judge_model", "rewriter_model", "margin", "repeats", "concurrency", "max_cost_usd", "temperature",
+    "max_tokens", "timeout", "max_retries", "base_url", "api_key_env", "judge", "models", "prompts", "prices",
     "render_timeout", "render_max_bytes",
 }
 _FLOATS = {"margin": (0.0, 1.0), "max_cost_usd": (0.0, None), "temperature": (0.0, 2.0), "timeout": (0.1, None),
@@ -207,7 +213,7 @@ def _build(root: Path, data: dict[str, Any], where: _Where) -> Config:
         if key not in _TOP:
             raise where.error(f"unknown key '{key}' (known: {', '.join(sorted(_TOP))})", key)
     kwargs: dict[str, Any] = {}
-    for key in ("model", "judge_model"):
+    for key in ("model", "judge_model", "rewriter_model"):
         if key in data:
             if not isinstance(data[key], str) or not data[key].strip():
                 raise where.error(f"'{key}' must be a model name (a non-empty string)", key)
@@ -231,6 +237,7 @@ def _build(root: Path, data: dict[str, Any], where: _Where) -> Config:
         if key not in ("base_url", "api_key_env"):
             raise where.error(f"unknown key 'judge.{key}' (known: base_url, api_key_env)", key, "judge")
     kwargs["judge"] = _endpoint(judge, where, "judge", fallback=kwargs["target"])
+    kwargs["models"] = _models(data.get("models", {}), where, kwargs["target"])
     kwargs["prompts"] = _prompts(data.get("prompts", {}), where)
     kwargs["prices"] = _prices(data.get("prices", {}), where)
     return Config(root=root, source=where.path, **kwargs)
@@ -265,6 +272,23 @@ def _endpoint(data: dict[str, Any], where: _Where, table: str | None, fallback: 
 
 _PROMPT_KEYS = ("calls_per_month", "cached_input_fraction", "max_input_tokens", "criteria", "threshold", "margin",
                 "max_tokens")
+
+
+def _models(data: Any, where: _Where, target: Endpoint) -> dict[str, Endpoint]:
+    """[models."name"] base_url / api_key_env: a candidate model on its own endpoint (as [judge] is for the judge)."""
+    if not isinstance(data, dict):
+        raise where.error("'models' must be a table of [models.\"name\"] sections (base_url, api_key_env)", "models")
+    out = {}
+    for name, section in data.items():
+        table = f'models."{name}"'
+        if not isinstance(section, dict):
+            raise where.error(f"'models.{name}' must be a table: [models.\"{name}\"] base_url / api_key_env", name,
+                              "models")
+        for key in section:
+            if key not in ("base_url", "api_key_env"):
+                raise where.error(f"unknown key 'models.\"{name}\".{key}' (known: base_url, api_key_env)", key, table)
+        out[name] = _endpoint(section, where, table, fallback=target)
+    return out
 
 
 def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:

@@ -155,10 +155,17 @@ class Evaluator:
         return Params(model=model or self.models.model, temperature=self.temperature, max_tokens=max_tokens,
                       sample=sample)
 
+    def role(self, model: str | None = None) -> str:
+        """The runner role a variant's calls go through: a candidate model's own (endpoint, price), else target."""
+        from promptslim.runsetup import candidate_role
+
+        own = None if model is None else candidate_role(model)
+        return own if own in self.runner.roles else "target"
+
     def pending_calls(self, source: str, model: str | None = None) -> int:
         """Target calls for this variant that the cache cannot answer (for the plan)."""
         store = self.runner.store
-        endpoint = self.runner.roles["target"].backend.endpoint
+        endpoint = self.runner.roles[self.role(model)].backend.endpoint
         missing = 0
         for messages in self.messages(source):
             for r in range(self.repeats):
@@ -201,7 +208,7 @@ class Evaluator:
 
     async def _sample(self, case: Case, messages: list[Message], estimate: int, r: int,
                       model: str | None = None) -> Sample:
-        completion = await self.runner.complete("target", messages, self.params(r, model))
+        completion = await self.runner.complete(self.role(model), messages, self.params(r, model))
         text = completion.text
         input_tokens, source = self.token_source(estimate, completion, model)
         self.answers_seen += 1

@@ -77,6 +77,15 @@ def evalset_candidates(template_rel: str) -> list[str]:
     return [evalset_rel(template_rel, suffix) for suffix in EVALSET_SUFFIXES]
 
 
+def rewritten_file(rel: str) -> str:
+    """The slim prompt with its verified rewrites, next to slim.j2 (same suffix)."""
+    return "rewritten" + PurePosixPath(_path_part(rel)).suffix
+
+
+def rewritten_rel(name: str, rel: str) -> str:
+    return f"{REPORTS}/{name}/{rewritten_file(rel)}"
+
+
 def reports_dir(name: str) -> str:
     """reports/<name>: where a prompt's ablation reports and slim prompt go."""
     return f"{REPORTS}/{name}"

@@ -97,10 +97,15 @@ def _backend(model: str, endpoint: Endpoint, config: Config):
     return OpenAIBackend(base_url, api_key, config.timeout, endpoint.api_key_env)
 
 
+def candidate_role(model: str) -> str:
+    """The runner role a candidate model's calls go through (its own endpoint, billed at its own price)."""
+    return f"model:{model}"
+
+
 def make_runner(config: Config, models: Models, *, budget_usd: float | None, use_cache: bool = True,
-                command: str = "", batch: bool = False) -> Runner:
-    """The runner with target (and judge) roles, the cache/ledger store, and the run's budget; with `batch`,
-    every role's calls go through the provider's Batch API at its batch price."""
+                command: str = "", batch: bool = False, candidates: Sequence[str] = ()) -> Runner:
+    """The runner with target (and judge) roles, one role per candidate model, the cache/ledger store, and the
+    run's budget; with `batch`, every role's calls go through the provider's Batch API at its batch price."""
     if batch and (models.local or models.judge_is_local):  # before any backend is built
         who = "--model" if models.local else "--judge-model"
         raise InputError(f"--batch: the embedded local model ({who} local) has no Batch API — run without --batch, "
@@ -108,6 +113,8 @@ def make_runner(config: Config, models: Models, *, budget_usd: float | None, use
     roles = {"target": Role(_backend(models.model, config.target, config), price_for(models.model, config))}
     if models.judge_model != NONE:
         roles["judge"] = Role(_backend(models.judge_model, config.judge, config), price_for(models.judge_model, config))
+    for name in candidates:
+        roles[candidate_role(name)] = Role(_backend(name, config.endpoint_of(name), config), price_for(name, config))
     store = Store(ensure_home(config.home) / "cache.sqlite")
     run_id = uuid.uuid4().hex[:12]
     if batch:
@@ -187,7 +194,7 @@ def resolve_template(path: str, root: Path) -> Path:
 
 def prepare(template_path: str, *, model: str | None, judge_model: str | None, repeats: int | None,
             calls_per_month: int | None, max_cost: float | None, use_cache: bool, command: str,
-            root: Path | None = None, batch: bool = False) -> Prepared:
+            root: Path | None = None, batch: bool = False, candidates: Sequence[str] = ()) -> Prepared:
     """Validate everything (config, template, eval set, every case renders) before any call."""
     config = load_config(root)
     path = resolve_template(template_path, config.root)
@@ -203,7 +210,8 @@ def prepare(template_path: str, *, model: str | None, judge_model: str | None, r
     if models.judge_model != NONE and not evalset.criteria:
         models = Models(models.model, NONE, models.price_model, models.notices)
     budget = config.max_cost_usd if max_cost is None else max_cost
-    runner = make_runner(config, models, budget_usd=budget, use_cache=use_cache, command=command, batch=batch)
+    runner = make_runner(config, models, budget_usd=budget, use_cache=use_cache, command=command, batch=batch,
+                         candidates=candidates)
     judge = make_judge(runner, models, evalset, config)
     evaluator = make_evaluator(template, evalset, runner, models, config, judge, repeats=repeats or config.repeats,
                                calls_per_month=calls_per_month)
@@ -262,6 +270,8 @@ def plan_variants(ev: "Evaluator", variants: "Sequence[Variant]", budget: float)
     for source, model in unique:
         target_price = roles["target"].price if model is None else ev.price_of(model)
         target_list = list_price(roles["target"]) if model is None else ev.price_of(model)
+        if model is not None and candidate_role(model) in roles:
+            target_price = target_list = roles[candidate_role(model)].price
         pending = ev.pending_calls(source, model)
         calls = cases * ev.repeats
         total += calls
@@ -311,3 +321,25 @@ async def within_budget(usd: float, budget: float, yes: bool) -> None:
     if usd > budget and not yes:
         raise BudgetStop(f"estimated {usd_text(usd)} exceeds the budget {usd_text(budget)} (max_cost_usd) — rerun with --yes "
                          "to start anyway (the run still stops at the budget), or raise --max-cost")
+
+
+def propose_rewrites(prepared: Prepared, rewriter_model: str | None, use_cache: bool = True):
+    """Shorter wordings for the template's units: the rules always, the rewriter model when one is named (its
+    calls through a runner of their own: cached, in the ledger, counted against this run's budget), each vetted
+    (Jinja kept, shorter, renders every case) before any target call. Returns (kept, refused)."""
+    from promptslim.rewrite import REWRITER, model_rewrites, rule_rewrites, vet
+    from promptslim.tokens import count_text
+
+    config, template, ev = prepared.config, prepared.template, prepared.evaluator
+    proposals = rule_rewrites(template)
+    model = rewriter_model or config.rewriter_model
+    if model and model != NONE:
+        role = Role(_backend(model, config.endpoint_of(model), config), price_for(model, config))
+        store = Store(ensure_home(config.home) / "cache.sqlite")
+        runner = Runner(roles={REWRITER: role}, store=store, budget_usd=prepared.budget, concurrency=config.concurrency,
+                        retry=RetryPolicy.from_env(config.max_retries), use_cache=use_cache)
+        store.start_run(runner.run_id, "ablate --rewrite (rewriter)")
+        proposals += runner.run(model_rewrites(runner, model, template))
+        prepared.budget = max(prepared.budget - runner.spent, 0.0)
+        ev.runner.budget_usd = prepared.budget
+    return vet(ev, template, proposals, lambda text: count_text(text, ev.models.price_model))

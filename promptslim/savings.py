@@ -18,7 +18,7 @@ from promptslim.evalset import evalset_for, load_evalset
 from promptslim.paths import PROMPTS, find_prompts, reports_dir
 from promptslim.prices import Price, price_for
 from promptslim.report.chart import saving
-from promptslim.results import IndexAblation, IndexEntry, IndexResult, IndexTotals
+from promptslim.results import IndexAblation, IndexEntry, IndexResult, IndexTotals, Lever
 from promptslim.runsetup import DEFAULT_MODEL
 from promptslim.template import Template, load_template
 from promptslim.tokens import count_messages
@@ -97,6 +97,53 @@ def _ablation(template: Template, root: Path, sha256: str, calls_per_month: int)
     )
 
 
+def _read(path: Path, root: Path) -> dict | None:
+    """A report's JSON, or None when absent or unreadable (the levers are read leniently: a hint, not a gate)."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _scaled(saved: float | None, run_calls: object, calls_per_month: int) -> float:
+    """A run's $/month saving at today's traffic (the run priced it at its own calls_per_month)."""
+    if not isinstance(saved, (int, float)):
+        return 0.0
+    if isinstance(run_calls, int) and run_calls > 0:
+        return saved / run_calls * calls_per_month
+    return float(saved)
+
+
+def _levers(template: Template, root: Path, sha256: str, calls_per_month: int) -> list[Lever]:
+    """The best proven saving per lever: the verified slim prompt, the verified rewritten prompt, the recommended
+    cheaper model; a lever with nothing proven is left out."""
+    folder = root / reports_dir(template.name)
+    out: list[Lever] = []
+    ablation = _read(folder / "ablation.json", root)
+    if ablation is not None:
+        stale = ablation.get("template_sha256") != sha256
+        cpm = ablation.get("calls_per_month")
+        slim = ablation.get("slim") or {}
+        report = (folder / "ablation.md").relative_to(root).as_posix()
+        if slim.get("removed") and slim.get("verdict") == "removable":
+            out.append(Lever("remove", _scaled(slim.get("usd_per_month_saved"), cpm, calls_per_month),
+                             f"remove units {', '.join(map(str, slim['removed']))}", report, stale))
+        rewritten = ablation.get("rewritten") or {}
+        if rewritten.get("verified"):
+            out.append(Lever("rewrite", _scaled(rewritten.get("usd_per_month_saved"), cpm, calls_per_month),
+                             f"slim prompt with units {', '.join(map(str, rewritten.get('rewritten') or []))} reworded",
+                             report, stale))
+    tier = _read(folder / "tier.json", root)
+    if tier is not None and tier.get("recommendation"):
+        out.append(Lever("model", _scaled(tier.get("usd_per_month_saved"), tier.get("calls_per_month"), calls_per_month),
+                         f"{tier['recommendation']} instead of {tier.get('model')}",
+                         (folder / "tier.md").relative_to(root).as_posix(), tier.get("template_sha256") != sha256))
+    return out
+
+
 def _entry(template: Template, config: Config, model: str, price: Price) -> IndexEntry:
     prompt = config.prompt(template.name)
     sha256 = hashlib.sha256(template.source.encode()).hexdigest()
@@ -110,5 +157,6 @@ def _entry(template: Template, config: Config, model: str, price: Price) -> Inde
         rendered_with=rendered_with, calls_per_month=prompt.calls_per_month,
         usd_per_call=None if figure is None else figure.usd_per_call,
         usd_per_month=None if figure is None else figure.usd_per_month,
-        ablation=ablation, output_basis=output.basis, output_note=output.note,
+        ablation=ablation, levers=_levers(template, config.root, sha256, prompt.calls_per_month) or None,
+        output_basis=output.basis, output_note=output.note,
     )

@@ -74,6 +74,7 @@ def protected(masked: str, extra: list[tuple[int, int]] = ()) -> tuple[list[tupl
     intervals.extend((m.start(), m.end()) for m in _INLINE.finditer(masked))
     tags: list[tuple[str, int, int]] = []
     holes: list[tuple[int, int]] = []
+    closers: list[tuple[int, int]] = []  # unpaired closing tags: a section's end even when glued to a word
     for m in XML_TAG.finditer(masked):
         closing, name, selfclosing = m.group(1), m.group(2), m.group(3)
         if selfclosing:
@@ -83,15 +84,16 @@ def protected(masked: str, extra: list[tuple[int, int]] = ()) -> tuple[list[tupl
             continue
         idx = next((i for i in range(len(tags) - 1, max(-1, len(tags) - 9), -1) if tags[i][0] == name), None)
         if idx is None:
-            holes.append((m.start(), m.end()))
+            closers.append((m.start(), m.end()))
             continue
         for _, a, b in tags[idx + 1:]:
             holes.append((a, b))
         intervals.append((tags[idx][1], m.end()))
         del tags[idx:]
     holes.extend((a, b) for _, a, b in tags)
-    # A tag glued to a word (List<String>) is text of its sentence; any other unpaired tag frames a section.
-    holes = [(a, b) for a, b in holes if a == 0 or not masked[a - 1].isalnum()]
+    # An opening tag glued to a word (List<String>) is text of its sentence; any other unpaired tag, and every
+    # unpaired closing tag (`1</rules>` ends the section opened on an earlier line), frames a section.
+    holes = [(a, b) for a, b in holes if a == 0 or not masked[a - 1].isalnum()] + closers
     return _merge(intervals), sorted(holes)
 
 

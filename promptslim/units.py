@@ -272,6 +272,7 @@ def remove_units(source: str, units: list[Unit]) -> str:
             removed[lead[0]:lead[1]] = b"\x01" * (lead[1] - lead[0])
     out: list[str] = []
     dropped_since_kept = False
+    split_tables = False  # dropped lines that were no table rows: two tables they separated must stay two
     pos = 0
     for line in source.splitlines(keepends=True):
         a, b = pos, pos + len(line)
@@ -281,6 +282,9 @@ def remove_units(source: str, units: list[Unit]) -> str:
             if dropped_since_kept and not line.strip() and (not out or not out[-1].strip()):
                 dropped_since_kept = False
                 continue  # would double a blank line
+            if split_tables and line.lstrip().startswith("|") and out and out[-1].lstrip().startswith("|"):
+                out.append(line[len(line.rstrip("\r\n")):] or "\n")  # a blank line keeps the tables apart
+            split_tables = False
             out.append(line)
             if line.strip():
                 dropped_since_kept = False
@@ -290,7 +294,9 @@ def remove_units(source: str, units: list[Unit]) -> str:
         kept = "".join(ch for ch, gone in zip(body, mask) if not gone)
         if not kept.strip():
             dropped_since_kept = True
+            split_tables = split_tables or not body.lstrip().startswith("|")
             continue
         out.append(kept.rstrip(" \t") + newline)
         dropped_since_kept = False
+        split_tables = False
     return "".join(out)

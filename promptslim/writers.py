@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from promptslim import paths
 from promptslim.ablate import Ablation
 from promptslim.report import write_ablation_reports
 from promptslim.safeio import atomic_write, safe_dir
 from promptslim.template import Template
+
+if TYPE_CHECKING:
+    from promptslim.results import TierResult
 
 CHECK_REPORT = "reports/check.md"
 
@@ -19,8 +23,23 @@ def write_ablation(root: Path, template: Template, result: Ablation, apply_in_pl
     files = write_ablation_reports(result.data, folder, result.diff)
     slim = atomic_write(folder / paths.slim_file(template.rel), result.slim_source, root)
     files["slim"] = slim
+    if result.rewritten_source is not None:
+        files["rewritten"] = atomic_write(folder / paths.rewritten_file(template.rel), result.rewritten_source, root)
     if apply_in_place and result.data.slim.removed:
         atomic_write(root / template.rel, result.slim_source, root)
+    return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
+
+
+def write_tier(root: Path, template: Template, result: "TierResult") -> dict[str, Path]:
+    """reports/<name>/tier.json and tier.md; paths returned relative to the repo root for display."""
+    import json
+
+    from promptslim.report.tier import tier_markdown
+
+    folder = safe_dir(root / paths.reports_dir(template.name), root)
+    files = {"json": atomic_write(folder / "tier.json", json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n",
+                                  root),
+             "md": atomic_write(folder / "tier.md", tier_markdown(result), root)}
     return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
 
 

@@ -69,7 +69,7 @@ def repo_copy(tmp_path, fake, monkeypatch):
 
 def test_readme_lists_every_command():
     names = {cmd.split()[1] for cmd in readme_commands()}
-    assert names == {"units", "count", "eval", "ablate", "check", "report", "cache"}
+    assert names == {"units", "count", "eval", "ablate", "tier", "check", "report", "cache"}
 
 
 def test_every_readme_command_runs(repo_copy, fake):

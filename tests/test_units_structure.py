@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from structure import problems
 
 from promptslim.sentences import sentence_cuts
+from promptslim.template import template_from_source
 from promptslim.units import remove_units, segment
 
 CODE_FENCE = """You are an assistant for a docs team.
@@ -337,3 +338,23 @@ def test_removing_units_from_any_token_soup_never_unbalances_it(parts, data):
         return
     removed = data.draw(st.lists(st.sampled_from(units), unique_by=lambda u: u.id), label="removed")
     assert problems(remove_units(source, removed)) == []
+
+
+def test_a_closing_tag_glued_to_a_word_stays_with_its_section():
+    # found by the token-soup property: `1</rules>` ended the unit, so removing it left <rules> unclosed
+    source = '<rules>\n"x": 1</rules>'
+    units, _ = units_of(source)
+    assert [u.text for u in units] == ['"x": 1']
+    assert remove_units(source, units) == "<rules>\n</rules>"
+    assert problems(remove_units(source, units)) == []
+
+
+def test_removing_what_separated_two_tables_keeps_them_two():
+    source = ("| a | b |\n|---|---|\n| Rule1 | x |\n{% for i in items %}\nRule2 {{ i }}\n{% endfor %}\n"
+              "| c | d |\n|---|---|\n| Rule3 | y |\n")
+    t = template_from_source(source, "prompts/gen.j2")
+    block = next(u for u in t.units if u.kind == "block")
+    variant = t.without({block.id})
+    assert variant == "| a | b |\n|---|---|\n| Rule1 | x |\n\n| c | d |\n|---|---|\n| Rule3 | y |\n"
+    again = template_from_source(variant, "prompts/gen.j2")
+    assert [u.text for u in again.units] == [u.text for u in t.units if u.id != block.id]

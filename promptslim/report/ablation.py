@@ -185,9 +185,32 @@ def _view(result: AblationResult, diff: str) -> dict:
         "diff": (diff or "").rstrip("\n"),
         "fence": "`" * max(3, _longest_backtick_run(diff or "") + 1),
         "method": result.method,
+        **_rewrites(result),
         "facts": _facts(result),
         "warnings": list(result.warnings),
     }
+
+
+def _rewrites(result: AblationResult) -> dict:
+    """The say-it-shorter section (ablate --rewrite): before/after, tokens saved, verdict; None when not run."""
+    if result.rewrites is None:
+        return {"rewrites": None, "rewritten_line": "", "refused": []}
+    rows = [{"unit": ", ".join(map(str, r.unit_ids)), "before": r.original, "after": r.rewrite or "(dropped: repeat)",
+             "by": r.proposer, "tokens_saved": fmt.tokens(r.input_tokens_saved) + _approx(result),
+             "score": fmt.delta_ci(r.score_delta, r.ci), "verdict": str(r.verdict) + (" (adopted)" if r.adopted else ""),
+             # a saving is shown only where quality was shown to hold, as for units
+             "usd_month": fmt.usd(r.usd_per_month_saved) if r.verdict == "non-inferior" else f"— ({r.verdict})"}
+            for r in result.rewrites]
+    w = result.rewritten
+    if w is not None and w.verified:
+        line = (f"`{w.path}`: the slim prompt with units {fmt.ids(w.rewritten)} reworded, verified on its own run at "
+                f"97.5%: {fmt.tokens(w.input_tokens_saved)} input tokens/call fewer than the original, quality "
+                f"{fmt.delta_ci(w.score_delta, w.ci)}, {fmt.usd(w.usd_per_month_saved)}/month saved")
+    else:
+        line = "No rewrite was verified on top of the slim prompt; nothing rewritten is proposed."
+    refused = [f"unit {', '.join(map(str, r.unit_ids))} ({r.proposer}): {r.rewrite!r} {r.why}"
+               for r in result.rewrites_refused or []]
+    return {"rewrites": rows, "rewritten_line": line, "refused": refused}
 
 
 def _facts(result: AblationResult) -> list[str]:

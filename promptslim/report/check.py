@@ -183,6 +183,7 @@ def _view(data: CheckResult) -> dict[str, Any]:
                   f"`{r.evalset}`" for r in rows if r.evalset_note == "changed" and r.status != "added"]
                  + [f"- `{r.template}`: {r.base_note} — no base comparison" for r in rows if r.base_note],
         "details": [_details_row(r) for r in rows],
+        "cheaper": [_cheaper_line(r) for r in rows if r.also_models is not None],
         "data": data,
         "margin": f"{data.gates.margin:g}",
         "facts": _facts(data),
@@ -191,6 +192,17 @@ def _view(data: CheckResult) -> dict[str, Any]:
         "local_caveat": local_verdicts(data.local_model) if data.local_model and not data.no_eval else None,
         "output_notes": "; ".join(f"`{r.template}` {(r.base or r.head).output_note}" for r in rows if r.base or r.head),
     }
+
+
+def _cheaper_line(r: CheckRow) -> str:
+    """check --also-model: the cheaper model the head would pass on, or how each candidate fared (never a gate)."""
+    if r.cheaper_model:
+        best = next(m for m in r.also_models or [] if m.model == r.cheaper_model)
+        return (f"💡 `{r.template}` would also pass on **{r.cheaper_model}**: non-inferior to the head on the configured "
+                f"model (Δ {fmt.delta_ci(best.score_delta, best.ci)}), {fmt.usd(r.cheaper_model_usd_per_month_saved)}"
+                f"/month less")
+    shown = ", ".join(f"{m.model} {m.verdict} (Δ {fmt.delta_ci(m.score_delta, m.ci)})" for m in r.also_models or [])
+    return f"`{r.template}`: no cheaper model shown to pass — {shown}"
 
 
 def render_markdown(data: CheckResult) -> str:

@@ -65,9 +65,32 @@ def _view(entries: list[IndexEntry], totals: IndexTotals) -> dict:
         "stale": stale,
         "rows": rows,
         "any_approximate": any(e.tokens_approximate for e in entries),
+        "levers": _lever_rows(ordered),
         "cost_note": COST_NOTE,
         "any_input_only": any(e.output_basis == "not included" for e in entries),
     }
+
+
+LEVERS = (("remove", "remove units"), ("rewrite", "say it shorter"), ("model", "cheaper model"))
+
+
+def _lever_rows(entries: list[IndexEntry]) -> list[dict]:
+    """Per template with any proven lever: each lever's $/month saving (stale ones marked, not counted)."""
+    rows = []
+    for e in entries:
+        if not e.levers:
+            continue
+        cells = {}
+        for key, _ in LEVERS:
+            found = [lv for lv in e.levers if lv.lever == key]
+            if not found:
+                cells[key] = "—"
+                continue
+            lv = found[0]
+            cells[key] = (f"⚠️ stale ({lv.detail})" if lv.stale
+                          else f"{fmt.usd(lv.usd_per_month_saved)} ({lv.detail})")
+        rows.append({"template": e.template, **cells})
+    return rows
 
 
 def _row(e: IndexEntry) -> dict:

@@ -13,7 +13,9 @@ from promptslim.results.ablation import (SCHEMA_VERSION, AblationResult, Baselin
 from promptslim.results.check import (CaseScores, CheckResult, CheckRow, CheckSide, ConfigChange, Gates, Quality,
                                       UsdPerMtok)
 from promptslim.results.eval import AnswerCounts, EvalCase, EvalResult, EvalSummary
-from promptslim.results.index import IndexAblation, IndexEntry, IndexResult, IndexTotals
+from promptslim.results.index import IndexAblation, IndexEntry, IndexResult, IndexTotals, Lever
+from promptslim.results.tier import (TIER_SCHEMA_VERSION, ModelFinding, ModelVerdict, TierResult, TierRun,
+                                     shipped_tier_schema, tier_schema, write_tier_schema)
 from promptslim.results.run import (AblationRun, BatchFacts, CheckRun, ConcurrencyChange, ConcurrencyFacts, EvalRun,
                                     JudgeFacts, PriceFacts, Prices, RoleFacts, RoleSpend, RunFacts, Spend)
 
@@ -22,7 +24,9 @@ __all__ = [
     "VariantFacts", "Verdict", "ablation_schema", "shipped_schema", "write_schema",
     "CaseScores", "CheckResult", "CheckRow", "CheckSide", "ConfigChange", "Gates", "Quality", "UsdPerMtok",
     "AnswerCounts", "EvalCase", "EvalResult", "EvalSummary",
-    "IndexAblation", "IndexEntry", "IndexResult", "IndexTotals",
+    "IndexAblation", "IndexEntry", "IndexResult", "IndexTotals", "Lever",
     "AblationRun", "BatchFacts", "CheckRun", "ConcurrencyChange", "ConcurrencyFacts", "EvalRun", "JudgeFacts", "PriceFacts",
     "Prices", "RoleFacts", "RoleSpend", "RunFacts", "Spend",
+    "TIER_SCHEMA_VERSION", "ModelFinding", "ModelVerdict", "TierResult", "TierRun", "shipped_tier_schema",
+    "tier_schema", "write_tier_schema",
 ]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptslim.jsontypes import FLAT, JsonRecord, schema
+from promptslim.jsontypes import FLAT, OPTIONAL, JsonRecord, schema
 from promptslim.results.eval import AnswerCounts
 from promptslim.results.run import AblationRun, Prices
 
@@ -162,10 +162,17 @@ class AblationResult(JsonRecord):
     method: str
     inconclusive_hint: str | None
     pinned: list[int]
+    # say it shorter (ablate --rewrite): present only when run
+    rewrites: "list[RewriteFinding] | None" = field(default=None, metadata=OPTIONAL)
+    rewrites_refused: "list[RefusedRewrite] | None" = field(default=None, metadata=OPTIONAL)
+    rewritten: "RewrittenPrompt | None" = field(default=None, metadata=OPTIONAL)
 
     @property
     def nothing_removable(self) -> bool:
         return not self.slim.removed or self.slim.verdict != Verdict.REMOVABLE
+
+
+from promptslim.results.rewrites import RefusedRewrite, RewriteFinding, RewrittenPrompt  # noqa: E402
 
 
 def ablation_schema() -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from promptslim.jsontypes import JsonRecord
+from promptslim.jsontypes import OPTIONAL, JsonRecord
 from promptslim.results.run import CheckRun, Prices
+from promptslim.results.tier import ModelFinding
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ class CheckRow(JsonRecord):
     failed: bool
     per_case: list[CaseScores]
     rendered_diff: str
+    # check --also-model: the head on cheaper models against the head on the configured model (a hint, never a gate)
+    also_models: "list[ModelFinding] | None" = field(default=None, metadata=OPTIONAL)
+    cheaper_model: str | None = field(default=None, metadata=OPTIONAL)
+    cheaper_model_usd_per_month_saved: float | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)

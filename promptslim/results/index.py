@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from promptslim.jsontypes import JsonRecord
+from promptslim.jsontypes import OPTIONAL, JsonRecord
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,17 @@ class IndexAblation(JsonRecord):
 
 
 @dataclass(frozen=True)
+class Lever(JsonRecord):
+    """The best proven saving of one lever for a template: remove units, say it shorter, cheaper model."""
+
+    lever: str  # remove | rewrite | model
+    usd_per_month_saved: float
+    detail: str
+    report: str
+    stale: bool  # the template changed since that run: the saving is not counted
+
+
+@dataclass(frozen=True)
 class IndexEntry(JsonRecord):
     """One template: what it costs per month now, and its ablation."""
 
@@ -42,6 +53,7 @@ class IndexEntry(JsonRecord):
     usd_per_call: float | None
     usd_per_month: float | None
     ablation: IndexAblation | None
+    levers: list[Lever] | None = field(default=None, metadata=OPTIONAL)  # present when some lever is proven
     output_basis: str = ""  # measured | estimated | not included (promptslim/cost.py); "" in older files
     output_note: str = ""
 

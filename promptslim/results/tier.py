@@ -1,0 +1,113 @@
+"""reports/<name>/tier.json: the same prompt on cheaper models, each against the configured model; its JSON Schema."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptslim.jsontypes import FLAT, JsonRecord, schema
+from promptslim.results.ablation import Baseline, SideErrors
+from promptslim.results.run import PriceFacts, RoleSpend, RunFacts
+
+TIER_SCHEMA_VERSION = 1
+
+
+class ModelVerdict(str, enum.Enum):
+    """What the comparison of a candidate model with the configured model concluded."""
+
+    NON_INFERIOR = "non-inferior"  # lower bound of the score delta above −margin (Holm across the candidates)
+    WORSE = "worse"  # upper bound below 0: the candidate measurably loses quality
+    INCONCLUSIVE = "inconclusive"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ModelFinding(JsonRecord):
+    """One candidate model (DESIGN.md's `models` entry first, then what backs it)."""
+
+    model: str
+    input_tokens: float
+    output_tokens: float
+    score: float | None
+    score_delta: float | None
+    ci: list[float] | None
+    verdict: ModelVerdict
+    usd_per_call: float
+    usd_per_month: float
+    usd_per_month_saved: float
+    n: int
+    p_value: float
+    holm_level: float
+    pass_rate: float | None
+    usd_per_usable_output: float | None
+    tokens_source: str  # exact (its own tiktoken encoding) | server-reported | estimated
+    tokens_approximate: bool
+    judge_errors: SideErrors
+    price: PriceFacts
+
+
+@dataclass(frozen=True)
+class TierRun(RoleSpend):
+    """What the comparison spent (the configured model, the candidates, the judge), how long it took."""
+
+    usd_candidates: float
+    wall_seconds: float
+    facts: RunFacts = field(metadata=FLAT)
+
+
+@dataclass(frozen=True)
+class TierResult(JsonRecord):
+    """reports/<name>/tier.json: the result of `promptslim tier`."""
+
+    schema_version: int
+    template: str
+    template_sha256: str
+    git_commit: str | None
+    model: str  # the baseline: the configured model
+    judge_model: str
+    evalset: str
+    cases: int
+    repeats: int
+    temperature: float
+    margin: float
+    calls_per_month: int
+    cached_input_fraction: float
+    baseline: Baseline
+    baseline_price: PriceFacts
+    models: list[ModelFinding]
+    recommendation: str | None  # the cheapest non-inferior candidate that costs less than the baseline
+    usd_per_month_saved: float  # the recommendation's saving (0 without one)
+    method: str
+    warnings: list[str]
+    run: TierRun
+    created_at: str
+
+
+def tier_schema() -> dict[str, Any]:
+    """The JSON Schema of tier.json, generated from the types above (shipped as package data)."""
+    out = schema(TierResult)
+    out["properties"]["schema_version"] = {"const": TIER_SCHEMA_VERSION}
+    out["$id"] = "https://promptslim.invalid/schemas/tier.schema.json"
+    out["title"] = "promptslim tier.json"
+    return out
+
+
+TIER_SCHEMA_FILE = "schemas/tier.schema.json"  # inside the promptslim package
+
+
+def shipped_tier_schema() -> dict[str, Any]:
+    from importlib.resources import files
+
+    return json.loads(files("promptslim").joinpath(TIER_SCHEMA_FILE).read_text(encoding="utf-8"))
+
+
+def write_tier_schema() -> Path:
+    """Regenerate the shipped tier schema from the types (run after changing a result type)."""
+    path = Path(__file__).resolve().parents[1] / TIER_SCHEMA_FILE
+    path.write_text(json.dumps(tier_schema(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
