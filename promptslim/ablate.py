@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 from promptslim.decide import ALPHA, METHOD, cases_for_power, detectable, min_cases_unchanged
 from promptslim.evaluate import Evaluator, Summary, VariantResult
 from promptslim.gitutil import head_commit
+from promptslim.cost import traffic_warnings
 from promptslim.results import (SCHEMA_VERSION, AblationResult, AblationRun, Baseline, Power, SlimFinding,
                                 UnitFinding, VariantFacts)
 from promptslim.runfacts import TINY_JUDGE_NOTE, price_facts, run_facts, tokens_note, warnings
@@ -190,7 +191,7 @@ def _result(ev: Evaluator, margin: float, baseline: VariantResult, units: list[U
         unit_tokens_approximate=models.local or encoding_for(models.price_model)[1],
         tokens_note=tokens_note(b.tokens_source, models.price_model, models.local),
         prices=price_facts(ev.price, judge_role.price if judge_role else None),
-        warnings=warnings(run.facts, models.local),
+        warnings=warnings(run.facts, models.local) + traffic_warnings(template.name, ev.calls_per_month),
         baseline=baseline_record(b),
         units=[UnitFinding(
             id=r.unit.id, line=r.unit.line, text=r.unit.text, tokens=r.tokens,

@@ -59,8 +59,12 @@ def restrict(changes: list[gitutil.Change], templates: list[str], root: Path) ->
     for given in templates:
         path = Path(given)
         options = [path] if path.is_absolute() else [Path.cwd() / path, root / path]
-        rel = relpath(next((p for p in options if p.exists()), options[-1]), root)
+        found = next((p for p in options if p.exists()), options[-1])
+        rel = relpath(found, root)
         if not paths.is_prompt(rel):
             raise InputError(paths.not_a_prompt(given))
+        refusal = paths.outside_prompts(given, found, root)
+        if refusal:
+            raise InputError(refusal)
         wanted.add(rel)
     return [c for c in changes if c.path in wanted or c.base_path in wanted]

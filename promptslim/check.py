@@ -17,7 +17,9 @@ from typing import Any, Callable
 
 from promptslim import changes, gitutil, paths, trust
 from promptslim.config import Config, PromptConfig, find_root, load_config
+from promptslim.cost import NOT_INCLUDED, Output, cost_of, measured, static_output
 from promptslim.decide import check_outcome
+from promptslim.gitutil import show
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.prices import Price, price_for, usd_text
@@ -101,12 +103,13 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
         results, run, prices = _evaluate(targets, config, models, price, o, notice)
     gates = Gates(margin=config.margin, fail_on_cost_increase=o.fail_on_cost_increase,
                   allow_missing_evalset=o.allow_missing_evalset, require_noninferior=o.require_noninferior)
-    rows = [_row(i, t, results, price, models, gates) for i, t in enumerate(targets)]
+    rows = [_row(i, t, results, price, models, gates, _base_output(t, root, sha)) for i, t in enumerate(targets)]
     sources = {side.tokens_source for r in rows for side in (r.base, r.head) if side}
     tokens_source = "estimated" if "estimated" in sources or not sources else (
         "server-reported" if "server-reported" in sources else "exact")
     return CheckResult(
         base=ref, base_sha=sha, no_eval=o.no_eval, model=models.model, judge_model=models.judge_model,
+        local_model=_local_model_name() if models.local else None,
         price_model=models.price_model, price_source=price.source,
         prices=prices or price_facts(price, None), tokens_source=tokens_source,
         tokens_note=tokens_note(tokens_source, models.price_model, models.local),
@@ -257,9 +260,16 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
     return results, run, prices
 
 
+def _local_model_name() -> str:
+    """The embedded model's name, so check.md can say its verdicts come from a small local model."""
+    from promptslim.llm.local import local_name
+
+    return local_name()[0]
+
+
 # ---------------------------------------------------------------- figures and gates
 def _side(msgs: list[list[Message]] | None, result: Any, price: Price, prompt: PromptConfig,
-          models: Models) -> CheckSide | None:
+          models: Models, static: Output | None = None) -> CheckSide | None:
     if msgs is None:
         return None
     s = result.summary if result is not None else None
@@ -272,14 +282,15 @@ def _side(msgs: list[list[Message]] | None, result: Any, price: Price, prompt: P
         source = "estimated" if models.local or any(c.approximate for c in counted) else "exact"
     mean_in = sum(tokens) / len(tokens)
     out = s.output_tokens if s is not None else None
-    per_call = price.per_call(mean_in, out or 0.0, prompt.cached_input_fraction)
+    output = measured(out) if out is not None else (static or Output(0.0, NOT_INCLUDED, "not included"))
+    figure = cost_of(price, mean_in, output, prompt, prompt.calls_per_month)
     return CheckSide(input_tokens=mean_in, input_tokens_max=max(tokens), input_tokens_per_case=tokens,
                      output_tokens=out, score=s.score.mean if s else None,
                      ci=list(s.score.ci) if s and s.score.ci else None, n=s.score.n if s else None,
-                     pass_rate=s.pass_rate if s else None, usd_per_call=per_call,
-                     usd_per_month=per_call * prompt.calls_per_month, includes_output=s is not None,
+                     pass_rate=s.pass_rate if s else None, usd_per_call=figure.usd_per_call,
+                     usd_per_month=figure.usd_per_month, includes_output=s is not None,
                      tokens_source=source, answers=s.counts.answers if s else 0, truncated=s.counts.truncated if s else 0,
-                     judge_errors=s.judge_errors if s else 0)
+                     judge_errors=s.judge_errors if s else 0, output_basis=output.basis, output_note=output.note)
 
 
 def _quality(base_res: Any, head_res: Any, margin: float) -> Quality:
@@ -291,13 +302,27 @@ def _quality(base_res: Any, head_res: Any, margin: float) -> Quality:
                                  "head": sum(1 for x in head_res.scores() if x is None)})
 
 
-def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates: Gates) -> CheckRow:
+def _base_output(t: _Target, root: Path, sha: str) -> Output | None:
+    """Static output tokens for both sides: the base revision's own ablation of the base text, read from git.
+
+    Never the checkout's reports/: a pull request must not set the cost figure its own gate compares.
+    """
+    if t.base is None:
+        return None
+    text = show(root, sha, f"reports/{t.name}/ablation.json")
+    found = static_output(root, t.name, t.base.source, text or "")
+    return Output(found.tokens, found.basis, found.note + " (the base's, assumed for both sides)") \
+        if found.basis != NOT_INCLUDED else found
+
+
+def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates: Gates,
+         static: Output | None = None) -> CheckRow:
     base_res, head_res = results.get((i, "base")), results.get((i, "head"))
-    base = _side(t.base_msgs, base_res, price, t.prompt, models)
-    head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, models)
+    base = _side(t.base_msgs, base_res, price, t.prompt, models, static)
+    head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, models, static)
     if base is not None and head is not None and base.includes_output != head.includes_output:
-        base = _side(t.base_msgs, None, price, t.prompt, models)  # like for like: input-token dollars
-        head = _side(t.head_msgs, None, price, t.prompt, models)
+        base = _side(t.base_msgs, None, price, t.prompt, models, static)  # like for like
+        head = _side(t.head_msgs, None, price, t.prompt, models, static)
     failures: list[str] = []
     quality = None
     if base_res is not None and head_res is not None:

@@ -175,7 +175,9 @@ def count(template: str = typer.Argument(..., help="prompts/x.j2"),
           calls_per_month: Optional[int] = CPM_OPT,
           vars_file: Optional[Path] = typer.Option(None, "--vars", help="YAML with the template's variables "
                                                    "(default: the eval set's first case)."),
-          output_tokens: int = typer.Option(0, "--output-tokens", min=0, help="Assumed answer length for $ figures."),
+          output_tokens: Optional[int] = typer.Option(None, "--output-tokens", min=0,
+                                                      help="Assumed answer length for $ figures (default: the "
+                                                           "latest ablation's measured output)."),
           as_json: bool = JSON_OPT) -> None:
     """Input tokens per call, $ per call and $ per month, per model."""
     from promptslim.counting import count_template
@@ -188,9 +190,10 @@ def count(template: str = typer.Argument(..., help="prompts/x.j2"),
     for col in ("model", "input tokens/call", "$/call", "$/month", "price source"):
         table.add_column(col, justify="left" if col in ("model", "price source") else "right")
     for row in data["models"]:
-        table.add_row(row["model"], f"{row['input_tokens']:,}{_approx(row['approximate'])}", _usd(row["usd_per_call"], 6),
+        table.add_row(row["model"], f"{row['input_tokens']:,.1f}{_approx(row['approximate'])}", _usd(row["usd_per_call"], 6),
                       _usd(row["usd_per_month"]), row["price_source"])
     out.print(table)
+    out.print(f"input: mean over {data['rendered_with']}; output {data['output_note']}", markup=False)
     if any(r["approximate"] for r in data["models"]):
         out.print("≈ approximate: no public tokenizer for that model, counted with o200k_base")
     for line in data["notes"]:
@@ -351,9 +354,9 @@ def _print_eval(data: Any) -> None:
     rate = "n/a" if s.pass_rate is None else f"{s.pass_rate:.0%}"
     _line(f"pass rate at threshold {data.threshold}: {rate} ({s.passes}/{s.graded} samples)   "
           f"judge errors: {s.judge_errors}")
-    _line(f"tokens per call: {s.input_tokens:.1f}{approx} in, {s.output_tokens:.1f} out   "
-          f"{_usd(s.usd_per_call, 6)}/call, {_usd(s.usd_per_month)}/month at {data.calls_per_month:,} "
-          f"calls ({data.price_model} prices)")
+    _line(f"tokens per call: {s.input_tokens:.1f}{approx} in (mean over the cases), {s.output_tokens:.1f} out "
+          f"(measured)   {_usd(s.usd_per_call, 6)}/call, {_usd(s.usd_per_month)}/month at "
+          f"{data.calls_per_month:,} calls ({data.price_model} prices)")
     usable = s.usd_per_usable_output
     _line(f"cost per usable output: {_usd(usable, 6) if usable is not None else 'n/a (no usable output)'}")
     run = data.run
@@ -408,10 +411,13 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
             err.print(f"rewrites: {len(kept)} shorter wording(s) to test, {len(refused)} refused before any call",
                       markup=False)
     plan = _plan(prepared, planned_variants(strategy, tpl.source) + (shorter.variants() if shorter else []), as_json)
-    the_margin = prepared.config.margin if margin is None else margin
+    from promptslim.caveats import local_verdicts, margin_for, margin_line
+
+    the_margin, margin_source = margin_for(prepared.config, tpl.name, margin)
     if not as_json:
         from promptslim.decide import power_plan
 
+        err.print(margin_line(the_margin, margin_source), markup=False)
         err.print(power_plan(len(prepared.evalset.cases), len(tpl.candidates), the_margin), markup=False)
     slim_rel = slim_rel_of(tpl.name, tpl.rel)
     result = _execute(ev.runner, plan, yes, not as_json,
@@ -434,6 +440,10 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
         _line(f"applied the slim template to {tpl.rel} — review with: git diff {tpl.rel}")
     if result.data.inconclusive_hint:
         _line(result.data.inconclusive_hint)
+    if prepared.models.local:
+        from promptslim.llm.local import local_name
+
+        _line(local_verdicts(local_name()[0]))
 
 
 # ---------------------------------------------------------------- check / report

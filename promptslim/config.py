@@ -29,6 +29,8 @@ class PromptConfig:
     max_input_tokens: int | None = None
     criteria: str | None = None  # for .jsonl eval sets, which carry no set-level keys
     threshold: float | None = None
+    margin: float | None = None  # this prompt's non-inferiority margin (e.g. the demo's); None = the top-level one
+    max_tokens: int | None = None  # answer cap that fits this prompt's task (a label needs a few tokens)
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,10 @@ def _endpoint(data: dict[str, Any], where: _Where, table: str | None, fallback: 
     return Endpoint(base_url=base_url, api_key_env=key_env)
 
 
+_PROMPT_KEYS = ("calls_per_month", "cached_input_fraction", "max_input_tokens", "criteria", "threshold", "margin",
+                "max_tokens")
+
+
 def _models(data: Any, where: _Where, target: Endpoint) -> dict[str, Endpoint]:
     """[models."name"] base_url / api_key_env: a candidate model on its own endpoint (as [judge] is for the judge)."""
     if not isinstance(data, dict):
@@ -294,9 +300,9 @@ def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
         if not isinstance(section, dict):
             raise where.error(f"'prompts.{name}' must be a table", name, "prompts")
         for key in section:
-            if key not in ("calls_per_month", "cached_input_fraction", "max_input_tokens", "criteria", "threshold"):
-                raise where.error(f"unknown key 'prompts.\"{name}\".{key}' (known: calls_per_month, "
-                                  "cached_input_fraction, max_input_tokens, criteria, threshold)", key, table)
+            if key not in _PROMPT_KEYS:
+                raise where.error(f"unknown key 'prompts.\"{name}\".{key}' (known: {', '.join(_PROMPT_KEYS)})",
+                                  key, table)
         calls = section.get("calls_per_month", 0)
         if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
             raise where.error(f"'prompts.\"{name}\".calls_per_month' must be a whole number >= 0", "calls_per_month", table)
@@ -310,8 +316,17 @@ def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
         threshold = section.get("threshold")
         if threshold is not None:
             threshold = _number(threshold, "threshold", 0.0, 1.0, where, table)
+        margin = section.get("margin")
+        if margin is not None:
+            margin = _number(margin, "margin", 0.0, 1.0, where, table)
+            if margin in (0.0, 1.0):
+                raise where.error(f"'prompts.\"{name}\".margin' must be strictly between 0 and 1, got {margin}",
+                                  "margin", table)
+        cap = section.get("max_tokens")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise where.error(f"'prompts.\"{name}\".max_tokens' must be a whole number >= 1", "max_tokens", table)
         out[name] = PromptConfig(calls_per_month=calls, cached_input_fraction=cached, max_input_tokens=budget,
-                                 criteria=criteria, threshold=threshold)
+                                 criteria=criteria, threshold=threshold, margin=margin, max_tokens=cap)
     return out
 
 

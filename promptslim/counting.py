@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from promptslim.config import load_config
+from promptslim.cost import ESTIMATED, Output, cost_of, no_traffic_warning, static_output
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset, load_yaml_text
 from promptslim.runsetup import resolve_template
@@ -28,6 +29,19 @@ def list_units(template_path: str, model: str = DEFAULT_MODEL) -> dict[str, Any]
         "fixed": [{"line": f.line, "kind": f.kind, "text": f.text} for f in template.fixed],
         "warnings": list(template.warnings),
     }
+
+
+def _renders(template, root: Path, vars_file: Path | None) -> tuple[list[list[dict]], str]:
+    """Every eval case's messages (input is averaged over them, like eval's), or the one --vars render."""
+    path = evalset_for(template.rel, root) if vars_file is None else None
+    if path is not None:
+        evalset = load_evalset(path, root)
+        msgs = [template.render(c.vars, c.input if c.input is not None else "", c.where(evalset.path))
+                for c in evalset.cases]
+        return msgs, f"{evalset.path} ({len(msgs)} cases, mean)"
+    variables, user_input, shown = _variables(template.rel, root, vars_file)
+    where = f"{NO_EVALSET} {shown}" if vars_file else NO_EVALSET
+    return [template.render(variables, user_input, where)], shown
 
 
 def _variables(template_rel: str, root: Path, vars_file: Path | None) -> tuple[dict[str, Any], str | None, str]:
@@ -53,14 +67,12 @@ def _variables(template_rel: str, root: Path, vars_file: Path | None) -> tuple[d
 
 
 def count_template(template_path: str, models: list[str], calls_per_month: int | None, vars_file: Path | None,
-                   output_tokens: int = 0) -> dict[str, Any]:
+                   output_tokens: int | None = None) -> dict[str, Any]:
     """Tokens and dollars of one rendered call, side by side for several models (the tiering view)."""
     config = load_config()
     template = load_template(resolve_template(template_path, config.root), config.root)
-    variables, user_input, shown = _variables(template.rel, config.root, vars_file)
     no_evalset = vars_file is None and evalset_for(template.rel, config.root) is None
-    where = f"{NO_EVALSET} {shown}" if vars_file else NO_EVALSET if no_evalset else "the eval set"
-    messages = template.render(variables, user_input, where)
+    renders, shown = _renders(template, config.root, vars_file)
     prompt = config.prompt(template.name)
     cpm = prompt.calls_per_month if calls_per_month is None else calls_per_month
     notes = []
@@ -68,8 +80,9 @@ def count_template(template_path: str, models: list[str], calls_per_month: int |
         notes.append(f"no eval set for {template.rel}, so this is the prompt with no variables and an empty user "
                      "message — pass --vars FILE.yaml with the variables (an input: key there is the user message)")
     if not cpm:
-        notes.append(f"$/month is 0 because calls_per_month is not set — pass --calls-per-month N or set "
-                     f"calls_per_month under [prompts.\"{template.name}\"] in promptslim.toml")
+        notes.append(no_traffic_warning(template.name))
+    output = (Output(float(output_tokens), ESTIMATED, f"{output_tokens} tokens/call, as given by --output-tokens")
+              if output_tokens is not None else static_output(config.root, template.name, template.source))
     if not models:
         # the model the prompt is sent to; the judge's tokens are not this prompt's cost, so it is not listed
         models = [config.model or DEFAULT_MODEL]
@@ -77,14 +90,16 @@ def count_template(template_path: str, models: list[str], calls_per_month: int |
             models.append("local")
     rows = []
     for model in models:
-        counted = count_messages(messages, model)
+        counts = [count_messages(m, model) for m in renders]
         price = price_for(model, config)
-        per_call = price.per_call(counted.tokens, output_tokens, prompt.cached_input_fraction)
-        rows.append({"model": model, "input_tokens": counted.tokens, "approximate": counted.approximate,
-                     "encoding": counted.encoding, "output_tokens": output_tokens, "usd_per_call": per_call,
-                     "usd_per_month": per_call * cpm, "price_source": price.source,
+        # another model answers differently: the measured output is the configured model's, so it is an estimate
+        figure = cost_of(price, sum(c.tokens for c in counts) / len(counts), output, prompt, cpm)
+        rows.append({"model": model, "input_tokens": figure.input_tokens, "approximate": counts[0].approximate,
+                     "encoding": counts[0].encoding, "output_tokens": output.tokens, "output_basis": output.basis,
+                     "output_note": output.note, "usd_per_call": figure.usd_per_call,
+                     "usd_per_month": figure.usd_per_month, "price_source": price.source,
                      "usd_per_mtok": {"input": price.input, "cached_input": price.cached_input, "output": price.output,
                                       "batch_input": price.batch_input, "batch_output": price.batch_output}})
     return {"template": template.rel, "calls_per_month": cpm, "rendered_with": shown,
             "cached_input_fraction": prompt.cached_input_fraction, "max_input_tokens": prompt.max_input_tokens,
-            "models": rows, "notes": notes}
+            "output_note": output.note, "models": rows, "notes": notes}

@@ -6,6 +6,7 @@ from dataclasses import fields
 
 from promptslim.evaluate import VariantResult
 from promptslim.results import EvalCase, EvalResult, EvalRun, EvalSummary
+from promptslim.cost import traffic_warnings
 from promptslim.runfacts import TINY_JUDGE_NOTE, price_facts, run_facts, tokens_note, warnings
 from promptslim.runsetup import Prepared
 
@@ -28,7 +29,8 @@ def eval_result(prepared: Prepared, result: VariantResult) -> EvalResult:
         tokens_approximate=s.tokens_approximate, tokens_source=s.tokens_source,
         tokens_note=tokens_note(s.tokens_source, prepared.models.price_model, prepared.models.local),
         prices=price_facts(ev.price, judge_role.price if judge_role else None),
-        warnings=warnings(run.facts, prepared.models.local),
+        warnings=warnings(run.facts, prepared.models.local)
+        + traffic_warnings(prepared.template.name, prepared.evaluator.calls_per_month),
         cases=[EvalCase(id=c.case_id, score=c.score, failures=list(c.failures), judge_errors=c.judge_errors,
                         input_tokens=c.input_tokens, output_tokens=c.output_tokens,
                         outputs=[x.output for x in c.samples], judge_reasons=[x.judge_reason for x in c.samples],

@@ -8,6 +8,7 @@ from typing import Callable
 
 from promptslim.assertions import failures
 from promptslim.config import Config
+from promptslim.cost import cost_of, measured
 from promptslim.evalset import Case, EvalSet
 from promptslim.judge import Judge
 from promptslim.llm.base import Completion, Message, Params, cache_key
@@ -19,7 +20,10 @@ from promptslim.stats import mean_ci
 from promptslim.template import Template
 from promptslim.tokens import count_messages, count_text
 
-LOCAL_MAX_TOKENS = 20  # the embedded model is for trying the tool: short answers keep a demo within minutes
+# The embedded model's answer cap when neither the prompt nor the config sets one: support_reply's longest
+# passing answer (three sentences, a phone number and a sign-off) is ~90 tokens, so 20 cut the very strings its
+# assertions look for; 128 leaves room for it without letting a rambling 135M model run on to the 512 default.
+LOCAL_MAX_TOKENS = 128
 
 
 @dataclass(frozen=True)
@@ -144,8 +148,9 @@ class Evaluator:
         return self._tokens[key]
 
     def params(self, sample: int, model: str | None = None) -> Params:
-        max_tokens = self.config.max_tokens
-        if self.models.local:
+        own = self.config.prompt(self.template.name).max_tokens
+        max_tokens = own or self.config.max_tokens
+        if self.models.local and own is None:
             max_tokens = min(max_tokens or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS)
         return Params(model=model or self.models.model, temperature=self.temperature, max_tokens=max_tokens,
                       sample=sample)
@@ -235,8 +240,9 @@ class Evaluator:
         passes = sum(1 for s in graded if s.score >= self.evalset.threshold)
         input_tokens = sum(s.input_tokens for s in samples) / len(samples) if samples else 0.0
         output_tokens = sum(s.output_tokens for s in samples) / len(samples) if samples else 0.0
-        prompt = self.config.prompt(self.template.name)
-        per_call = self.price_of(model).per_call(input_tokens, output_tokens, prompt.cached_input_fraction)
+        figure = cost_of(self.price_of(model), input_tokens, measured(output_tokens),
+                         self.config.prompt(self.template.name), self.calls_per_month)
+        per_call = figure.usd_per_call
         total = per_call * len(samples)
         return Summary(
             score=mean_ci(scores),
@@ -247,7 +253,7 @@ class Evaluator:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             usd_per_call=per_call,
-            usd_per_month=per_call * self.calls_per_month,
+            usd_per_month=figure.usd_per_month,
             usd_per_usable_output=total / passes if passes else None,
             tokens_approximate=_tokens_source(samples, self, model) == "estimated",
             counts=AnswerCounts(answers=len(samples), truncated=sum(1 for s in samples if s.truncated),

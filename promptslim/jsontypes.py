@@ -96,6 +96,8 @@ def load(tp: Any, data: Any, where: str = "$") -> Any:
                 kwargs[f.name] = load(hint, data[f.name], f"{where}.{f.name}")
             elif f.metadata.get("optional"):
                 kwargs[f.name] = None
+            elif f.default is not dataclasses.MISSING:  # a key added later: older files still load
+                kwargs[f.name] = f.default
             else:
                 raise ValueError(f"{where}: missing key '{f.name}'")
         return tp(**kwargs)

@@ -89,3 +89,23 @@ def rewritten_rel(name: str, rel: str) -> str:
 def reports_dir(name: str) -> str:
     """reports/<name>: where a prompt's ablation reports and slim prompt go."""
     return f"{REPORTS}/{name}"
+
+
+def outside_prompts(given: str, path: Path, root: Path) -> str | None:
+    """The one-line refusal for a template outside prompts/, or None when it is inside.
+
+    Every command refuses these the same way (issue 13: units/count accepted them, eval/ablate asked for an eval
+    set at a path nothing else reads, check ignored them): the template's name, its eval set, its config entry
+    and its reports all derive from its path under prompts/.
+    """
+    resolved = path.resolve()
+    try:
+        resolved.relative_to(root.resolve())
+    except ValueError:
+        return None  # outside the repository: loading refuses it with its own message
+    try:
+        resolved.relative_to((root / PROMPTS).resolve())
+        return None
+    except ValueError:
+        return (f"{given}: not under {PROMPTS}/ — promptslim reads templates from {PROMPTS}/ (their eval sets from "
+                f"evalsets/ under the same path): move it to {PROMPTS}/{Path(given).name}")

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 TRUNCATION_WARNING = 0.05  # share of answers cut at max_tokens above which every report warns
 TINY_JUDGE_NOTE = ("judge scores come from a tiny local model (SmolLM2-135M): for trying the tool, not for decisions; "
                    "the assertions in the eval set are the checkable part")
-LOCAL_CAP_NOTE = "the embedded model's answers are capped at 20 tokens to keep a demo short"
+LOCAL_CAP_NOTE = ("the embedded model's answers were capped at {cap} tokens (a prompt's own max_tokens under "
+                  "[prompts.\"name\"] in promptslim.toml, else 128): raise it if the task needs longer answers")
 
 
 def tokens_note(source: str, model: str, local: bool = False) -> str:
@@ -41,7 +42,7 @@ def truncation_warning(answers: int, truncated: int, max_tokens: int | None, loc
     if not answers or truncated / answers <= TRUNCATION_WARNING:
         return None
     if local:
-        setting = f"max_tokens: {LOCAL_CAP_NOTE}"
+        setting = "max_tokens: " + LOCAL_CAP_NOTE.format(cap=max_tokens)
     elif max_tokens is None:
         setting = "max_tokens is not set, so the endpoint's own limit cut them — set max_tokens in promptslim.toml"
     else:

@@ -186,6 +186,9 @@ def resolve_template(path: str, root: Path) -> Path:
         candidate = root / path
     if not paths.is_prompt(candidate.name):
         raise InputError(paths.not_a_prompt(path))
+    refusal = paths.outside_prompts(path, candidate, root)
+    if refusal:
+        raise InputError(refusal)
     return candidate
 
 

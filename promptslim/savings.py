@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from promptslim.config import Config, load_config
+from promptslim.cost import cost_of, static_output
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset
 from promptslim.paths import PROMPTS, find_prompts, reports_dir
@@ -148,15 +149,14 @@ def _entry(template: Template, config: Config, model: str, price: Price) -> Inde
     sha256 = hashlib.sha256(template.source.encode()).hexdigest()
     input_tokens, approximate, rendered_with = _input_tokens(template, config.root, model)
     ablation = _ablation(template, config.root, sha256, prompt.calls_per_month)
-    output_tokens = 0.0
-    if ablation and not ablation.stale and ablation.baseline_output_tokens is not None:
-        output_tokens = float(ablation.baseline_output_tokens)
-    per_call = None if input_tokens is None else price.per_call(input_tokens, output_tokens,
-                                                                 prompt.cached_input_fraction)
+    output = static_output(config.root, template.name, template.source)
+    figure = None if input_tokens is None else cost_of(price, input_tokens, output, prompt, prompt.calls_per_month)
     return IndexEntry(
         template=template.rel, name=template.name, model=model, template_sha256=sha256,
-        input_tokens=input_tokens, output_tokens=output_tokens, tokens_approximate=approximate,
+        input_tokens=input_tokens, output_tokens=output.tokens, tokens_approximate=approximate,
         rendered_with=rendered_with, calls_per_month=prompt.calls_per_month,
-        usd_per_call=per_call, usd_per_month=None if per_call is None else per_call * prompt.calls_per_month,
+        usd_per_call=None if figure is None else figure.usd_per_call,
+        usd_per_month=None if figure is None else figure.usd_per_month,
         ablation=ablation, levers=_levers(template, config.root, sha256, prompt.calls_per_month) or None,
+        output_basis=output.basis, output_note=output.note,
     )

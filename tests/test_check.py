@@ -495,3 +495,18 @@ def test_check_with_batch_equals_the_online_check_at_the_batch_price(repo, serve
     assert off["run"]["usd"] == pytest.approx(usd / 2, rel=1e-6)
     assert off["run"]["usd"] == pytest.approx(on["run"]["usd"] / 2, rel=1e-6)
     assert "--batch saves $" in batched.stderr
+
+
+def test_check_md_says_when_its_verdicts_come_from_a_small_local_model(repo, server):
+    from dataclasses import replace
+
+    from promptslim.report.check import render_markdown
+
+    commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
+    data = run_check(CheckOptions(base="HEAD~1"), lambda line: None, repo)
+    assert data.local_model is None  # a configured endpoint: no caveat
+    assert "Small local model" not in render_markdown(data)
+    md = render_markdown(replace(data, local_model="Qwen2.5-Coder-1.5B-Instruct"))
+    assert ("> ⚠️ **Small local model:** these verdicts come from Qwen2.5-Coder-1.5B-Instruct, a small model "
+            "running on this machine") in md
+    assert "Small local model" not in render_markdown(replace(data, local_model="X", no_eval=True))

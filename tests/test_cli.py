@@ -57,19 +57,22 @@ def test_units_table_marks_pinned_and_fixed(repo):
     assert "kept" in result.output and "fixed (heading)" in result.output and "One." in result.output
 
 
-def test_count_renders_the_first_case_and_prices_each_model(repo):
+def test_count_averages_input_over_the_eval_cases_and_prices_each_model(repo):
     result = invoke("count", "prompts/t.j2", "--model", "gpt-4o-mini", "--model", "claude-3-5-haiku-latest", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    system = TEMPLATE.replace("{{ name }}", "Ana").strip()
-    expected = chat_tokens([{"role": "system", "content": system}, {"role": "user", "content": "Hello there"}])
+    per_case = [chat_tokens([{"role": "system", "content": TEMPLATE.replace("{{ name }}", name).strip()},
+                             {"role": "user", "content": text}]) for name, text in (("Ana", "Hello there"), ("Bo", "Hi"))]
+    expected = sum(per_case) / 2  # like eval: the mean over the eval set's cases, not the first case
     mini, haiku = data["models"]
     assert mini["input_tokens"] == expected and mini["approximate"] is False
     assert haiku["approximate"] is True
     price = price_for("gpt-4o-mini")
+    # no ablation of this text yet: output is left out, and the line says so
+    assert mini["output_basis"] == "not included" and "not included" in data["output_note"]
     assert mini["usd_per_call"] == pytest.approx(expected * price.input / 1e6)
     assert mini["usd_per_month"] == pytest.approx(expected * price.input / 1e6 * 2_000_000)
-    assert data["rendered_with"] == "evalsets/t.yaml case 'a'"
+    assert data["rendered_with"] == "evalsets/t.yaml (2 cases, mean)"
 
 
 def test_count_with_vars_file_and_output_estimate(repo):

@@ -127,7 +127,20 @@ def test_unknown_top_level_key_names_key_and_line(tmp_path):
 def test_unknown_key_in_prompts_table_names_line(tmp_path):
     message = error_from(tmp_path, 'model = "a"\n\n[prompts."x"]\ncalls_per_month = 5\ncals = 3\n')
     assert message == ("promptslim.toml:5: unknown key 'prompts.\"x\".cals' "
-                       "(known: calls_per_month, cached_input_fraction, max_input_tokens, criteria, threshold)")
+                       "(known: calls_per_month, cached_input_fraction, max_input_tokens, criteria, threshold, margin, "
+                       "max_tokens)")
+
+
+def test_a_prompt_can_set_its_own_margin_and_max_tokens(tmp_path):
+    (tmp_path / "promptslim.toml").write_text('margin = 0.05\n[prompts."demo"]\nmargin = 0.1\nmax_tokens = 8\n')
+    config = load_config(tmp_path)
+    assert config.prompt("demo").margin == 0.1 and config.prompt("demo").max_tokens == 8
+    assert config.prompt("other").margin is None and config.margin == 0.05
+
+
+def test_a_prompt_margin_of_zero_is_refused_with_its_line(tmp_path):
+    message = error_from(tmp_path, '[prompts."demo"]\ncalls_per_month = 5\nmargin = 0\n')
+    assert message.startswith("promptslim.toml:3: 'prompts.\"demo\".margin' must be strictly between 0 and 1")
 
 
 def test_unknown_key_in_prices_table_names_line(tmp_path):

@@ -134,12 +134,12 @@ class RemoveEverything:
         deltas, errors = paired(result.cases, trial.baseline.cases)
         ok = all(d == 0 for d in deltas)
         return Proposal(result if ok else trial.baseline, sorted(variant.removes) if ok else [], [], deltas,
-                        Verdict.REMOVABLE if ok else Verdict.NONE, None, None, [])
+                        Verdict.REMOVABLE if ok else Verdict.INCONCLUSIVE, None, None, [])
 
 
 def test_a_new_strategy_plugs_in_without_touching_the_engine(engine):
     ev, backend = engine
     result = asyncio.run(run_ablation(ev, 0.25, strategy=RemoveEverything(ev.template))).data
-    assert result.units == [] and result.slim.removed == [] and result.slim.verdict == Verdict.NONE
+    assert result.units == [] and result.slim.removed == [] and result.slim.verdict == Verdict.INCONCLUSIVE
     assert len(backend.requests) == 2 * N  # the baseline and the one variant, nothing else
     assert all("Say HELLO" not in m[0]["content"] for m, _ in backend.requests[N:])

@@ -127,7 +127,7 @@ def test_units_and_count_accept_a_txt_prompt(repo):
     data = json.loads(invoke("units", EXAMPLE, "--json").stdout)
     assert len(data["units"]) == 10 and data["warnings"] == []
     data = json.loads(invoke("count", EXAMPLE, "--model", "gpt-4o-mini", "--json").stdout)
-    assert data["rendered_with"] == "evalsets/ci_helper.yaml case 'docker-login'"
+    assert data["rendered_with"] == "evalsets/ci_helper.yaml (4 cases, mean)"  # input averaged like eval's
     assert data["calls_per_month"] == 50_000 and data["models"][0]["input_tokens"] > 100
 
 

@@ -127,7 +127,7 @@ def nothing_removable_result() -> dict:
     r["slim"] = {
         "removed": [], "restored": [], "path": "reports/support_reply/slim.j2",
         "input_tokens": 412.0, "output_tokens": 88.3, "score": 0.91, "score_delta": 0.0,
-        "ci": [0.0, 0.0], "verdict": "none", "input_tokens_saved": 0.0, "output_tokens_delta": 0.0,
+        "ci": [0.0, 0.0], "verdict": "inconclusive", "input_tokens_saved": 0.0, "output_tokens_delta": 0.0,
         "usd_per_call_saved": 0.0, "usd_per_month_saved": 0.0,
     }
     return r

@@ -46,7 +46,8 @@ def texts(source: str) -> list[str]:
 
 
 def test_example_templates_exist_with_eval_sets():
-    assert TEMPLATES == ["prompts/summarize.j2", "prompts/support_reply.j2", "prompts/ticket_classifier.j2"]
+    assert TEMPLATES == ["prompts/summarize.j2", "prompts/support_reply.j2", "prompts/ticket_classifier.j2",
+                         "prompts/ticket_router.j2"]
     for rel in TEMPLATES:
         assert len(cases_for(rel)) >= 10
 

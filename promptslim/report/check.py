@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+from promptslim.caveats import local_verdicts
+
 from promptslim.report import fmt
 from promptslim.report.facts import fact_lines, price_line
 from promptslim.results import CheckResult, CheckRow, CheckSide
@@ -187,6 +189,8 @@ def _view(data: CheckResult) -> dict[str, Any]:
         "facts": _facts(data),
         "sections": sections,
         "config_changes": [(c.key, repr(c.base), repr(c.head)) for c in data.config_changes],
+        "local_caveat": local_verdicts(data.local_model) if data.local_model and not data.no_eval else None,
+        "output_notes": "; ".join(f"`{r.template}` {(r.base or r.head).output_note}" for r in rows if r.base or r.head),
     }
 
 

@@ -12,6 +12,8 @@ from . import fmt
 from .chart import index_chart_svg, saving
 
 STALE = "stale — template changed since"
+COST_NOTE = ("$/month: input tokens are the mean over each template's eval set; output tokens are estimated from its "
+             "latest ablation of the same text (the answers it measured), the figure eval and ablate show")
 
 
 def write_index(entries: list[IndexEntry], totals: IndexTotals, outdir: Path) -> dict[str, Path]:
@@ -64,6 +66,8 @@ def _view(entries: list[IndexEntry], totals: IndexTotals) -> dict:
         "rows": rows,
         "any_approximate": any(e.tokens_approximate for e in entries),
         "levers": _lever_rows(ordered),
+        "cost_note": COST_NOTE,
+        "any_input_only": any(e.output_basis == "not included" for e in entries),
     }
 
 
@@ -98,7 +102,8 @@ def _row(e: IndexEntry) -> dict:
         "model": e.model,
         "tokens": tokens,
         "calls": f"{calls:,}" if calls else "—",
-        "usd_month": fmt.usd(e.usd_per_month) if e.usd_per_month is not None else "n/a",
+        "usd_month": (fmt.usd(e.usd_per_month) + (" †" if e.output_basis == "not included" else ""))
+        if e.usd_per_month is not None else "n/a",
         "removable": "—", "saves": "—", "run": "—", "link_md": "", "link_html": "",
         "status": "not ablated", "status_class": "muted", "stale": False,
     }

@@ -21,7 +21,6 @@ class Verdict(str, enum.Enum):
     REMOVABLE = "removable"  # non-inferior: lower bound of the score delta above −margin
     KEEP = "keep"  # removing it measurably hurts: upper bound below 0
     INCONCLUSIVE = "inconclusive"
-    NONE = "none"  # the slim prompt only: no set of units was verified, nothing is removed
 
     def __str__(self) -> str:
         return self.value
@@ -170,7 +169,7 @@ class AblationResult(JsonRecord):
 
     @property
     def nothing_removable(self) -> bool:
-        return not self.slim.removed or self.slim.verdict == Verdict.NONE
+        return not self.slim.removed or self.slim.verdict != Verdict.REMOVABLE
 
 
 from promptslim.results.rewrites import RefusedRewrite, RewriteFinding, RewrittenPrompt  # noqa: E402

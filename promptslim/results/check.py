@@ -29,6 +29,8 @@ class CheckSide(JsonRecord):
     answers: int
     truncated: int
     judge_errors: int
+    output_basis: str = ""  # measured | estimated | not included (promptslim/cost.py); "" in older files
+    output_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,3 +137,4 @@ class CheckResult(JsonRecord):
     failed: bool
     run: CheckRun | None
     config_changes: list[ConfigChange]
+    local_model: str | None = None  # the embedded model's name when it answered: check.md says so

@@ -54,6 +54,8 @@ class IndexEntry(JsonRecord):
     usd_per_month: float | None
     ablation: IndexAblation | None
     levers: list[Lever] | None = field(default=None, metadata=OPTIONAL)  # present when some lever is proven
+    output_basis: str = ""  # measured | estimated | not included (promptslim/cost.py); "" in older files
+    output_note: str = ""
 
 
 @dataclass(frozen=True)
