@@ -137,7 +137,7 @@ class Evaluator:
         if name == self.models.price_model:
             return self.price
         if name not in self._prices:
-            self._prices[name] = price_for(name, self.config)
+            self._prices[name] = price_for(name, self.config, self_hosted_free=False)  # a candidate model
         return self._prices[name]
 
     def input_tokens(self, source: str, model: str | None = None) -> list[int]:

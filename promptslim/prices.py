@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from promptslim.config import Config, PriceOverride
 from promptslim.errors import InputError
+from promptslim.redact import redact_url
 
 LOCAL = "local"
 _MTOK = 1_000_000
@@ -26,7 +30,7 @@ class Price:
     source: str
     batch_input: float | None = None
     batch_output: float | None = None
-    kind: str = "config"  # genai-prices | config | local: a hand-entered price must not read as a list price
+    kind: str = "config"  # genai-prices | config | local | self-hosted: a hand-entered price must not read as a list price
     data_version: str | None = None  # genai-prices' package version: its bundled data is that release's
     date: str | None = None  # the day the list price was looked up for (genai-prices knows price changes by date)
 
@@ -45,14 +49,50 @@ class Price:
         return self.cost(input_tokens, output_tokens, input_tokens * cached_fraction)
 
 
-def price_for(model: str, config: Config | None = None) -> Price:
-    """Config override first, then genai-prices; the embedded local model costs nothing."""
+def price_for(model: str, config: Config | None = None, *, self_hosted_free: bool = True) -> Price:
+    """Config override first, then genai-prices; the embedded local model costs nothing, and so does a model
+    without a list price on a self-hosted endpoint (said so) — except a candidate in a cost comparison
+    (`self_hosted_free=False`), where $0 would win every comparison without counting the hardware."""
     overrides = config.prices if config else {}
     if model in overrides:
         return _from_override(model, overrides[model], config.source if config else None)
     if model == LOCAL:
         return Price(model, 0.0, 0.0, 0.0, "embedded model, runs locally", kind="local")
-    return _from_genai_prices(model)
+    try:
+        return _from_genai_prices(model)
+    except InputError:
+        url = _self_hosted_url(model, config) if self_hosted_free else None
+        if url is None:
+            raise
+        # Ollama, vLLM, llama.cpp on your own machine or network bill no tokens: $0, and every report says so
+        return Price(model, 0.0, 0.0, 0.0, f"self-hosted endpoint {redact_url(url)}: no list price, priced at $0 "
+                     f'(set [prices."{model}"] to count your own cost)', kind="self-hosted")
+
+
+def _self_hosted_url(model: str, config: Config | None) -> str | None:
+    """The model's endpoint when it is on this machine or a private network (loopback, private IP, .local)."""
+    urls = []
+    if config is not None:
+        if model in config.models:
+            urls.append(config.models[model].base_url)
+        if model == config.judge_model:
+            urls.append(config.judge.base_url)
+        urls.append(config.target.base_url)
+    urls.append(os.environ.get("OPENAI_BASE_URL"))
+    url = next((u for u in urls if u), None)
+    return url if url and is_self_hosted(url) else None
+
+
+def is_self_hosted(url: str) -> bool:
+    """True for loopback, private and link-local addresses and local host names; a public host may bill."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
 
 
 def _from_override(model: str, override: PriceOverride, source: str | None) -> Price:

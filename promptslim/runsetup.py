@@ -114,7 +114,8 @@ def make_runner(config: Config, models: Models, *, budget_usd: float | None, use
     if models.judge_model != NONE:
         roles["judge"] = Role(_backend(models.judge_model, config.judge, config), price_for(models.judge_model, config))
     for name in candidates:
-        roles[candidate_role(name)] = Role(_backend(name, config.endpoint_of(name), config), price_for(name, config))
+        roles[candidate_role(name)] = Role(_backend(name, config.endpoint_of(name), config),
+                                             price_for(name, config, self_hosted_free=False))
     store = Store(ensure_home(config.home) / "cache.sqlite")
     run_id = uuid.uuid4().hex[:12]
     if batch:

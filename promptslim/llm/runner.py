@@ -172,9 +172,13 @@ class Runner:
                                   key_env=getattr(target.backend, "key_env", None),
                                   secret=getattr(target.backend, "secret", None))
                 except EndpointError as fatal:
+                    if role == "judge":  # the judge's own failure must not read as the model under test's
+                        fatal = EndpointError(f"the judge ('{params.model}') failed: {fatal} — set judge_model to a "
+                                              "model that endpoint serves, give the judge its own endpoint ([judge] "
+                                              "base_url), or pass --judge-model none to grade with assertions only")
                     if self._stop is None:
                         self._stop = fatal
-                    raise
+                    raise fatal from None
                 totals = self.totals[role]
                 totals.retries += 1
                 totals.faults[outcome] = totals.faults.get(outcome, 0) + 1

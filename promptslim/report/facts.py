@@ -107,6 +107,8 @@ def price_line(prices: "Prices | None") -> str | None:
                     f"({p.source.split(': ', 1)[-1]}, in effect {p.date or '?'})")
         elif p.kind == "local":
             text = f"{p.model} costs nothing (runs locally)"
+        elif p.kind == "self-hosted":
+            text = f"{p.model} has no list price and runs on a self-hosted endpoint: priced at $0 ({p.source})"
         else:
             text = f"{p.model} at a hand-entered config price ({p.source}), not a list price"
         parts.append(f"{label}: {text}")
