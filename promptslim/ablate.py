@@ -21,7 +21,7 @@ from promptslim.gitutil import head_commit
 from promptslim.cost import traffic_warnings
 from promptslim.results import (SCHEMA_VERSION, AblationResult, AblationRun, Baseline, Power, SlimFinding,
                                 UnitFinding, VariantFacts)
-from promptslim.runfacts import TINY_JUDGE_NOTE, price_facts, run_facts, tokens_note, warnings
+from promptslim.runfacts import local_answers_note, price_facts, run_facts, tiny_judge_note, tokens_note, warnings
 from promptslim.strategy import LeaveOneOut, Phase, Proposal, Strategy, Trial, UnitResult, Variant, bounds
 from promptslim.tokens import encoding_for
 
@@ -150,9 +150,9 @@ def _result(ev: Evaluator, margin: float, baseline: VariantResult, units: list[U
     payback = (run_usd / (slim_per_month / HOURS_PER_MONTH)) if slim_per_month > 0 else None
     notes = []
     if models.judge_is_local:
-        notes.append(TINY_JUDGE_NOTE)
+        notes.append(tiny_judge_note())
     if models.local:
-        notes.append("answers come from the embedded 135M-parameter model; token counts are approximate")
+        notes.append(local_answers_note())
     rate = b.pass_rate
     if rate is not None and rate <= 0.2:
         notes.append(f"the baseline passes only {rate:.0%} of the eval set: a model that cannot do the task "

@@ -7,7 +7,7 @@ from dataclasses import fields
 from promptslim.evaluate import VariantResult
 from promptslim.results import EvalCase, EvalResult, EvalRun, EvalSummary
 from promptslim.cost import traffic_warnings
-from promptslim.runfacts import TINY_JUDGE_NOTE, price_facts, run_facts, tokens_note, warnings
+from promptslim.runfacts import price_facts, run_facts, tiny_judge_note, tokens_note, warnings
 from promptslim.runsetup import Prepared
 
 
@@ -39,5 +39,5 @@ def eval_result(prepared: Prepared, result: VariantResult) -> EvalResult:
                for c in result.cases],
         summary=EvalSummary(**{f.name: getattr(s, f.name) for f in fields(EvalSummary)}),
         run=run,
-        judge_note=TINY_JUDGE_NOTE if prepared.models.judge_is_local else None,
+        judge_note=tiny_judge_note() if prepared.models.judge_is_local else None,
     )

@@ -19,8 +19,21 @@ if TYPE_CHECKING:
     from promptslim.prices import Price
 
 TRUNCATION_WARNING = 0.05  # share of answers cut at max_tokens above which every report warns
-TINY_JUDGE_NOTE = ("judge scores come from a tiny local model (SmolLM2-135M): for trying the tool, not for decisions; "
-                   "the assertions in the eval set are the checkable part")
+def tiny_judge_note() -> str:
+    """The note every report carries when the embedded model judged, naming the model actually loaded."""
+    from promptslim.llm.local import local_name
+
+    name, size = local_name()
+    return (f"judge scores come from a small local model ({name}, {size}): for trying the tool, not for decisions; "
+            "the assertions in the eval set are the checkable part")
+
+
+def local_answers_note() -> str:
+    """The note every ablation report carries when the embedded model answered, naming it."""
+    from promptslim.llm.local import local_name
+
+    name, size = local_name()
+    return f"answers come from the embedded model {name} ({size}); token counts are approximate"
 LOCAL_CAP_NOTE = ("the embedded model's answers were capped at {cap} tokens (a prompt's own max_tokens under "
                   "[prompts.\"name\"] in promptslim.toml, else 128): raise it if the task needs longer answers")
 

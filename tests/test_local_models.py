@@ -83,3 +83,15 @@ def test_the_cores_passed_to_llama_cpp_are_the_ones_this_process_may_use():
     import os
 
     assert local.available_cores() == len(os.sched_getaffinity(0))
+
+
+def test_report_notes_name_the_model_chosen(monkeypatch):
+    # the ablation report said "the embedded 135M-parameter model" while the demo ran the 1.5B one
+    from promptslim.runfacts import local_answers_note, tiny_judge_note
+
+    monkeypatch.delenv("PROMPTSLIM_LOCAL_MODEL", raising=False)
+    assert "SmolLM2-135M-Instruct (135M parameters)" in local_answers_note()
+    assert "SmolLM2-135M-Instruct, 135M parameters" in tiny_judge_note()
+    monkeypatch.setenv("PROMPTSLIM_LOCAL_MODEL", "qwen2.5-coder-1.5b")
+    assert "Qwen2.5-Coder-1.5B-Instruct (1.5B parameters, Q4_K_M)" in local_answers_note()
+    assert "135M" not in local_answers_note() + tiny_judge_note()
