@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Sequence
 from promptslim.decide import ALPHA, METHOD, cases_for_power, detectable, min_cases_unchanged
 from promptslim.evaluate import Evaluator, Summary, VariantResult
 from promptslim.gitutil import head_commit
-from promptslim.cost import traffic_warnings
+from promptslim.cost import cost_of, layout_hint, measured, traffic_warnings
 from promptslim.results import (SCHEMA_VERSION, AblationResult, AblationRun, Baseline, Power, SlimFinding,
                                 UnitFinding, VariantFacts)
+from promptslim.prefixcache import billable_cached, rule_for
 from promptslim.runfacts import local_answers_note, price_facts, run_facts, tiny_judge_note, tokens_note, warnings
 from promptslim.strategy import LeaveOneOut, Phase, Proposal, Strategy, Trial, UnitResult, Variant, bounds
 from promptslim.tokens import encoding_for
@@ -139,6 +140,29 @@ def _hint(units: list[UnitResult], n: int, repeats: int, power: Power, run: Abla
     return text
 
 
+def _cache_warnings(ev: Evaluator, b: Summary, units: list[UnitResult], slim: Proposal) -> list[str]:
+    """The layout hint, and the cache cliff: removals whose static prefix falls below the provider's minimum."""
+    template = ev.template
+    base = cost_of(ev.price, b.input_tokens, measured(b.output_tokens), ev.config.prompt(template.name),
+                   ev.calls_per_month, ev.prefix_of(template.source))
+    hint = layout_hint(base)
+    out = [hint] if hint else []
+    if base.caching is None or not base.caching.cached_tokens:
+        return out
+    rule = rule_for(ev.price.model, local=ev.price.kind in ("local", "self-hosted"))
+    tried = [(f"unit {r.unit.id}", [r.unit.id], r.saves_money) for r in units]
+    tried += [(f"units {', '.join(map(str, step.removed))} (slim step)", step.removed, step.saves_money)
+              for step in slim.steps if len(step.removed) > 1]
+    for label, removed, saves in tried:
+        prefix = ev.prefix_of(template.without(set(removed)))
+        if billable_cached(prefix.shared_tokens, rule) == 0:
+            out.append(f"cache cliff: removing {label} shrinks the static prefix from {base.caching.prefix_tokens:,} "
+                       f"to {prefix.shared_tokens:,} tokens, below the {rule.provider} prompt-cache minimum of "
+                       f"{rule.min_tokens:,}: it loses the cached-input discount"
+                       + ("" if saves else ", costs more per call than the original and is not proposed"))
+    return out
+
+
 def _result(ev: Evaluator, margin: float, baseline: VariantResult, units: list[UnitResult], slim: Proposal,
             slim_path: str, adaptive: bool, wall: float) -> AblationResult:
     runner, models, template = ev.runner, ev.models, ev.template
@@ -191,7 +215,8 @@ def _result(ev: Evaluator, margin: float, baseline: VariantResult, units: list[U
         unit_tokens_approximate=models.local or encoding_for(models.price_model)[1],
         tokens_note=tokens_note(b.tokens_source, models.price_model, models.local),
         prices=price_facts(ev.price, judge_role.price if judge_role else None),
-        warnings=warnings(run.facts, models.local) + traffic_warnings(template.name, ev.calls_per_month),
+        warnings=(warnings(run.facts, models.local) + traffic_warnings(template.name, ev.calls_per_month)
+                  + _cache_warnings(ev, b, units, slim)),
         baseline=baseline_record(b),
         units=[UnitFinding(
             id=r.unit.id, line=r.unit.line, text=r.unit.text, tokens=r.tokens,

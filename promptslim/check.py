@@ -22,6 +22,7 @@ from promptslim.decide import check_outcome
 from promptslim.gitutil import show
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
+from promptslim.prefixcache import shared_prefix
 from promptslim.prices import Price, price_for, usd_text
 from promptslim.report import fmt
 from promptslim.results import (CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
@@ -283,7 +284,7 @@ def _side(msgs: list[list[Message]] | None, result: Any, price: Price, prompt: P
     mean_in = sum(tokens) / len(tokens)
     out = s.output_tokens if s is not None else None
     output = measured(out) if out is not None else (static or Output(0.0, NOT_INCLUDED, "not included"))
-    figure = cost_of(price, mean_in, output, prompt, prompt.calls_per_month)
+    figure = cost_of(price, mean_in, output, prompt, prompt.calls_per_month, shared_prefix(msgs, models.price_model))
     return CheckSide(input_tokens=mean_in, input_tokens_max=max(tokens), input_tokens_per_case=tokens,
                      output_tokens=out, score=s.score.mean if s else None,
                      ci=list(s.score.ci) if s and s.score.ci else None, n=s.score.n if s else None,

@@ -31,6 +31,7 @@ class PromptConfig:
     threshold: float | None = None
     margin: float | None = None  # this prompt's non-inferiority margin (e.g. the demo's); None = the top-level one
     max_tokens: int | None = None  # answer cap that fits this prompt's task (a label needs a few tokens)
+    cache_hit_rate: float | None = None  # share of calls that find the prompt prefix cached; None = from traffic
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def _endpoint(data: dict[str, Any], where: _Where, table: str | None, fallback: 
 
 
 _PROMPT_KEYS = ("calls_per_month", "cached_input_fraction", "max_input_tokens", "criteria", "threshold", "margin",
-                "max_tokens")
+                "max_tokens", "cache_hit_rate")
 
 
 def _models(data: Any, where: _Where, target: Endpoint) -> dict[str, Endpoint]:
@@ -325,8 +326,12 @@ def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
         cap = section.get("max_tokens")
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise where.error(f"'prompts.\"{name}\".max_tokens' must be a whole number >= 1", "max_tokens", table)
+        hits = section.get("cache_hit_rate")
+        if hits is not None:
+            hits = _number(hits, "cache_hit_rate", 0.0, 1.0, where, table)
         out[name] = PromptConfig(calls_per_month=calls, cached_input_fraction=cached, max_input_tokens=budget,
-                                 criteria=criteria, threshold=threshold, margin=margin, max_tokens=cap)
+                                 criteria=criteria, threshold=threshold, margin=margin, max_tokens=cap,
+                                 cache_hit_rate=hits)
     return out
 
 

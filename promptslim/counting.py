@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from promptslim.config import load_config
-from promptslim.cost import ESTIMATED, Output, cost_of, no_traffic_warning, static_output
+from promptslim.cost import ESTIMATED, Output, cost_of, layout_hint, no_traffic_warning, static_output
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset, load_yaml_text
 from promptslim.runsetup import resolve_template
+from promptslim.prefixcache import shared_prefix
 from promptslim.prices import price_for
 from promptslim.runsetup import DEFAULT_MODEL, endpoint_configured
 from promptslim.template import NO_EVALSET, load_template, relpath
@@ -93,7 +94,14 @@ def count_template(template_path: str, models: list[str], calls_per_month: int |
         counts = [count_messages(m, model) for m in renders]
         price = price_for(model, config)
         # another model answers differently: the measured output is the configured model's, so it is an estimate
-        figure = cost_of(price, sum(c.tokens for c in counts) / len(counts), output, prompt, cpm)
+        figure = cost_of(price, sum(c.tokens for c in counts) / len(counts), output, prompt, cpm,
+                         shared_prefix(renders, model))
+        if figure.caching is not None:
+            hint = layout_hint(figure)
+            if figure.caching.cached_tokens:
+                notes.append(f"{model}: {figure.caching.describe()}")
+            if hint:
+                notes.append(f"{model}: {hint}")
         rows.append({"model": model, "input_tokens": figure.input_tokens, "approximate": counts[0].approximate,
                      "encoding": counts[0].encoding, "output_tokens": output.tokens, "output_basis": output.basis,
                      "output_note": output.note, "usd_per_call": figure.usd_per_call,

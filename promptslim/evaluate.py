@@ -13,6 +13,7 @@ from promptslim.evalset import Case, EvalSet
 from promptslim.judge import Judge
 from promptslim.llm.base import Completion, Message, Params, cache_key
 from promptslim.llm.runner import Runner
+from promptslim.prefixcache import Prefix, shared_prefix
 from promptslim.prices import Price, price_for
 from promptslim.results import AnswerCounts, EvalSummary
 from promptslim.runsetup import Models
@@ -111,6 +112,7 @@ class Evaluator:
     _tokens: dict[str, list[int]] = field(default_factory=dict)
     _graded: dict[tuple[str, str], Sample] = field(default_factory=dict)
     _prices: dict[str, Price] = field(default_factory=dict)
+    _prefixes: dict[tuple[str, str], Prefix] = field(default_factory=dict)
     judge_skipped: int = 0
     answers_seen: int = 0  # every answer this evaluator graded in this run (cached ones included)
     truncated_seen: int = 0
@@ -186,7 +188,7 @@ class Evaluator:
         results: list = [None] * len(order)
         for j, result in zip(order, done):
             results[j] = result
-        return VariantResult(tuple(results), self.summarize(results, model))
+        return VariantResult(tuple(results), self.summarize(results, model, source))
 
     async def _case(self, case: Case, messages: list[Message], input_tokens: int, model: str | None) -> CaseResult:
         samples = await asyncio.gather(*(self._sample(case, messages, input_tokens, r, model)
@@ -233,7 +235,16 @@ class Evaluator:
             self._graded[(case.id, text)] = sample
         return sample
 
-    def summarize(self, cases: list[CaseResult] | tuple[CaseResult, ...], model: str | None = None) -> Summary:
+    def prefix_of(self, source: str, model: str | None = None) -> Prefix:
+        """The static prefix every case of a variant shares: what the provider's prompt cache can serve."""
+        key = (source, self.price_model(model))
+        if key not in self._prefixes:
+            self._prefixes[key] = shared_prefix(self.messages(source), key[1])
+        return self._prefixes[key]
+
+    def summarize(self, cases: list[CaseResult] | tuple[CaseResult, ...], model: str | None = None,
+                  source: str | None = None) -> Summary:
+        """Scores and figures of a variant's cases; with its source, $ figures model the provider's prompt cache."""
         scores = [c.score for c in cases if c.score is not None]
         samples = [s for c in cases for s in c.samples]
         graded = [s for s in samples if s.score is not None]
@@ -241,7 +252,8 @@ class Evaluator:
         input_tokens = sum(s.input_tokens for s in samples) / len(samples) if samples else 0.0
         output_tokens = sum(s.output_tokens for s in samples) / len(samples) if samples else 0.0
         figure = cost_of(self.price_of(model), input_tokens, measured(output_tokens),
-                         self.config.prompt(self.template.name), self.calls_per_month)
+                         self.config.prompt(self.template.name), self.calls_per_month,
+                         self.prefix_of(source, model) if source is not None else None)
         per_call = figure.usd_per_call
         total = per_call * len(samples)
         return Summary(

@@ -12,10 +12,11 @@ import json
 from pathlib import Path
 
 from promptslim.config import Config, load_config
-from promptslim.cost import cost_of, static_output
+from promptslim.cost import Cost, cost_of, layout_hint, static_output
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset
 from promptslim.paths import PROMPTS, find_prompts, reports_dir
+from promptslim.prefixcache import Prefix, shared_prefix
 from promptslim.prices import Price, price_for
 from promptslim.report.chart import saving
 from promptslim.results import IndexAblation, IndexEntry, IndexResult, IndexTotals, Lever
@@ -43,21 +44,24 @@ def build_index(root: Path | None = None) -> IndexResult:
     return IndexResult(entries=entries, totals=totals, model=model, price_source=price.source)
 
 
-def _input_tokens(template: Template, root: Path, model: str) -> tuple[float | None, bool, str]:
-    """Mean exact input tokens over the eval set's cases; without an eval set, one render with no variables."""
+def _input_tokens(template: Template, root: Path, model: str) -> tuple[float | None, bool, str, Prefix | None]:
+    """Mean exact input tokens over the eval set's cases (and their shared prefix, for the provider's prompt
+    cache); without an eval set, one render with no variables."""
     path = evalset_for(template.rel, root)
     if path is not None:
         evalset = load_evalset(path, root)
-        counts = [count_messages(template.render(c.vars, c.input, c.where(evalset.path)), model) for c in evalset.cases]
+        renders = [template.render(c.vars, c.input, c.where(evalset.path)) for c in evalset.cases]
+        counts = [count_messages(m, model) for m in renders]
         return (sum(c.tokens for c in counts) / len(counts), counts[0].approximate,
-                f"{evalset.path} ({len(counts)} cases)")
+                f"{evalset.path} ({len(counts)} cases)", shared_prefix(renders, model))
     try:
-        counted = count_messages(template.render({}, "", None), model)
+        render = template.render({}, "", None)
     except InputError as exc:
         if "undefined variable" not in exc.message:
             raise
-        return None, False, "not renderable without an eval set (it needs variables)"
-    return float(counted.tokens), counted.approximate, "no variables (no eval set)"
+        return None, False, "not renderable without an eval set (it needs variables)", None
+    counted = count_messages(render, model)
+    return float(counted.tokens), counted.approximate, "no variables (no eval set)", shared_prefix([render], model)
 
 
 def _ablation(template: Template, root: Path, sha256: str, calls_per_month: int) -> IndexAblation | None:
@@ -144,13 +148,23 @@ def _levers(template: Template, root: Path, sha256: str, calls_per_month: int) -
     return out
 
 
+def _cache_note(figure: Cost | None) -> str:
+    """The prompt cache as modelled for the figure, and the layout hint, for the reviewer's report."""
+    if figure is None or figure.caching is None:
+        return ""
+    parts = [figure.caching.describe()] if figure.caching.cached_tokens else []
+    hint = layout_hint(figure)
+    return "; ".join(parts + ([hint] if hint else []))
+
+
 def _entry(template: Template, config: Config, model: str, price: Price) -> IndexEntry:
     prompt = config.prompt(template.name)
     sha256 = hashlib.sha256(template.source.encode()).hexdigest()
-    input_tokens, approximate, rendered_with = _input_tokens(template, config.root, model)
+    input_tokens, approximate, rendered_with, prefix = _input_tokens(template, config.root, model)
     ablation = _ablation(template, config.root, sha256, prompt.calls_per_month)
     output = static_output(config.root, template.name, template.source)
-    figure = None if input_tokens is None else cost_of(price, input_tokens, output, prompt, prompt.calls_per_month)
+    figure = None if input_tokens is None else cost_of(price, input_tokens, output, prompt, prompt.calls_per_month,
+                                                       prefix)
     return IndexEntry(
         template=template.rel, name=template.name, model=model, template_sha256=sha256,
         input_tokens=input_tokens, output_tokens=output.tokens, tokens_approximate=approximate,
@@ -158,5 +172,5 @@ def _entry(template: Template, config: Config, model: str, price: Price) -> Inde
         usd_per_call=None if figure is None else figure.usd_per_call,
         usd_per_month=None if figure is None else figure.usd_per_month,
         ablation=ablation, levers=_levers(template, config.root, sha256, prompt.calls_per_month) or None,
-        output_basis=output.basis, output_note=output.note,
+        output_basis=output.basis, cache_note=_cache_note(figure), output_note=output.note,
     )

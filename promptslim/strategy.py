@@ -176,8 +176,8 @@ class LeaveOneOut:
         units: list[UnitResult] = []
         for j, unit in enumerate(self.candidates):
             idx, cases = ran[j]
-            var_sum = ev.summarize(cases)
-            base_sum = ev.summarize(trial.baseline_on(idx))
+            var_sum = ev.summarize(cases, variants[j].model, variants[j].source)
+            base_sum = ev.summarize(trial.baseline_on(idx), source=self.template.source)
             per_call, per_month, saves = trial.saves(base_sum, var_sum, variants[j].model)
             units.append(UnitResult(
                 unit=unit, tokens=count_text(unit.text, ev.models.price_model),

@@ -128,7 +128,7 @@ def test_unknown_key_in_prompts_table_names_line(tmp_path):
     message = error_from(tmp_path, 'model = "a"\n\n[prompts."x"]\ncalls_per_month = 5\ncals = 3\n')
     assert message == ("promptslim.toml:5: unknown key 'prompts.\"x\".cals' "
                        "(known: calls_per_month, cached_input_fraction, max_input_tokens, criteria, threshold, margin, "
-                       "max_tokens)")
+                       "max_tokens, cache_hit_rate)")
 
 
 def test_a_prompt_can_set_its_own_margin_and_max_tokens(tmp_path):
@@ -215,3 +215,8 @@ def test_api_key_env_rejects_an_identifier_shaped_key(tmp_path):
     key = "gsk_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7dE9fG1hJ3kL5mN7p"
     message = error_from(tmp_path, f'api_key_env = "{key}"\n')
     assert "api_key_env" in message and key not in message
+
+
+def test_cache_hit_rate_is_a_share(tmp_path):
+    message = error_from(tmp_path, '[prompts."x"]\ncache_hit_rate = 1.5\n')
+    assert message.startswith("promptslim.toml:2:") and "cache_hit_rate" in message

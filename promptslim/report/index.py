@@ -68,6 +68,7 @@ def _view(entries: list[IndexEntry], totals: IndexTotals) -> dict:
         "levers": _lever_rows(ordered),
         "cost_note": COST_NOTE,
         "any_input_only": any(e.output_basis == "not included" for e in entries),
+        "cache_notes": [(e.template, e.cache_note) for e in ordered if e.cache_note],
     }
 
 
