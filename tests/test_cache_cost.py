@@ -105,3 +105,20 @@ def test_an_explicit_cached_input_fraction_overrides_the_model(make_repo):
     expected = (row["input_tokens"] * 0.5 * price.input + row["input_tokens"] * 0.5 * price.cached_input) / 1e6
     assert row["usd_per_call"] == pytest.approx(expected, rel=1e-9)
     assert not [n for n in data["notes"] if "prompt cache" in n or "layout:" in n]
+
+
+def test_anthropic_misses_pay_the_write_premium_in_the_figure():
+    from promptslim.config import PromptConfig
+    from promptslim.cost import Output, cost_of
+    from promptslim.prefixcache import Prefix
+
+    price = price_for("anthropic/claude-sonnet-4-5")
+    prompt = PromptConfig(calls_per_month=1000, cache_hit_rate=0.8)
+    figure = cost_of(price, 3000, Output(100.0, "measured", ""), prompt, 1000, Prefix(2500, 3000.0, 2500))
+    # 80% of calls read the 2,500-token prefix at the cache-read price, 20% write it at 1.25x input
+    expected = (500 * price.input + 0.8 * 2500 * price.cached_input + 0.2 * 2500 * 1.25 * price.input
+                + 100 * price.output) / 1e6
+    assert figure.usd_per_call == pytest.approx(expected, rel=1e-12)
+    assert figure.usd_per_month == pytest.approx(expected * 1000, rel=1e-12)
+    assert figure.caching is not None and figure.caching.hit_rate == 0.8
+    assert "80% of calls (config cache_hit_rate)" in figure.caching.describe()
