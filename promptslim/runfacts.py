@@ -24,7 +24,7 @@ def tiny_judge_note() -> str:
     from promptslim.llm.local import local_name
 
     name, size = local_name()
-    return (f"judge scores come from a small local model ({name}, {size}): for trying the tool, not for decisions; "
+    return (f"judge scores come from a tiny local model ({name}, {size}): for trying the tool, not for decisions; "
             "the assertions in the eval set are the checkable part")
 
 
