@@ -170,3 +170,28 @@ def schema(tp: Any, defs: dict[str, Any] | None = None) -> dict[str, Any]:
 def _object(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
     schema(tp, defs)
     return defs[tp.__name__]
+
+
+def document_schema(cls: Any, version: int, file: str, title: str) -> dict[str, Any]:
+    """The JSON Schema of a report file (ablation.json, tier.json) generated from its result type."""
+    out = schema(cls)
+    out["properties"]["schema_version"] = {"const": version}
+    out["$id"] = f"https://promptslim.invalid/{file}"
+    out["title"] = title
+    return out
+
+
+def shipped(file: str) -> dict[str, Any]:
+    """A schema file installed with the package (under promptslim/)."""
+    from importlib.resources import files
+
+    return json.loads(files("promptslim").joinpath(file).read_text(encoding="utf-8"))
+
+
+def write_shipped(file: str, document: dict[str, Any]) -> "Path":
+    """Regenerate a shipped schema file from the types (run after changing a result type)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / file
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path

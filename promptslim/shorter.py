@@ -18,10 +18,6 @@ from promptslim.rewrite import Rewrite, apply
 from promptslim.strategy import Trial, Variant, bounds, paired
 from promptslim.template import Template
 
-_VERDICTS = {"removable": ModelVerdict.NON_INFERIOR, "keep": ModelVerdict.WORSE,
-             "inconclusive": ModelVerdict.INCONCLUSIVE}
-
-
 @dataclass(frozen=True)
 class RewriteResult:
     """What one rewrite did against the baseline on the same cases."""
@@ -38,7 +34,7 @@ class RewriteResult:
 
     @property
     def verdict(self) -> ModelVerdict:
-        return _VERDICTS[self.decision.verdict]
+        return ModelVerdict.of(self.decision.verdict)
 
 
 @dataclass(frozen=True)

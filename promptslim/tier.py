@@ -24,10 +24,6 @@ from promptslim.runfacts import run_facts, warnings
 from promptslim.runsetup import candidate_role
 from promptslim.strategy import Phase, Trial, Variant, bounds, paired
 
-_VERDICTS = {"removable": ModelVerdict.NON_INFERIOR, "keep": ModelVerdict.WORSE,
-             "inconclusive": ModelVerdict.INCONCLUSIVE}
-
-
 @dataclass(frozen=True)
 class ModelResult:
     """What one candidate model did against the configured model on the same cases."""
@@ -39,7 +35,7 @@ class ModelResult:
 
     @property
     def verdict(self) -> ModelVerdict:
-        return _VERDICTS[self.decision.verdict]
+        return ModelVerdict.of(self.decision.verdict)
 
 
 def check_candidates(candidates: list[str], baseline_model: str) -> list[str]:

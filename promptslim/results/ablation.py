@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptslim.jsontypes import FLAT, OPTIONAL, JsonRecord, schema
+from promptslim.jsontypes import FLAT, OPTIONAL, JsonRecord, document_schema, shipped, write_shipped
 from promptslim.results.eval import AnswerCounts
 from promptslim.results.run import AblationRun, Prices
 
@@ -175,27 +174,19 @@ class AblationResult(JsonRecord):
 from promptslim.results.rewrites import RefusedRewrite, RewriteFinding, RewrittenPrompt  # noqa: E402
 
 
+SCHEMA_FILE = "schemas/ablation.schema.json"  # inside the promptslim package
+
+
 def ablation_schema() -> dict[str, Any]:
     """The JSON Schema of ablation.json, generated from the types above (shipped as package data)."""
-    out = schema(AblationResult)
-    out["properties"]["schema_version"] = {"const": SCHEMA_VERSION}
-    out["$id"] = "https://promptslim.invalid/schemas/ablation.schema.json"
-    out["title"] = "promptslim ablation.json"
-    return out
-
-
-SCHEMA_FILE = "schemas/ablation.schema.json"  # inside the promptslim package
+    return document_schema(AblationResult, SCHEMA_VERSION, SCHEMA_FILE, "promptslim ablation.json")
 
 
 def shipped_schema() -> dict[str, Any]:
     """The JSON Schema file installed with the package."""
-    from importlib.resources import files
-
-    return json.loads(files("promptslim").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+    return shipped(SCHEMA_FILE)
 
 
 def write_schema() -> Path:
     """Regenerate the shipped schema file from the types (run after changing a result type)."""
-    path = Path(__file__).resolve().parents[1] / SCHEMA_FILE
-    path.write_text(json.dumps(ablation_schema(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return write_shipped(SCHEMA_FILE, ablation_schema())

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptslim.jsontypes import FLAT, JsonRecord, schema
+from promptslim.jsontypes import FLAT, JsonRecord, document_schema, shipped, write_shipped
 from promptslim.results.ablation import Baseline, SideErrors
 from promptslim.results.run import PriceFacts, RoleSpend, RunFacts
 
@@ -24,6 +23,11 @@ class ModelVerdict(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def of(cls, verdict: str) -> "ModelVerdict":
+        """A unit-style decision (removable / keep / inconclusive) read as a comparison with the baseline."""
+        return {"removable": cls.NON_INFERIOR, "keep": cls.WORSE}.get(verdict, cls.INCONCLUSIVE)
 
 
 @dataclass(frozen=True)
@@ -88,26 +92,18 @@ class TierResult(JsonRecord):
     created_at: str
 
 
-def tier_schema() -> dict[str, Any]:
-    """The JSON Schema of tier.json, generated from the types above (shipped as package data)."""
-    out = schema(TierResult)
-    out["properties"]["schema_version"] = {"const": TIER_SCHEMA_VERSION}
-    out["$id"] = "https://promptslim.invalid/schemas/tier.schema.json"
-    out["title"] = "promptslim tier.json"
-    return out
-
-
 TIER_SCHEMA_FILE = "schemas/tier.schema.json"  # inside the promptslim package
 
 
-def shipped_tier_schema() -> dict[str, Any]:
-    from importlib.resources import files
+def tier_schema() -> dict[str, Any]:
+    """The JSON Schema of tier.json, generated from the types above (shipped as package data)."""
+    return document_schema(TierResult, TIER_SCHEMA_VERSION, TIER_SCHEMA_FILE, "promptslim tier.json")
 
-    return json.loads(files("promptslim").joinpath(TIER_SCHEMA_FILE).read_text(encoding="utf-8"))
+
+def shipped_tier_schema() -> dict[str, Any]:
+    return shipped(TIER_SCHEMA_FILE)
 
 
 def write_tier_schema() -> Path:
     """Regenerate the shipped tier schema from the types (run after changing a result type)."""
-    path = Path(__file__).resolve().parents[1] / TIER_SCHEMA_FILE
-    path.write_text(json.dumps(tier_schema(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return write_shipped(TIER_SCHEMA_FILE, tier_schema())
