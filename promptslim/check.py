@@ -2,31 +2,30 @@
 
 The base side is read from git (`git show REF:path`), never from the working tree, and renders in
 the same sandbox as the head side: a pull request can change what "base" means only through git.
-Both sides are evaluated on the head eval set through one runner, so an unchanged side is a cache
-hit and a rerun of the same check costs nothing.
+Both sides are evaluated on the base revision's eval set (evalsetgate.py: a pull request must not
+choose the cases that gate it) through one runner, so an unchanged side is a cache hit and a rerun
+of the same check costs nothing.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from promptslim import changes, gitutil, paths, trust
+from promptslim import changes, evalsetgate, gitutil, paths, trust
 from promptslim.config import Config, PromptConfig, find_root, load_config
 from promptslim.cost import NOT_INCLUDED, Output, cost_of, measured, static_output
 from promptslim.decide import check_outcome
 from promptslim.gitutil import show
 from promptslim.errors import InputError, SandboxRefusal
-from promptslim.evalset import EvalSet, evalset_for, load_evalset
+from promptslim.evalset import EvalSet
 from promptslim.prefixcache import shared_prefix
 from promptslim.prices import Price, price_for, usd_text
 from promptslim.report import fmt
 from promptslim.results import (CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
-                                Gates, Prices, Quality, UsdPerMtok)
+                                EvalsetChanges, Gates, HeadCases, Prices, Quality, UsdPerMtok)
 from promptslim.runfacts import price_facts, run_facts, tokens_note, warnings
 from promptslim.runsetup import (NONE, Models, combine_plans, execute, make_evaluator, make_judge, make_runner,
                                  plan_variants, resolve_models, run_notices)
@@ -64,8 +63,12 @@ class _Target:
     base_path: str | None
     name: str
     prompt: PromptConfig
-    evalset: EvalSet | None = None
-    evalset_note: str | None = None  # "changed" | "new" when the head eval set differs from the base's
+    evalset: EvalSet | None = None  # the set that grades both sides: the base's whenever the base has one
+    evalset_revision: str | None = None  # "base" | "head"
+    evalset_note: str | None = None  # "changed" | "deleted" | "new" when the head eval set differs from the base's
+    evalset_changes: EvalsetChanges | None = None  # shown for review, not applied
+    head_cases: EvalSet | None = None  # the head's added/changed cases: graded for the reviewer, never the gate
+    unchecked: str | None = None  # why the head cannot be graded on the base's eval set (the row fails)
     base: Template | None = None
     head: Template | None = None
     base_msgs: list[list[Message]] | None = None
@@ -75,6 +78,11 @@ class _Target:
     @property
     def evaluable(self) -> bool:
         return self.status != "deleted" and self.evalset is not None and self.head_msgs is not None
+
+    @property
+    def graded(self) -> bool:
+        """Anything to send to the model: the gate's sides, or the head on this PR's new cases."""
+        return self.evaluable or (self.head is not None and self.head_cases is not None)
 
 
 def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path | None = None) -> CheckResult:
@@ -100,7 +108,7 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
     results: dict[tuple[int, str], Any] = {}
     run: CheckRun | None = None
     prices: Prices | None = None
-    if not o.no_eval and any(t.evaluable for t in targets):
+    if not o.no_eval and any(t.graded for t in targets):
         results, run, prices = _evaluate(targets, config, models, price, o, notice)
     gates = Gates(margin=config.margin, fail_on_cost_increase=o.fail_on_cost_increase,
                   allow_missing_evalset=o.allow_missing_evalset, require_noninferior=o.require_noninferior)
@@ -119,24 +127,6 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
         restricted_to=sorted(o.templates) if o.templates else None, gates=gates, templates=rows,
         failed=any(r.failed for r in rows), run=run,
         config_changes=[ConfigChange(**change) for change in config_changes])
-
-
-def _base_evalset(root: Path, sha: str, template_rel: str) -> tuple[str, str] | None:
-    """(path, text) of the template's eval set at the base ref."""
-    for rel in paths.evalset_candidates(template_rel):
-        text = gitutil.show(root, sha, rel)
-        if text is not None:
-            return rel, text
-    return None
-
-
-def _evalset_from_text(rel: str, text: str) -> EvalSet:
-    """Load an eval set that only exists in git; error messages still name its repo path."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return load_evalset(path, Path(tmp))
 
 
 # ---------------------------------------------------------------- load and render both sides
@@ -158,29 +148,46 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
             t.base = replace(template_from_source(source, f"{sha[:7]}:{base_rel}"), name=name)
         except InputError as exc:
             t.base_note = f"the base version does not compile ({exc.message})"
-    head_evalset = evalset_for(head_rel, root) if head_rel else None
-    if head_evalset is not None:
-        t.evalset = load_evalset(head_evalset, root, config.prompt(name).criteria, config.prompt(name).threshold)
-        at_base = _base_evalset(root, sha, base_rel or head_rel)
-        if at_base is None:
-            t.evalset_note = "new"
-        elif _sha(at_base[1]) != t.evalset.sha256:
-            t.evalset_note = "changed"
-    elif change.status == "deleted":
-        at_base = _base_evalset(root, sha, base_rel)
-        t.evalset = _evalset_from_text(*at_base) if at_base else None
+    if change.status == "deleted":  # static figures of what goes away, on the base's eval set
+        at_base = evalsetgate.base_text(root, sha, base_rel)
+        t.evalset = evalsetgate.from_text(*at_base, t.prompt) if at_base else None
+        t.evalset_revision = "base" if t.evalset else None
+    else:
+        g = evalsetgate.choose(root, sha, base_rel, head_rel, t.prompt)
+        t.evalset, t.evalset_revision, t.evalset_note, t.evalset_changes = g.gate, g.revision, g.note, g.changes
+        t.head_cases = g.head_cases()
+        if t.head is not None and g.head is not None:
+            _render(t.head, g.head, strict=True)  # the PR's template and eval set must agree: bad input otherwise
     if t.head is not None:
-        t.head_msgs = _render(t.head, t.evalset, strict=t.evalset is not None)
+        if t.evalset_revision == "base" and t.evalset_note in ("changed", "deleted"):
+            t.head_msgs, t.unchecked = _render_on_base(t.head, t.evalset)
+        else:
+            t.head_msgs = _render(t.head, t.evalset, strict=t.evalset is not None)
     if t.base is not None:
         t.base_msgs = _render(t.base, t.evalset, strict=False)
         if t.base_msgs is None:
-            t.base_note = ("the base version does not render with the head eval set"
+            t.base_note = (f"the base version does not render with {_whose(t)} eval set"
                            if t.evalset else "the base version does not render without variables")
     return t
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def _whose(t: _Target) -> str:
+    return "the base revision's" if t.evalset_revision == "base" else "this PR's"
+
+
+def _render_on_base(tpl: Template, evalset: EvalSet | None) -> tuple[list[list[Message]] | None, str | None]:
+    """The head on the base's eval set, or why it cannot be checked there (a failure of the row, not bad input:
+    the head and its own eval set agree; the trusted set does not give what the head now needs)."""
+    assert evalset is not None
+    msgs = []
+    for case in evalset.cases:
+        try:
+            msgs.append(tpl.render(case.vars, case.input, case.where(evalset.path)))
+        except SandboxRefusal:
+            raise
+        except InputError as exc:
+            return None, evalsetgate.needs_more(case.id, exc.message)
+    return msgs, None
 
 
 def _render(tpl: Template, evalset: EvalSet | None, strict: bool) -> list[list[Message]] | None:
@@ -212,7 +219,14 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
                          candidates=o.also_models)  # endpoints from the base config, as every gate setting
     jobs: list[tuple[tuple[int, str], Any, str, str | None]] = []
     plans = []
+    extra = []  # plans of the head on this PR's new cases: information, counted in the plan and the budget
     for i, t in enumerate(targets):
+        if t.head is not None and t.head_cases is not None:
+            judge = make_judge(runner, models, t.head_cases, config)
+            ev = make_evaluator(t.head, t.head_cases, runner, models if judge else replace(models, judge_model=NONE),
+                                config, judge, repeats=config.repeats)
+            jobs.append(((i, "head_cases"), ev, t.head.source, None))
+            extra.append(plan_variants(ev, [Variant("head_cases", t.head.source)], budget))
         if not t.evaluable:
             continue
         assert t.evalset is not None and t.head is not None
@@ -229,7 +243,7 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
                 for m in o.also_models:
                     jobs.append(((i, f"model:{m}"), ev, tpl.source, m))
                     plans.append(plan_variants(ev, [Variant(f"model:{m}", tpl.source, model=m)], budget))
-    plan = combine_plans(plans, budget)
+    plan = combine_plans(plans + extra, budget)
     judge_note = f" + {plan.judge_calls} judge calls ({models.judge_model})" if plan.judge_calls else ""
     batch_note = ""
     if o.batch:
@@ -237,7 +251,7 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
         batch_note = f" at the batch price (online ${online:.4f}; --batch saves ${online - plan.usd:.4f})"
     notice(f"plan: {plan.variants} variant(s) over {len({job[0][0] for job in jobs})} changed "
            f"template(s) = {plan.target_calls} target calls ({models.model}; "
-           f"{plan.cached_calls} cached){judge_note}; ~{plan.input_tokens:,} input "
+           f"{plan.cached_calls} cached){judge_note}{_extra_note(extra)}; ~{plan.input_tokens:,} input "
            f"tokens, ~{plan.output_tokens:,} output tokens (estimated); estimated ${plan.usd:.4f}"
            f"{batch_note} of {usd_text(budget)} budget")
 
@@ -259,6 +273,13 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
                 runs = [(m, results[(i, f"model:{m}")]) for m in o.also_models]
                 results[(i, "also")] = compare(ev, results[(i, "head")], runs, config.margin)
     return results, run, prices
+
+
+def _extra_note(extra: list) -> str:
+    if not extra:
+        return ""
+    calls = sum(p.target_calls for p in extra)
+    return f", of which {calls} on this PR's new or changed eval cases (for the reviewer, not the gate)"
 
 
 def _local_model_name() -> str:
@@ -324,7 +345,7 @@ def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates:
     if base is not None and head is not None and base.includes_output != head.includes_output:
         base = _side(t.base_msgs, None, price, t.prompt, models, static)  # like for like
         head = _side(t.head_msgs, None, price, t.prompt, models, static)
-    failures: list[str] = []
+    failures: list[str] = [t.unchecked] if t.unchecked else []
     quality = None
     if base_res is not None and head_res is not None:
         quality = _quality(base_res, head_res, gates.margin)
@@ -371,7 +392,18 @@ def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates:
         also_models=results[(i, "also")][0] if (i, "also") in results else None,
         cheaper_model=results[(i, "also")][1] if (i, "also") in results else None,
         cheaper_model_usd_per_month_saved=results[(i, "also")][2] if (i, "also") in results else None,
+        evalset_revision=t.evalset_revision, evalset_changes=_changes(t, results.get((i, "head_cases"))),
     )
+
+
+def _changes(t: _Target, graded: Any) -> EvalsetChanges | None:
+    """The PR's eval-set changes for the reviewer, with the head's grade on its new cases when it ran."""
+    if t.evalset_changes is None or graded is None or t.head_cases is None:
+        return t.evalset_changes
+    s = graded.summary
+    return replace(t.evalset_changes, head_cases=HeadCases(
+        cases=[c.id for c in t.head_cases.cases], usable=s.passes, graded=s.graded, score=s.score.mean,
+        ci=list(s.score.ci) if s.score.ci else None, n=s.score.n))
 
 
 def _prompt_text(msgs: list[list[Message]] | None) -> str | None:

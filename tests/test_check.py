@@ -246,18 +246,25 @@ def test_nothing_changed_exits_0_and_says_so(repo, server):
     assert (repo / "reports" / "check.md").read_text(encoding="utf-8").startswith("## promptslim check")
 
 
-def test_evalset_only_change_checks_its_template_on_the_new_set(repo, server):
+def test_evalset_only_change_is_gated_on_the_base_set_and_lists_its_changes(repo, server):
     bigger = {"cases": EVAL["cases"] + [{"id": "c9", "vars": {"shop": "Acme"}, "input": "Hi there",
                                          "assert": [{"type": "contains", "value": "BONJOUR"}]}]}
     commit(repo, "more cases", {"evalsets/greet.yaml": yaml.safe_dump(bigger, sort_keys=False)})
     result = check()
     assert result.exit_code == 0, result.output
-    assert "its eval set changed in this PR — base and head were both evaluated on the new `evalsets/greet.yaml`" \
-        in result.stdout
+    assert ("this PR changes its eval set — not applied: base and head were both graded on the base revision's "
+            "`evalsets/greet.yaml` (8 cases)") in result.stdout
+    assert "### ⚠️ eval set changes in this pull request (not applied — review them)" in result.stdout
+    assert "- `evalsets/greet.yaml` (`prompts/greet.j2`): added `c9`\n" in result.stdout
+    assert "graded by this PR's eval set — information, not the gate: 1 of 1 usable" in result.stdout
     assert "rendered prompt unchanged" in result.stdout
     row = direct(repo).data["templates"][0]
-    assert row["cases"] == 9 and row["evalset_note"] == "changed"
-    assert server.calls == 9  # identical renderings on both sides: each case asked once
+    assert row["cases"] == 8 and row["evalset_note"] == "changed" and row["evalset_revision"] == "base"
+    changes = row["evalset_changes"]
+    assert (changes["added"], changes["removed"], changes["changed"]) == (["c9"], [], [])
+    assert changes["head_cases"]["cases"] == ["c9"] and changes["head_cases"]["usable"] == 1
+    # identical renderings on both sides: each base case asked once, plus the head on the new case c9
+    assert server.calls == 9
 
 
 def test_added_template_without_evalset_fails_unless_allowed(repo, server):

@@ -32,7 +32,8 @@ def _approx(row: CheckRow) -> str:
 def _tokens_headline(row: CheckRow) -> str:
     b, h = row.base, row.head
     if h is None:
-        return "tokens n/a (does not render without an eval set)"
+        return ("tokens n/a (does not render without an eval set)" if row.evalset is None
+                else "tokens n/a (not graded on the base revision's eval set)")
     approx = _approx(row)
     text = f"{_arrow(b and b.input_tokens, h.input_tokens, lambda x: fmt.tokens(x) + approx)} tokens/call"
     if b is not None and b.input_tokens > 0:
@@ -121,7 +122,7 @@ def _pair(row: CheckRow, key: str, show: Callable[[Any], str]) -> str:
 def _details_row(r: CheckRow) -> list[str]:
     evalset = "—" if r.evalset is None else f"`{r.evalset}` ({r.cases} cases"
     if r.evalset is not None:
-        evalset += {"changed": ", changed in this PR)", "new": ", new in this PR)"}.get(r.evalset_note or "", ")")
+        evalset += _evalset_cell_note(r)
     budget = r.max_input_tokens
     approx = _approx(r)
     largest = _cell(r.head, "input_tokens_max", lambda x: f"{x:,}{approx}") + (f" ({budget:,})" if budget else "")
@@ -132,6 +133,55 @@ def _details_row(r: CheckRow) -> list[str]:
              largest, _pair(r, "output_tokens", fmt.tokens), _pair(r, "score", fmt.number), delta,
              _pair(r, "pass_rate", fmt.pct), _pair(r, "usd_per_month", _money), result]
     return [fmt.md_cell(c) for c in cells]
+
+
+def _evalset_cell_note(r: CheckRow) -> str:
+    if r.evalset_note == "new":
+        return ", new in this PR: review it)"
+    if r.evalset_revision == "base" and r.evalset_note in ("changed", "deleted"):
+        return f", the base revision's; {r.evalset_note} in this PR, not applied)"
+    return ", changed in this PR)" if r.evalset_note == "changed" else ")"
+
+
+def _evalset_note(r: CheckRow) -> str | None:
+    """Which eval set graded the row, when the pull request touched it (a line above the details)."""
+    if r.status == "deleted" or r.evalset_note is None:
+        return None
+    if r.evalset_note == "new":
+        return (f"- `{r.template}`: its eval set `{r.evalset}` comes from this PR (the base has none to trust) — "
+                "a reviewer must read it")
+    if r.evalset_revision == "head":
+        return (f"- `{r.template}`: its eval set at the base does not load, so both sides were graded on this PR's "
+                f"`{r.evalset}` — a reviewer must read it")
+    verb = "deletes" if r.evalset_note == "deleted" else "changes"
+    return (f"- `{r.template}`: this PR {verb} its eval set — not applied: base and head were both graded on the "
+            f"base revision's `{r.evalset}` ({r.cases} cases); the changes are listed below for review")
+
+
+def _ids(ids: list[str]) -> str:
+    return ", ".join(f"`{fmt.md_cell(i)}`" for i in ids)
+
+
+def _evalset_changes(r: CheckRow) -> list[str]:
+    """The PR's eval-set changes of one template, as markdown list lines (shown, not applied)."""
+    c = r.evalset_changes
+    if c is None:
+        return []
+    if c.head_path is None:
+        lines = [f"- `{c.base_path}` (`{r.template}`): deleted in this PR ({len(c.removed)} cases)"]
+    else:
+        moved = f" → `{c.head_path}`" if c.head_path != c.base_path else ""
+        parts = [f"{what} {_ids(ids)}" for what, ids in (("added", c.added), ("removed", c.removed),
+                                                          ("changed", c.changed)) if ids]
+        lines = [f"- `{c.base_path}`{moved} (`{r.template}`): " + ("; ".join(parts) or "no case added, removed or "
+                                                                      "changed")]
+    lines += [f"  - `{s.key}`: {fmt.md_cell(repr(s.base))} → {fmt.md_cell(repr(s.head))}" for s in c.settings]
+    h = c.head_cases
+    if h is not None:
+        lines.append(f"  - on this PR's new/changed cases ({len(h.cases)}), the head template, graded by this PR's "
+                     f"eval set — information, not the gate: {h.usable} of {h.graded} usable "
+                     f"(score {fmt.score_ci(h.score, h.ci)})")
+    return lines
 
 
 def _fence(text: str) -> str:
@@ -179,8 +229,7 @@ def _view(data: CheckResult) -> dict[str, Any]:
         "headlines": [_headline(r, data.no_eval) for r in rows],
         "warnings": data.warnings,
         "undecided": sum(1 for r in rows if _undecided(r) and not r.failed),
-        "notes": [f"- `{r.template}`: its eval set changed in this PR — base and head were both evaluated on the new "
-                  f"`{r.evalset}`" for r in rows if r.evalset_note == "changed" and r.status != "added"]
+        "notes": [line for line in map(_evalset_note, rows) if line]
                  + [f"- `{r.template}`: {r.base_note} — no base comparison" for r in rows if r.base_note],
         "details": [_details_row(r) for r in rows],
         "cheaper": [_cheaper_line(r) for r in rows if r.also_models is not None],
@@ -188,6 +237,7 @@ def _view(data: CheckResult) -> dict[str, Any]:
         "margin": f"{data.gates.margin:g}",
         "facts": _facts(data),
         "sections": sections,
+        "evalset_changes": [line for r in rows for line in _evalset_changes(r)],
         "config_changes": [(c.key, repr(c.base), repr(c.head)) for c in data.config_changes],
         "local_caveat": local_verdicts(data.local_model) if data.local_model and not data.no_eval else None,
         "output_notes": "; ".join(f"`{r.template}` {(r.base or r.head).output_note}" for r in rows if r.base or r.head),
@@ -207,5 +257,5 @@ def _cheaper_line(r: CheckRow) -> str:
 
 def render_markdown(data: CheckResult) -> str:
     """The PR comment: title, one headline per template, a details table, rendered prompt diffs, and the
-    config changes a reviewer must see (not applied)."""
+    eval-set and config changes a reviewer must see (not applied)."""
     return fmt.environment().get_template("check.md.j2").render(**_view(data)).rstrip("\n")

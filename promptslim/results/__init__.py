@@ -10,8 +10,8 @@ it is current).
 from promptslim.results.ablation import (SCHEMA_VERSION, AblationResult, Baseline, Power, SideErrors, SlimFinding,
                                          SlimStep, UnitFinding, VariantFacts, Verdict, ablation_schema, shipped_schema,
                                          write_schema)
-from promptslim.results.check import (CaseScores, CheckResult, CheckRow, CheckSide, ConfigChange, Gates, Quality,
-                                      UsdPerMtok)
+from promptslim.results.check import (CaseScores, CheckResult, CheckRow, CheckSide, ConfigChange, EvalsetChanges,
+                                      Gates, HeadCases, Quality, UsdPerMtok)
 from promptslim.results.eval import AnswerCounts, EvalCase, EvalResult, EvalSummary
 from promptslim.results.index import IndexAblation, IndexEntry, IndexResult, IndexTotals, Lever
 from promptslim.results.tier import (TIER_SCHEMA_VERSION, ModelFinding, ModelVerdict, TierResult, TierRun,
@@ -22,7 +22,8 @@ from promptslim.results.run import (AblationRun, BatchFacts, CheckRun, Concurren
 __all__ = [
     "SCHEMA_VERSION", "AblationResult", "Baseline", "Power", "SideErrors", "SlimFinding", "SlimStep", "UnitFinding",
     "VariantFacts", "Verdict", "ablation_schema", "shipped_schema", "write_schema",
-    "CaseScores", "CheckResult", "CheckRow", "CheckSide", "ConfigChange", "Gates", "Quality", "UsdPerMtok",
+    "CaseScores", "CheckResult", "CheckRow", "CheckSide", "ConfigChange", "EvalsetChanges", "Gates",
+    "HeadCases", "Quality", "UsdPerMtok",
     "AnswerCounts", "EvalCase", "EvalResult", "EvalSummary",
     "IndexAblation", "IndexEntry", "IndexResult", "IndexTotals", "Lever",
     "AblationRun", "BatchFacts", "CheckRun", "ConcurrencyChange", "ConcurrencyFacts", "EvalRun", "JudgeFacts", "PriceFacts",

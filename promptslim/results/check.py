@@ -58,6 +58,32 @@ class CaseScores(JsonRecord):
 
 
 @dataclass(frozen=True)
+class HeadCases(JsonRecord):
+    """The head template on the pull request's added or changed cases, graded by its own eval set: for the
+    reviewer, never the gate (nothing from a PR may decide its own gate)."""
+
+    cases: list[str]
+    usable: int  # answers at or above the head eval set's threshold
+    graded: int  # answers the grader could score (a judge error leaves one out)
+    score: float | None
+    ci: list[float] | None
+    n: int | None
+
+
+@dataclass(frozen=True)
+class EvalsetChanges(JsonRecord):
+    """What the pull request changes in a template's eval set, by case id: shown for review, not applied."""
+
+    base_path: str
+    head_path: str | None  # None: the head has no eval set for this template
+    added: list[str]
+    removed: list[str]
+    changed: list[str]  # same id, different vars, input, expected or assert
+    settings: "list[ConfigChange]"  # criteria, threshold, steps
+    head_cases: HeadCases | None = field(default=None, metadata=OPTIONAL)
+
+
+@dataclass(frozen=True)
 class CheckRow(JsonRecord):
     """One changed template: figures of both sides, the quality verdict, the gates it failed."""
 
@@ -85,6 +111,9 @@ class CheckRow(JsonRecord):
     also_models: "list[ModelFinding] | None" = field(default=None, metadata=OPTIONAL)
     cheaper_model: str | None = field(default=None, metadata=OPTIONAL)
     cheaper_model_usd_per_month_saved: float | None = field(default=None, metadata=OPTIONAL)
+    # which revision's eval set graded both sides: "base" whenever the base has one; "head" only when it has none
+    evalset_revision: str | None = None
+    evalset_changes: EvalsetChanges | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
