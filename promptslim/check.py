@@ -160,7 +160,7 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
             _render(t.head, g.head, strict=True)  # the PR's template and eval set must agree: bad input otherwise
     if t.head is not None:
         if t.evalset_revision == "base" and t.evalset_note in ("changed", "deleted"):
-            t.head_msgs, t.unchecked = _render_on_base(t.head, t.evalset)
+            t.head_msgs, t.unchecked = evalsetgate.render_on_base(t.head, t.evalset)
         else:
             t.head_msgs = _render(t.head, t.evalset, strict=t.evalset is not None)
     if t.base is not None:
@@ -173,21 +173,6 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
 
 def _whose(t: _Target) -> str:
     return "the base revision's" if t.evalset_revision == "base" else "this PR's"
-
-
-def _render_on_base(tpl: Template, evalset: EvalSet | None) -> tuple[list[list[Message]] | None, str | None]:
-    """The head on the base's eval set, or why it cannot be checked there (a failure of the row, not bad input:
-    the head and its own eval set agree; the trusted set does not give what the head now needs)."""
-    assert evalset is not None
-    msgs = []
-    for case in evalset.cases:
-        try:
-            msgs.append(tpl.render(case.vars, case.input, case.where(evalset.path)))
-        except SandboxRefusal:
-            raise
-        except InputError as exc:
-            return None, evalsetgate.needs_more(case.id, exc.message)
-    return msgs, None
 
 
 def _render(tpl: Template, evalset: EvalSet | None, strict: bool) -> list[list[Message]] | None:

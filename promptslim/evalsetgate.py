@@ -18,9 +18,10 @@ from pathlib import Path
 
 from promptslim import gitutil, paths
 from promptslim.config import PromptConfig
-from promptslim.errors import InputError
+from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import Case, EvalSet, evalset_for, load_evalset
 from promptslim.results import ConfigChange, EvalsetChanges
+from promptslim.template import Message, Template
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,22 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def needs_more(case_id: str, message: str) -> str:
+def render_on_base(tpl: Template, evalset: EvalSet | None) -> tuple[list[list[Message]] | None, str | None]:
+    """The head on the base's eval set, or why it cannot be checked there (a failure of the row, not bad input:
+    the head and its own eval set agree; the trusted set does not give what the head now needs)."""
+    assert evalset is not None
+    msgs = []
+    for case in evalset.cases:
+        try:
+            msgs.append(tpl.render(case.vars, case.input, case.where(evalset.path)))
+        except SandboxRefusal:
+            raise
+        except InputError as exc:
+            return None, _needs_more(case.id, exc.message)
+    return msgs, None
+
+
+def _needs_more(case_id: str, message: str) -> str:
     """The row's failure when the head template does not render on a case of the base's eval set."""
     var = re.search(r"undefined variable '([^']+)'", message)
     what = (f"the head needs variables the base eval set does not give (`{var.group(1)}`, case {case_id})" if var
