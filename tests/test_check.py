@@ -258,6 +258,9 @@ def test_evalset_only_change_is_gated_on_the_base_set_and_lists_its_changes(repo
     assert "- `evalsets/greet.yaml` (`prompts/greet.j2`): added `c9`\n" in result.stdout
     assert "graded by this PR's eval set — information, not the gate: 1 of 1 usable" in result.stdout
     assert "rendered prompt unchanged" in result.stdout
+    # the plan counts the head on c9 too (the base is not planned: its renderings equal the head's)
+    assert ("= 9 target calls (gpt-4o-mini; 0 cached), of which 1 on this PR's new or changed eval cases (for the "
+            "reviewer, not the gate)") in result.stderr
     row = direct(repo).data["templates"][0]
     assert row["cases"] == 8 and row["evalset_note"] == "changed" and row["evalset_revision"] == "base"
     changes = row["evalset_changes"]

@@ -127,6 +127,16 @@ def test_a_head_that_needs_a_variable_only_its_own_eval_set_gives_fails_with_one
     assert row["evalset_changes"]["head_cases"]["usable"] == 1
 
 
+def test_the_json_with_eval_set_changes_reads_back_as_the_same_result(repo, server):
+    from promptslim.results import CheckResult
+
+    commit(repo, "a plan variable", {"prompts/greet.j2": NEEDS_PLAN, "evalsets/greet.yaml": dump(with_plan(EVAL))})
+    data = direct(repo).data
+    again = CheckResult.from_json(json.loads(json.dumps(data)))
+    assert again.to_json() == data
+    assert again.templates[0].evalset_changes.head_cases.cases == [c["id"] for c in EVAL["cases"]]
+
+
 def test_a_head_that_does_not_render_on_its_own_eval_set_is_still_bad_input(repo, server):
     commit(repo, "a plan variable, not given", {"prompts/greet.j2": NEEDS_PLAN,
                                                 "evalsets/greet.yaml": dump({"cases": EVAL["cases"][:3]})})
