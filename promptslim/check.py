@@ -405,7 +405,7 @@ def _prompt_text(msgs: list[list[Message]] | None) -> str | None:
 def _prompt_diff(t: _Target) -> str:
     """Unified diff of the rendered prompt, base vs head; empty when the rendering did not change."""
     old, new = _prompt_text(t.base_msgs), _prompt_text(t.head_msgs)
-    if old == new:
+    if old == new or t.unchecked:  # a head with no rendering on the base's cases: no diff against nothing
         return ""
     base_name = f"base {t.base.rel}" if t.base is not None else "/dev/null"
     head_name = f"head {t.path}" if t.head is not None else "/dev/null"

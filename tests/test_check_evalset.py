@@ -119,6 +119,7 @@ def test_a_head_that_needs_a_variable_only_its_own_eval_set_gives_fails_with_one
     line = headline(result.stdout)
     assert line.startswith("- ❌ `prompts/greet.j2`") and line.endswith(f"**{NEEDS_LINE}**")
     assert "tokens n/a (not graded on the base revision's eval set)" in line
+    assert "rendered prompt: n/a" in result.stdout and "rendered prompt diff" not in result.stdout
     row = direct(repo).data["templates"][0]
     assert row["failures"] == [NEEDS_LINE] and row["quality"] is None and row["head"] is None
     assert row["evalset_changes"]["changed"] == [c["id"] for c in EVAL["cases"]]
