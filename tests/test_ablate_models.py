@@ -240,3 +240,42 @@ def model_rows(html: str) -> list[list[str]]:
     parser.feed(html)
     parser.close()
     return parser.rows
+
+
+def lever(repo) -> dict | None:
+    report = CliRunner().invoke(app, ["report", "--json"])
+    assert report.exit_code == 0, report.output
+    (entry,) = json.loads(report.stdout)["entries"]
+    found = [lv for lv in entry["levers"] or [] if lv["lever"] == "model"]
+    return found[0] if found else None
+
+
+def rewrite(path, **keys) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.update(keys)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_report_takes_the_model_lever_from_the_newer_run_of_the_current_template(repo, fake, second):
+    folder = repo / "reports" / "p"
+    _, data = ablate("--also-model", "cheap-good", "--yes")
+    saved = data["model_recommendation"]["usd_per_month_saved"]
+    assert lever(repo) == {"lever": "model", "usd_per_month_saved": pytest.approx(saved),
+                           "detail": "cheap-good instead of big-model", "report": "reports/p/ablation.md",
+                           "stale": False}
+    # a later tier run that finds no non-inferior candidate is the latest evidence: no model lever
+    tier = CliRunner().invoke(app, ["tier", "prompts/p.j2", "--model", "cheap-bad", "--judge-model", "none", "--yes"])
+    assert tier.exit_code == 0, tier.output
+    rewrite(folder / "tier.json", created_at="2999-01-01T00:00:00+00:00")
+    assert lever(repo) is None
+    # the ablation is the newer one again: its pick counts
+    rewrite(folder / "tier.json", created_at="2000-01-01T00:00:00+00:00")
+    assert lever(repo)["report"] == "reports/p/ablation.md"
+    # a newer run of another revision of the template loses to an older run of this one
+    rewrite(folder / "tier.json", created_at="2999-01-01T00:00:00+00:00", template_sha256="0" * 64,
+            recommendation="cheap-bad", usd_per_month_saved=1.0)
+    assert lever(repo)["report"] == "reports/p/ablation.md" and not lever(repo)["stale"]
+    # once the template changes neither run describes it: the newer is shown, stale
+    (repo / "prompts" / "p.j2").write_text(SOURCE + "- Be brief.\n", encoding="utf-8")
+    assert lever(repo) == {"lever": "model", "usd_per_month_saved": 1.0, "detail": "cheap-bad instead of big-model",
+                           "report": "reports/p/tier.md", "stale": True}
