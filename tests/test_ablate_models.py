@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -26,6 +27,7 @@ try:
 except ImportError:  # tests/ itself on sys.path (no package)
     from fakeserver import FakeServer, count_words, default_prompt_tokens  # type: ignore
 
+REPO = Path(__file__).resolve().parents[1]
 N = 80  # all-equal deltas clear Holm's first level 0.05/2 from 72 cases on: 0.95^72 < 0.025
 CALLS = 500_000
 CACHED = 0.5
@@ -91,7 +93,7 @@ def per_call(model: str, bodies: list[dict]) -> float:
 def ablate(*extra: str) -> tuple[object, dict]:
     result = CliRunner().invoke(app, [*ARGS, *extra])
     assert result.exit_code == 0, result.output
-    return result, json.loads((__import__("pathlib").Path("reports") / "p" / "ablation.json").read_text("utf-8"))
+    return result, json.loads((Path("reports") / "p" / "ablation.json").read_text("utf-8"))
 
 
 def test_a_non_inferior_cheaper_model_is_recommended_in_ablation_json_and_a_worse_one_is_not(repo, fake, second):
@@ -142,6 +144,11 @@ def test_a_non_inferior_cheaper_model_is_recommended_in_ablation_json_and_a_wors
     assert len((repo / "reports" / "p" / "ablation.csv").read_text(encoding="utf-8").splitlines()) == 1 + 2
     for text in (result.output, md, json.dumps(data)):
         assert SECOND_KEY not in text
+    # README's example is this run's output
+    readme = (REPO / "README.md").read_text(encoding="utf-8").split("$ promptslim ablate prompts/p.j2", 1)[1]
+    shown = [line for line in result.output.splitlines() if line.startswith(("plan:", "remove ", "prompts/p.j2:"))]
+    shown += [line for line in section.splitlines() if line.startswith("| ")]
+    assert len(shown) == 3 + 4 and all(line in readme for line in shown)
 
 
 def test_without_the_flag_the_model_keys_are_absent(repo, fake, second):
