@@ -126,6 +126,17 @@ def tier_markdown(r: TierResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tier_html(r: TierResult) -> str:
+    """tier.html: the look of ablation.html (one stylesheet) around the same model table partial."""
+    from promptslim.report.fmt import environment, short_commit
+
+    provenance = (f"eval set {r.evalset} · commit {short_commit(r.git_commit)} · template sha256 "
+                  f"{r.template_sha256[:12]} · created {r.created_at}")
+    return environment().get_template("tier.html.j2").render(
+        template=r.template, context=context(r), warnings=list(r.warnings), models=html_table(r), method=r.method,
+        facts=fact_lines(r.run, Prices(r.baseline_price, None), None), provenance=provenance)
+
+
 def context(r: TierResult) -> str:
     return (f"Baseline {r.model}; judge {r.judge_model}; eval set {r.evalset} ({r.cases} cases × {r.repeats}); "
             f"margin {r.margin:g}; {r.calls_per_month:,} calls/month; cached-input share "
