@@ -44,6 +44,18 @@ class Ablation:
     diff: str
     rewritten_source: str | None = None  # with --rewrite: the slim prompt plus the verified rewrites
 
+    def to_apply(self) -> tuple[str, str] | None:
+        """What `--write` puts in place of the template, and its name: the verified rewritten prompt when it saves
+        more than the slim prompt (both are verified claims; it starts from the slim prompt's removals or rewords the
+        whole text), else the slim prompt when it removes anything, else nothing."""
+        w, slim = self.data.rewritten, self.data.slim
+        if self.rewritten_source is not None and w is not None and w.verified and (
+                not slim.removed or w.usd_per_month_saved > slim.usd_per_month_saved
+                or (w.usd_per_month_saved == slim.usd_per_month_saved
+                    and (w.input_tokens_saved or 0) > (slim.input_tokens_saved or 0))):
+            return self.rewritten_source, "rewritten"
+        return (self.slim_source, "slim") if slim.removed else None
+
 
 def model_strategy(prepared: "Prepared", also_models: Sequence[str]) -> "CheaperModel | None":
     """ablate --also-model: the candidates, validated as `tier` validates them (none repeated, not the model under

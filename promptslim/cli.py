@@ -444,10 +444,11 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
         _line(f"warning: {warning}")
     for name, path in files.items():
         _line(f"  {name:<6} {path}")
-    if write and not result.data.slim.removed:
+    applied = result.to_apply() if write else None
+    if write and applied is None:
         _line(f"nothing removed: no unit was verified removable together, so {tpl.rel} is unchanged")
-    elif write:
-        _line(f"applied the slim template to {tpl.rel} — review with: git diff {tpl.rel}")
+    elif applied is not None:
+        _line(f"applied the {applied[1]} template to {tpl.rel} — review with: git diff {tpl.rel}")
     if result.data.inconclusive_hint:
         _line(result.data.inconclusive_hint)
     if prepared.models.local:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from promptslim.errors import InputError
 from promptslim.template import Template, sandbox
@@ -33,13 +33,27 @@ _ENV = sandbox()
 
 @dataclass(frozen=True)
 class Rewrite:
-    """A proposed shorter wording of one unit ("" = drop it: a duplicate sentence), and who proposed it."""
+    """A proposed shorter wording of one unit ("" = drop it: a duplicate sentence), or of the whole template
+    (`unit` None: `original` and `rewrite` are whole sources, `covers` every unit id), and who proposed it."""
 
-    unit: Unit
+    unit: Unit | None
     original: str
     rewrite: str
     proposer: str  # "rules" or "rewriter:<model>"
     reason: str = ""
+    covers: tuple[int, ...] = ()
+
+    @property
+    def whole(self) -> bool:
+        return self.unit is None
+
+    @property
+    def unit_ids(self) -> list[int]:
+        return [self.unit.id] if self.unit is not None else list(self.covers)
+
+    @property
+    def label(self) -> str:
+        return "the whole text" if self.unit is None else f"unit {self.unit.id}"
 
 
 @dataclass(frozen=True)
@@ -144,23 +158,64 @@ def clean_answer(answer: str, original: str) -> str:
     return text
 
 
+WHOLE_SYSTEM = (
+    "You shorten LLM prompt templates. Rewrite the whole template the user gives you so it tells the model exactly "
+    "the same things in as few words as possible: merge sentences that overlap, drop filler and politeness, keep "
+    "every fact, number, name, label, format rule and condition. Copy every {{ ... }}, {% ... %} and {# ... #} "
+    "exactly as written, in the same order, and keep each on its own line where it was on its own line. Keep "
+    "markdown headings and XML-style tags. Answer with the rewritten template only, no commentary, no code fence.")
+_FENCE = re.compile(r"^```[\w-]*\n(.*?)\n?```\s*$", re.S)
+
+
+def whole_prompt(source: str) -> list[dict[str, str]]:
+    """What the rewriter model is asked for the whole instruction text at once (a unit-by-unit rewrite cannot merge
+    two instructions that overlap; this can)."""
+    return [{"role": "system", "content": WHOLE_SYSTEM}, {"role": "user", "content": source}]
+
+
+def clean_whole(answer: str, original: str) -> str:
+    """The rewriter's whole-template answer with a code fence stripped, ending in a newline where the original did."""
+    text = answer.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1).strip()
+    return text + "\n" if original.endswith("\n") and text else text
+
+
 async def model_rewrites(runner: "Runner", model: str, template: Template) -> list[Rewrite]:
-    """One rewriter call per rewordable unit, through the runner (cached, budgeted, in the ledger)."""
+    """One rewriter call per rewordable unit and one for the whole template (when it has two units or more),
+    through the runner (cached, budgeted, in the ledger)."""
     from promptslim.llm.base import Params
 
     units = [u for u in template.candidates if _span_text(template.source, u) is not None]
     params = Params(model=model, temperature=0.0, max_tokens=max(64, 2 * len(max((u.text for u in units),
                                                                              key=len, default="")) // 3))
-    answers = await runner.gather(runner.complete(REWRITER, rewriter_prompt(u.text), params) for u in units)
-    return [Rewrite(u, u.text, clean_answer(a.text, u.text), f"{REWRITER}:{model}") for u, a in zip(units, answers)
-            if a.text.strip()]
+    proposer = f"{REWRITER}:{model}"
+    asks = [runner.complete(REWRITER, rewriter_prompt(u.text), params) for u in units]
+    whole = len(template.candidates) >= 2
+    if whole:  # room for the same length back: the answer is refused unless shorter anyway
+        asks.append(runner.complete(REWRITER, whole_prompt(template.source),
+                                    Params(model=model, temperature=0.0, max_tokens=max(128, len(template.source) // 2))))
+    answers = await runner.gather(asks)
+    out = [Rewrite(u, u.text, clean_answer(a.text, u.text), proposer) for u, a in zip(units, answers) if a.text.strip()]
+    if whole and answers[-1].text.strip():
+        out.append(Rewrite(None, template.source, clean_whole(answers[-1].text, template.source), proposer,
+                           "the whole text in fewer words", tuple(u.id for u in template.units)))
+    return out
 
 
 def apply(template: Template, removed: Sequence[int], rewrites: Sequence[Rewrite]) -> str:
-    """The template source with units removed and rewrites applied (a rewrite to "" removes its unit)."""
+    """The template source with units removed and rewrites applied (a rewrite to "" removes its unit). A whole-text
+    rewrite replaces everything, so it combines with nothing else."""
+    whole = [r for r in rewrites if r.whole]
+    if whole:
+        if len(rewrites) > 1 or removed:
+            raise ValueError("a whole-text rewrite combines with no removal or other rewrite")
+        return whole[0].rewrite
     gone = {u.id: u for u in template.units if u.id in set(removed)}
     edits = []
     for r in rewrites:
+        assert r.unit is not None
         if r.unit.id in gone:
             continue
         if not r.rewrite:
@@ -183,18 +238,30 @@ def apply(template: Template, removed: Sequence[int], rewrites: Sequence[Rewrite
     return remove_units(source, units)
 
 
-def vet(ev: "Evaluator", template: Template, proposals: Sequence[Rewrite], tokens_of) -> tuple[list[Rewrite],
-                                                                                              list[Refusal]]:
-    """Keep the proposals that are shorter, keep the template's Jinja, compile and render every case; the rest
-    are refused here, before any target call."""
+def pinned_problem(template: Template, rewrite: str) -> str | None:
+    """Why a whole-text rewrite is refused for touching a pinned unit (`{# promptslim: keep #}`): pinned text stays
+    word for word."""
+    for unit in template.units:
+        if unit.pinned and any(template.source[a:b] not in rewrite for a, b in unit.spans):
+            return f"rewords pinned unit {unit.id} ({unit.text[:40]!r}): pinned units stay word for word"
+    return None
+
+
+def vet(ev: "Evaluator", template: Template, proposals: Sequence[Rewrite],
+        tokens_of: Callable[[str], int]) -> tuple[list[Rewrite], list[Refusal]]:
+    """Keep the proposals that are shorter, keep the template's Jinja (and, for the whole text, its pinned units),
+    compile and render every case; the rest are refused here, before any target call."""
     kept: list[Rewrite] = []
     refused: list[Refusal] = []
     seen: set[tuple[int, str]] = set()
     for r in proposals:
-        if (r.unit.id, r.rewrite) in seen or r.rewrite == r.original:
+        key = (r.unit.id if r.unit is not None else 0, r.rewrite)
+        if key in seen or r.rewrite == r.original:
             continue
-        seen.add((r.unit.id, r.rewrite))
+        seen.add(key)
         why = check_rewrite(r.original, r.rewrite) if r.rewrite else None
+        if why is None and r.whole:
+            why = pinned_problem(template, r.rewrite)
         if why is None and r.rewrite and tokens_of(r.rewrite) >= tokens_of(r.original):
             why = "is not shorter in tokens"
         if why is None:

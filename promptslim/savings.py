@@ -138,6 +138,7 @@ def _levers(template: Template, root: Path, sha256: str, calls_per_month: int) -
         rewritten = ablation.get("rewritten") or {}
         if rewritten.get("verified"):
             out.append(Lever("rewrite", _scaled(rewritten.get("usd_per_month_saved"), cpm, calls_per_month),
+                             "whole text reworded" if rewritten.get("whole_text") else
                              f"slim prompt with units {', '.join(map(str, rewritten.get('rewritten') or []))} reworded",
                              report, stale))
     model = _model_lever(folder, root, sha256, calls_per_month, ablation)

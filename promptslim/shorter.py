@@ -1,16 +1,19 @@
 """The say-it-shorter strategy: each vetted rewrite is a variant decided against the baseline like a removal
-(non-inferiority at the margin, Holm across the rewrites), then the slim prompt plus the rewrites that held is
-verified as one prompt, as a fixed sequence at 97.5% per step.
+(non-inferiority at the margin, Holm across the rewrites), then the slim prompt plus the unit rewrites that held
+is verified as one prompt, as a fixed sequence at 97.5% per step; a whole-text rewrite is verified on its own.
 
 Why its own sequence after the slim one: the slim chain spends its 2.5%; the rewrite chain, fixed in order by
 $ saved before its runs, spends another 2.5%, so the shipped rewritten prompt is wrong at most 5% of the time.
+With a whole-text rewrite as well, those 2.5% are split in two (Bonferroni): the unit chain at 1.25% per step,
+the whole text at 1.25%; the shipped prompt is the verified one that saves more, which keeps the 2.5% because
+a choice among claims that all hold at once is itself a claim that holds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from promptslim.decide import UnitDecision, decide_units, slim_order, slim_step
+from promptslim.decide import SLIM_ALPHA, UnitDecision, decide_units, slim_order, slim_step
 from promptslim.evaluate import Summary, VariantResult
 from promptslim.results import SideErrors, SlimStep
 from promptslim.results.tier import ModelVerdict
@@ -31,6 +34,7 @@ class RewriteResult:
     usd_per_call_saved: float
     usd_per_month_saved: float
     saves_money: bool
+    deltas: tuple[float, ...] = ()  # per-case score deltas against the baseline (the whole text is verified on them)
 
     @property
     def verdict(self) -> ModelVerdict:
@@ -39,7 +43,8 @@ class RewriteResult:
 
 @dataclass(frozen=True)
 class Rewritten:
-    """The slim prompt with the rewrites the fixed sequence verified (none: the slim prompt as it was)."""
+    """The verified rewritten prompt: the slim prompt with the unit rewrites the fixed sequence verified, or the
+    whole-text rewrite when that was verified and saves more (none verified: the slim prompt as it was)."""
 
     source: str
     result: VariantResult | None
@@ -48,6 +53,8 @@ class Rewritten:
     low: float | None
     high: float | None
     steps: list[SlimStep]
+    alpha: float = SLIM_ALPHA  # the level each step (and the whole text) was tested at
+    whole_step: SlimStep | None = None  # the whole-text rewrite's own test, when there was one
 
 
 class SayShorter:
@@ -61,43 +68,62 @@ class SayShorter:
 
     def variants(self) -> list[Variant]:
         """Every rewrite on its own, and (at most) one combined run per rewrite in the sequence."""
-        each = [Variant(f"rewrite unit {r.unit.id}", apply(self.template, [], [r])) for r in self.rewrites]
-        chain = [Variant(f"rewritten {k}", apply(self.template, [], self.rewrites[:k]))
-                 for k in range(1, len(self.rewrites) + 1)]
+        each = [Variant(f"rewrite {r.label}", apply(self.template, [], [r])) for r in self.rewrites]
+        units = [r for r in self.rewrites if not r.whole]
+        chain = [Variant(f"rewritten {k}", apply(self.template, [], units[:k])) for k in range(1, len(units) + 1)]
         return each + chain
 
     async def decide(self, trial: Trial, removed: set[int] | frozenset[int] = frozenset()) -> list[RewriteResult]:
-        """Rewrites of units the slim prompt keeps, each against the baseline, Holm across them."""
+        """Rewrites of units the slim prompt keeps, and of the whole text, each against the baseline, Holm across
+        them."""
         ev = trial.ev
-        todo = [r for r in self.rewrites if r.unit.id not in removed]
+        todo = [r for r in self.rewrites if r.unit is None or r.unit.id not in removed]
         if not todo:
             return []
         trial.tick("rewrites", len(ev.evalset.cases) * len(todo))
-        runs = await ev.runner.gather(trial.run(Variant(f"rewrite unit {r.unit.id}", apply(self.template, [], [r])))
+        runs = await ev.runner.gather(trial.run(Variant(f"rewrite {r.label}", apply(self.template, [], [r])))
                                       for r in todo)
         pairs = [paired(run.cases, trial.baseline.cases) for run in runs]
         decisions = decide_units([d for d, _ in pairs], trial.margin)
         base = trial.baseline.summary
         out = []
-        for r, run, decision, (_, errors) in zip(todo, runs, decisions, pairs):
+        for r, run, decision, (deltas, errors) in zip(todo, runs, decisions, pairs):
             per_call, per_month, saves = trial.saves(base, run.summary)
             out.append(RewriteResult(r, run.summary, decision, errors,
                                      base.input_tokens - run.summary.input_tokens,
-                                     run.summary.output_tokens - base.output_tokens, per_call, per_month, saves))
+                                     run.summary.output_tokens - base.output_tokens, per_call, per_month, saves,
+                                     tuple(deltas)))
         return out
 
     async def combine(self, trial: Trial, findings: list[RewriteResult], removed: list[int]) -> Rewritten:
-        """Add the rewrites one at a time to the slim prompt in a fixed order; ship the last step that held."""
+        """Add the unit rewrites one at a time to the slim prompt in a fixed order (the last step that held), test
+        the whole-text rewrite on its own, and ship the verified one that saves more."""
+        whole = next((f for f in findings if f.rewrite.whole), None)
+        alpha = SLIM_ALPHA / 2 if whole is not None else SLIM_ALPHA
+        chain = await self._chain(trial, [f for f in findings if not f.rewrite.whole], removed, alpha)
+        if whole is None:
+            return chain
+        ok, low, high = slim_step(list(whole.deltas), trial.margin, alpha)
+        step = SlimStep([], bounds(low, high), ok, whole.saves_money, whole.judge_errors)
+        chain = replace(chain, whole_step=step)
+        if not (ok and whole.saves_money) or (chain.rewrites and _saved(trial, chain) >= _saved_by(whole)):
+            return chain
+        return Rewritten(whole.rewrite.rewrite, VariantResult((), whole.summary), [whole.rewrite], list(whole.deltas),
+                         low, high, chain.steps, alpha, step)
+
+    async def _chain(self, trial: Trial, findings: list[RewriteResult], removed: list[int],
+                     alpha: float) -> Rewritten:
+        """The slim prompt plus unit rewrites, one more per step in a fixed order, each step at `alpha`."""
         ev, baseline = trial.ev, trial.baseline
         order = slim_order([f.decision for f in findings], [f.saves_money for f in findings],
                            [f.usd_per_call_saved for f in findings])
         # as for the slim prompt: every rewrite that saves money, the non-inferior ones first (decide.slim_order)
         pool, units = [], set()
         for j in order:  # one wording per unit: the first in the order
-            if findings[j].rewrite.unit.id not in units:
-                units.add(findings[j].rewrite.unit.id)
+            if findings[j].rewrite.unit_ids[0] not in units:
+                units.add(findings[j].rewrite.unit_ids[0])
                 pool.append(findings[j])
-        best = Rewritten(apply(self.template, removed, []), None, [], [], None, None, [])
+        best = Rewritten(apply(self.template, removed, []), None, [], [], None, None, [], alpha)
         steps: list[SlimStep] = []
         for size in range(1, len(pool) + 1):
             chosen = [f.rewrite for f in pool[:size]]
@@ -105,11 +131,22 @@ class SayShorter:
             trial.tick(f"rewritten ({size} rewrite{'s' if size > 1 else ''})", len(ev.evalset.cases))
             result = await trial.run(Variant(f"rewritten {size}", source))
             deltas, errors = paired(result.cases, baseline.cases)
-            ok, low, high = slim_step(deltas, trial.margin)
+            ok, low, high = slim_step(deltas, trial.margin, alpha)
             saves = trial.saves(baseline.summary, result.summary)[2]
-            steps.append(SlimStep(sorted([*removed, *(r.unit.id for r in chosen)]), bounds(low, high), ok, saves,
-                                  errors))
+            steps.append(SlimStep(sorted([*removed, *(i for r in chosen for i in r.unit_ids)]), bounds(low, high), ok,
+                                  saves, errors))
             if not (ok and saves):
                 break
-            best = Rewritten(source, result, chosen, deltas, low, high, [])
-        return Rewritten(best.source, best.result, best.rewrites, best.deltas, best.low, best.high, steps)
+            best = Rewritten(source, result, chosen, deltas, low, high, [], alpha)
+        return replace(best, steps=steps)
+
+
+def _saved(trial: Trial, w: Rewritten) -> tuple[float, float]:
+    """What a verified prompt saves per call: ($, input tokens) — tokens decide where every price is 0."""
+    base = trial.baseline.summary
+    s = w.result.summary if w.result is not None else base
+    return base.usd_per_call - s.usd_per_call, base.input_tokens - s.input_tokens
+
+
+def _saved_by(f: RewriteResult) -> tuple[float, float]:
+    return f.usd_per_call_saved, f.input_tokens_saved

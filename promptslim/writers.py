@@ -25,8 +25,9 @@ def write_ablation(root: Path, template: Template, result: Ablation, apply_in_pl
     files["slim"] = slim
     if result.rewritten_source is not None:
         files["rewritten"] = atomic_write(folder / paths.rewritten_file(template.rel), result.rewritten_source, root)
-    if apply_in_place and result.data.slim.removed:
-        atomic_write(root / template.rel, result.slim_source, root)
+    chosen = result.to_apply() if apply_in_place else None
+    if chosen is not None:
+        atomic_write(root / template.rel, chosen[0], root)
     return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
 
 

@@ -77,8 +77,11 @@ def test_a_good_rewrite_is_adopted_a_lossy_one_rejected_and_jinja_changes_refuse
     assert "adds \"{% include 'secrets.txt' %}\"" in refused[REWRITER[INTRO]]["why"]
     systems = target_systems(fake)
     assert not any("Greet the customer by name" in s or "Answer order questions" in s for s in systems)
-    # one rewriter call per rewordable unit, through the runner
-    assert sum(1 for b in fake.requests if b["model"] == "rewriter-x") == 4
+    # one rewriter call per rewordable unit and one for the whole text, through the runner; this rewriter hands the
+    # whole text back unchanged, which is no rewrite at all: nothing whole-text is tested or refused
+    assert sum(1 for b in fake.requests if b["model"] == "rewriter-x") == 5
+    assert not any(r["whole_text"] for r in data["rewrites"] + data["rewrites_refused"])
+    assert data["rewritten"]["whole_text_step"] is None and data["rewritten"]["step_level"] == 0.975
     tested = {(r["proposer"], r["rewrite"]): r for r in data["rewrites"]}
     rule = tested[("rules", "- Quote the order number as ORDER-<n>.")]
     model = tested[("rewriter:rewriter-x", REWRITER[QUOTE])]

@@ -1,6 +1,7 @@
 """Ablation reports: ablation.json, .md, .csv and .html from the engine's typed result."""
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,6 +120,7 @@ def render_html(result: AblationResult, diff: str) -> str:
     view = _view(result, diff)
     view["chart_svg"] = ablation_chart_svg(result) if result.units else ""
     view["diff_lines"] = diff_lines(diff)
+    view["whole_diff_lines"] = diff_lines(view.get("whole_diff") or "")
     return fmt.environment().get_template("ablation.html.j2").render(**view)
 
 
@@ -193,25 +195,49 @@ def _view(result: AblationResult, diff: str) -> dict:
 
 
 def _rewrites(result: AblationResult) -> dict:
-    """The say-it-shorter section (ablate --rewrite): before/after, tokens saved, verdict; None when not run."""
+    """The say-it-shorter section (ablate --rewrite): before/after, tokens saved, verdict; None when not run. A
+    whole-text rewrite is too long for a table cell: its row points to its diff, shown below the table."""
     if result.rewrites is None:
-        return {"rewrites": None, "rewritten_line": "", "refused": []}
-    rows = [{"unit": ", ".join(map(str, r.unit_ids)), "before": r.original, "after": r.rewrite or "(dropped: repeat)",
+        return {"rewrites": None, "rewritten_line": "", "refused": [], "whole_diff": ""}
+    rows = [{"unit": "all" if r.whole_text else ", ".join(map(str, r.unit_ids)),
+             "before": f"(the whole text, {len(r.original.splitlines())} lines)" if r.whole_text else r.original,
+             "after": "(the diff below)" if r.whole_text else r.rewrite or "(dropped: repeat)",
              "by": r.proposer, "tokens_saved": fmt.tokens(r.input_tokens_saved) + _approx(result),
              "score": fmt.delta_ci(r.score_delta, r.ci), "verdict": str(r.verdict) + (" (adopted)" if r.adopted else ""),
              # a saving is shown only where quality was shown to hold, as for units
              "usd_month": fmt.usd(r.usd_per_month_saved) if r.verdict == "non-inferior" else f"— ({r.verdict})"}
             for r in result.rewrites]
+    whole = next((r for r in result.rewrites if r.whole_text), None)
+    diff = "".join(difflib.unified_diff(whole.original.splitlines(keepends=True),
+                                        whole.rewrite.splitlines(keepends=True), fromfile=result.template,
+                                        tofile="whole-text rewrite")) if whole else ""
     w = result.rewritten
+    level = f"{w.step_level * 100:g}%" if w is not None else ""
     if w is not None and w.verified:
-        line = (f"`{w.path}`: the slim prompt with units {fmt.ids(w.rewritten)} reworded, verified on its own run at "
-                f"97.5%: {fmt.tokens(w.input_tokens_saved)} input tokens/call fewer than the original, quality "
-                f"{fmt.delta_ci(w.score_delta, w.ci)}, {fmt.usd(w.usd_per_month_saved)}/month saved")
+        what = ("the whole text reworded" if w.whole_text
+                else f"the slim prompt with units {fmt.ids(w.rewritten)} reworded")
+        line = (f"`{w.path}`: {what}, verified on its own run at {level}: {fmt.tokens(w.input_tokens_saved)} input "
+                f"tokens/call fewer than the original, quality {fmt.delta_ci(w.score_delta, w.ci)}, "
+                f"{fmt.usd(w.usd_per_month_saved)}/month saved")
     else:
         line = "No rewrite was verified on top of the slim prompt; nothing rewritten is proposed."
-    refused = [f"unit {', '.join(map(str, r.unit_ids))} ({r.proposer}): {r.rewrite!r} {r.why}"
+    if w is not None and w.whole_text_step is not None:
+        step = w.whole_text_step
+        held = "held" if step.verified else "did not hold"
+        low = fmt.signed(step.ci[0]) if step.ci else "—"
+        line = (line.rstrip(".") + f". The whole-text rewrite and the unit rewrites shared the 2.5% (each tested at "
+                f"{level}); the whole text {held} (lower bound {low})"
+                + ("" if step.saves_money else " and does not save money") + ".")
+    refused = [f"{'the whole text' if r.whole_text else 'unit ' + ', '.join(map(str, r.unit_ids))} ({r.proposer}): "
+               f"{_short(r.rewrite) if r.whole_text else repr(r.rewrite)} {r.why}"
                for r in result.rewrites_refused or []]
-    return {"rewrites": rows, "rewritten_line": line, "refused": refused}
+    return {"rewrites": rows, "rewritten_line": line, "refused": refused, "whole_diff": diff.rstrip("\n"),
+            "whole_fence": "`" * max(3, _longest_backtick_run(diff) + 1)}
+
+
+def _short(text: str, limit: int = 80) -> str:
+    one = " ".join(text.split())
+    return repr(one if len(one) <= limit else one[:limit - 1] + "…")
 
 
 def _models(result: AblationResult) -> dict:

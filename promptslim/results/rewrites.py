@@ -29,6 +29,7 @@ class RewriteFinding(JsonRecord):
     holm_level: float
     judge_errors: SideErrors
     adopted: bool  # part of the verified rewritten prompt
+    whole_text: bool  # the whole template reworded at once (`original`/`rewrite` are whole sources; every unit id)
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,17 @@ class RefusedRewrite(JsonRecord):
     rewrite: str
     proposer: str
     why: str
+    whole_text: bool
 
 
 @dataclass(frozen=True)
 class RewrittenPrompt(JsonRecord):
-    """The slim prompt with the rewrites the fixed sequence verified, written next to slim.j2."""
+    """The verified rewritten prompt, written next to slim.j2: the slim prompt with the unit rewrites the fixed
+    sequence verified, or the whole-text rewrite when it was verified and saves more."""
 
     path: str
     rewritten: list[int]  # units reworded (or dropped as repeats) in it
-    removed: list[int]  # the slim prompt's removals it starts from
+    removed: list[int]  # the slim prompt's removals it starts from ([] for a whole-text rewrite: it starts afresh)
     input_tokens: float | None
     input_tokens_saved: float | None
     output_tokens_delta: float | None
@@ -57,4 +60,7 @@ class RewrittenPrompt(JsonRecord):
     n: int
     verified: bool
     usd_per_month_saved: float
-    steps: list[SlimStep]
+    steps: list[SlimStep]  # the unit-rewrite sequence on top of the slim prompt
+    whole_text: bool  # the prompt shipped is the whole-text rewrite
+    step_level: float  # confidence of each step: 0.975, or 0.9875 each when a whole-text rewrite shares the 2.5%
+    whole_text_step: SlimStep | None  # the whole-text rewrite's own test at step_level (None: there was none)
