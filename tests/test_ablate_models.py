@@ -286,3 +286,14 @@ def test_report_takes_the_model_lever_from_the_newer_run_of_the_current_template
     (repo / "prompts" / "p.j2").write_text(SOURCE + "- Be brief.\n", encoding="utf-8")
     assert lever(repo) == {"lever": "model", "usd_per_month_saved": 1.0, "detail": "cheap-bad instead of big-model",
                            "report": "reports/p/tier.md", "stale": True}
+
+
+def test_also_model_and_rewrite_add_their_keys_side_by_side(repo, fake, second):
+    (repo / "prompts" / "p.j2").write_text(f"{INTRO}\n- Please remember to quote the order number as ORDER-<n>.\n",
+                                          encoding="utf-8")
+    _, data = ablate("--rewrite", "--rewriter-model", "none", "--also-model", "cheap-good", "--yes")
+    jsonschema.validate(data, shipped_schema(), cls=jsonschema.Draft202012Validator)
+    assert [r["proposer"] for r in data["rewrites"]] == ["rules"]  # the filler opening, dropped by rule
+    assert [m["model"] for m in data["models"]] == ["cheap-good"]
+    assert data["model_recommendation"]["model"] == "cheap-good"
+    assert list(data)[-5:] == ["rewrites", "rewrites_refused", "rewritten", "models", "model_recommendation"]
