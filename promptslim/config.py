@@ -50,7 +50,7 @@ class Endpoint:
     """Where one role's calls go; api_key_env names the variable, the key itself is never stored."""
 
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str | None = "OPENAI_API_KEY"  # None: no key is sent (a table with its own host and no api_key_env)
 
 
 @dataclass(frozen=True)
@@ -262,11 +262,14 @@ def _number(value: Any, key: str, low: float, high: float | None, where: _Where,
 def _endpoint(data: dict[str, Any], where: _Where, table: str | None, fallback: Endpoint | None = None) -> Endpoint:
     base = fallback or Endpoint()
     base_url = data.get("base_url", base.base_url)
-    key_env = data.get("api_key_env", base.api_key_env)
+    # a [judge] or [models] table that points at another host sends a key only when it names one: the model
+    # under test's key never follows a base_url to a host it was not issued for
+    elsewhere = fallback is not None and "base_url" in data and base_url != base.base_url
+    key_env = data.get("api_key_env", None if elsewhere else base.api_key_env)
     if base_url is not None and not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
         raise where.error("'base_url' must be an http(s) URL", "base_url", table)
     # upper-case only: a pasted key (sk-…, gsk_…) must never be accepted as a variable name
-    if not isinstance(key_env, str) or not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", key_env):
+    if key_env is not None and (not isinstance(key_env, str) or not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", key_env)):
         raise where.error("'api_key_env' must name an environment variable (not the key itself)", "api_key_env", table)
     return Endpoint(base_url=base_url, api_key_env=key_env)
 

@@ -90,7 +90,7 @@ def _backend(model: str, endpoint: Endpoint, config: Config):
 
         return LocalBackend()
     base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL")
-    api_key = os.environ.get(endpoint.api_key_env)
+    api_key = os.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
     if not api_key and not base_url:
         raise InputError(f"model '{model}' needs an endpoint: set ${endpoint.api_key_env} (and OPENAI_BASE_URL for "
                          "a non-OpenAI server), or use --model local")

@@ -86,7 +86,7 @@ def test_tool_promptslim_in_pyproject(tmp_path):
     assert config.source == "pyproject.toml"
     assert (config.model, config.margin) == ("gpt-4.1", 0.05)
     assert config.prompt("support_reply").calls_per_month == 10
-    assert config.judge == Endpoint("http://localhost:11434/v1", "OPENAI_API_KEY")
+    assert config.judge == Endpoint("http://localhost:11434/v1", None)  # its own host, no api_key_env: no key sent
     assert config.target == Endpoint(None, "OPENAI_API_KEY")
 
 
@@ -113,6 +113,18 @@ def test_judge_endpoint_inherits_then_overrides(tmp_path):
                                    '[judge]\napi_key_env = "JUDGE_KEY"\n')
     assert config.target == Endpoint("https://proxy.example/v1", "PROXY_KEY")
     assert config.judge == Endpoint("https://proxy.example/v1", "JUDGE_KEY")
+
+
+def test_a_table_on_another_host_sends_a_key_only_when_it_names_one(tmp_path):
+    config = config_from(tmp_path, '[judge]\nbase_url = "https://judge.example/v1"\n'
+                                   '[models."llama3"]\nbase_url = "http://localhost:11434/v1"\n'
+                                   '[models."mine"]\nbase_url = "http://localhost:8000/v1"\napi_key_env = "MINE_KEY"\n'
+                                   '[models."same"]\napi_key_env = "SAME_KEY"\n')
+    assert config.judge == Endpoint("https://judge.example/v1", None)  # OPENAI_API_KEY does not follow it there
+    assert config.models["llama3"] == Endpoint("http://localhost:11434/v1", None)
+    assert config.models["mine"] == Endpoint("http://localhost:8000/v1", "MINE_KEY")
+    assert config.models["same"] == Endpoint(None, "SAME_KEY")  # the target's host: a key it names is sent
+    assert config.target == Endpoint(None, "OPENAI_API_KEY")
 
 
 # --- errors name the key and its line ------------------------------------------------------------------

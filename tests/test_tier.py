@@ -222,3 +222,25 @@ def test_tier_html_has_one_row_per_model_and_the_ablation_look(repo, fake, secon
     assert f"+${good['usd_per_month_saved']:,.2f}" == rows[1][-1]
     assert environment().get_template("_style.css.j2").render() in html  # ablation.html's stylesheet
     assert "Measurably worse than big-model: cheap-bad" in html and SECOND_KEY not in html
+
+
+def test_a_candidate_on_another_host_without_api_key_env_gets_no_key(make_repo, fake, second, monkeypatch):
+    """The model under test's key never follows a [models] base_url to another host unless the table names it."""
+    fake.handler = answer
+    cases = [{"id": f"q{i}", "input": f"Question {i}: where is my order?",
+              "assert": [{"type": "contains", "value": f"ORDER-{i}"}]} for i in range(4)]
+    make_repo({"promptslim.toml": config(second.url).replace('api_key_env = "SECOND_KEY"\n', ""),
+               "prompts/p.j2": SOURCE, "evalsets/p.yaml": yaml.safe_dump({"cases": cases}, sort_keys=False)})
+    result = CliRunner().invoke(app, ["tier", "prompts/p.j2", "--model", "cheap-good", "--judge-model", "none",
+                                      "--yes"])
+    assert result.exit_code == 0, result.output
+    secret = "sk-test-SECRET-0123456789"  # the fake fixture's OPENAI_API_KEY
+    assert second.request_headers and all(secret not in h.get("authorization", "") for h in second.request_headers)
+    assert all(h.get("authorization") == f"Bearer {secret}" for h in fake.request_headers)
+    # a host that wants a key says so in one line, naming the fix (exit 4: the endpoint failed)
+    second.add_faults("401")
+    failed = CliRunner().invoke(app, ["tier", "prompts/p.j2", "--model", "cheap-good", "--judge-model", "none",
+                                      "--yes", "--no-cache"])
+    assert failed.exit_code == 4, failed.output
+    assert "asks for an API key (401) and none is sent to it — name its variable with api_key_env" in failed.output
+    assert secret not in failed.output

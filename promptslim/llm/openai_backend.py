@@ -19,7 +19,8 @@ class OpenAIBackend:
 
     concurrency: int | None = None
 
-    def __init__(self, base_url: str | None, api_key: str | None, timeout: float, key_env: str = "OPENAI_API_KEY"):
+    def __init__(self, base_url: str | None, api_key: str | None, timeout: float,
+                 key_env: str | None = "OPENAI_API_KEY"):
         url = (base_url or "https://api.openai.com/v1").rstrip("/")
         # what messages, the cache key and the ledger see: no userinfo, no secret query values
         self.endpoint = redact_url(url)

@@ -72,6 +72,9 @@ def decide(exc: BaseException, attempt: int, policy: RetryPolicy, *, endpoint: s
            key_env: str | None, secret: str | None = None) -> float:
     """Seconds to wait before retrying `exc`, or raise EndpointError when retrying cannot help."""
     if isinstance(exc, openai.AuthenticationError):
+        if not secret and key_env is None:  # a [judge]/[models] host with no api_key_env: no key was sent
+            raise EndpointError(f"{endpoint} asks for an API key (401) and none is sent to it — name its variable "
+                                "with api_key_env in its [judge] or [models.\"…\"] table") from None
         raise EndpointError(f"{endpoint} rejected the API key (401) — check ${key_env or 'OPENAI_API_KEY'}") from None
     if isinstance(exc, openai.PermissionDeniedError):
         raise EndpointError(f"{endpoint} refused access to model '{model}' (403) — the key lacks permission: "
