@@ -28,6 +28,8 @@ from promptslim.tokens import encoding_for
 
 if TYPE_CHECKING:
     from promptslim.rewrite import Refusal
+    from promptslim.runsetup import Prepared
+    from promptslim.tier import CheaperModel
     from promptslim.shorter import SayShorter
 
 HOURS_PER_MONTH = 30 * 24
@@ -55,6 +57,17 @@ class Ablation:
         return (self.slim_source, "slim") if slim.removed else None
 
 
+def model_strategy(prepared: "Prepared", also_models: Sequence[str]) -> "CheaperModel | None":
+    """ablate --also-model: the candidates, validated as `tier` validates them (none repeated, not the model under
+    test; prepare() already refused an unknown price), before any call; None without the flag."""
+    if not also_models:
+        return None
+    from promptslim.tier import CheaperModel, check_candidates
+
+    names = check_candidates(list(also_models), prepared.models.model, option="ablate: --also-model")
+    return CheaperModel(prepared.template.source, names)
+
+
 def planned_variants(strategy: Strategy, template_source: str) -> list[Variant]:
     """The baseline and every variant the strategy may run: what the plan and the budget gate price."""
     return [Variant("baseline", template_source), *strategy.variants()]
@@ -63,9 +76,10 @@ def planned_variants(strategy: Strategy, template_source: str) -> list[Variant]:
 async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None, slim_path: str = "",
                        two_stage: bool = True, strategy: Strategy | None = None,
                        shorter: "SayShorter | None" = None, refused: "Sequence[Refusal]" = (),
-                       rewritten_path: str = "") -> Ablation:
+                       rewritten_path: str = "", models: Sequence[str] = ()) -> Ablation:
     """Baseline, then the strategy's per-variant decisions and its combined proposal (the slim prompt); with
-    `shorter`, the rewrites of the units the slim prompt keeps, and the slim prompt with those that held."""
+    `shorter`, the rewrites of the units the slim prompt keeps, and the slim prompt with those that held; with
+    `models`, the unchanged template on each candidate model against the same baseline answers."""
     started = time.monotonic()
     template = ev.template
     strategy = strategy or LeaveOneOut(template, two_stage)
@@ -91,6 +105,10 @@ async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None,
         rewritten = await shorter.combine(trial, findings, slim.removed)
         rewritten_source = rewritten.source if rewritten.rewrites else None
         extra = rewrite_keys(ev, baseline, findings, refused, rewritten, slim.removed, rewritten_path)
+    if models:
+        from promptslim.tier import model_keys
+
+        extra.update(await model_keys(trial, list(models)))
     data = _result(ev, margin, baseline, units, slim, slim_path, adaptive, time.monotonic() - started)
     if extra:
         from dataclasses import replace

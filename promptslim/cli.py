@@ -384,9 +384,11 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
                                         "prompt keeps (rules; and the rewriter model when one is set)."),
            rewriter_model: Optional[str] = typer.Option(None, "--rewriter-model", help="Model that proposes shorter "
                                                         "wordings (default: config rewriter_model; 'none' = rules only)."),
+           also_model: list[str] = typer.Option([], "--also-model", help="Also run the unchanged template on this "
+                                                "candidate model (repeatable), decided as `tier` decides."),
            no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT) -> None:
     """Remove one instruction at a time, decide with statistics, verify a slim prompt, write reports/<name>/."""
-    from promptslim.ablate import planned_variants, run_ablation
+    from promptslim.ablate import model_strategy, planned_variants, run_ablation
     from promptslim.paths import rewritten_rel
     from promptslim.paths import slim_rel as slim_rel_of
     from promptslim.runsetup import prepare
@@ -394,7 +396,9 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     from promptslim.writers import write_ablation
 
     prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
-                       max_cost=max_cost, use_cache=not no_cache, command="ablate", batch=batch)
+                       max_cost=max_cost, use_cache=not no_cache, command="ablate", batch=batch,
+                       candidates=list(dict.fromkeys(also_model)))
+    cheaper = model_strategy(prepared, also_model)
     _notices(prepared)
     ev, tpl = prepared.evaluator, prepared.template
     if not tpl.candidates:
@@ -410,7 +414,8 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
         if not as_json:
             err.print(f"rewrites: {len(kept)} shorter wording(s) to test, {len(refused)} refused before any call",
                       markup=False)
-    plan = _plan(prepared, planned_variants(strategy, tpl.source) + (shorter.variants() if shorter else []), as_json)
+    plan = _plan(prepared, planned_variants(strategy, tpl.source) + (shorter.variants() if shorter else [])
+                 + (cheaper.variants() if cheaper else []), as_json)
     from promptslim.caveats import local_verdicts, margin_for, margin_line
 
     the_margin, margin_source = margin_for(prepared.config, tpl.name, margin)
@@ -423,13 +428,18 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     result = _execute(ev.runner, plan, yes, not as_json,
                       lambda progress: run_ablation(ev, the_margin, progress.phase, slim_rel, strategy=strategy,
                                                     shorter=shorter, refused=refused,
-                                                    rewritten_path=rewritten_rel(tpl.name, tpl.rel)))
+                                                    rewritten_path=rewritten_rel(tpl.name, tpl.rel),
+                                                    models=cheaper.candidates if cheaper else ()))
     files = write_ablation(prepared.config.root, tpl, result, write)
     if as_json:
         return _json(result.data.to_json())
     from promptslim.report import headline
 
     _line(headline(result.data))
+    if result.data.models is not None:
+        from promptslim.report.tier import headline as model_headline
+
+        _line(model_headline(result.data))
     for warning in result.data.warnings:
         _line(f"warning: {warning}")
     for name, path in files.items():

@@ -141,12 +141,36 @@ def _levers(template: Template, root: Path, sha256: str, calls_per_month: int) -
                              "whole text reworded" if rewritten.get("whole_text") else
                              f"slim prompt with units {', '.join(map(str, rewritten.get('rewritten') or []))} reworded",
                              report, stale))
-    tier = _read(folder / "tier.json", root)
-    if tier is not None and tier.get("recommendation"):
-        out.append(Lever("model", _scaled(tier.get("usd_per_month_saved"), tier.get("calls_per_month"), calls_per_month),
-                         f"{tier['recommendation']} instead of {tier.get('model')}",
-                         (folder / "tier.md").relative_to(root).as_posix(), tier.get("template_sha256") != sha256))
+    model = _model_lever(folder, root, sha256, calls_per_month, ablation)
+    if model is not None:
+        out.append(model)
     return out
+
+
+def _model_lever(folder: Path, root: Path, sha256: str, calls_per_month: int, ablation: dict | None) -> Lever | None:
+    """The cheaper-model lever from the newer of tier.json and ablation.json's `models` (ablate --also-model).
+
+    A run of the current template wins over a newer run of an older revision; among runs of the same revision the
+    newer (created_at) wins, and when it recommends nothing the lever is left out, as its evidence is the latest.
+    With no run of the current template, the newer one is shown stale (its saving is not counted).
+    """
+    runs = []
+    tier = _read(folder / "tier.json", root)
+    if tier is not None:
+        runs.append((tier, tier.get("recommendation"), tier.get("usd_per_month_saved"), "tier.md"))
+    if ablation is not None and ablation.get("models") is not None:
+        pick = ablation.get("model_recommendation")
+        pick = pick if isinstance(pick, dict) else {}
+        runs.append((ablation, pick.get("model"), pick.get("usd_per_month_saved"), "ablation.md"))
+    if not runs:
+        return None
+    current = [r for r in runs if r[0].get("template_sha256") == sha256]
+    data, model, saved, report = max(current or runs, key=lambda r: str(r[0].get("created_at") or ""))
+    if not model:
+        return None
+    return Lever("model", _scaled(saved, data.get("calls_per_month"), calls_per_month),
+                 f"{model} instead of {data.get('model')}", (folder / report).relative_to(root).as_posix(),
+                 data.get("template_sha256") != sha256)
 
 
 def _cache_note(figure: Cost | None) -> str:

@@ -19,7 +19,8 @@ from promptslim.errors import InputError
 from promptslim.evaluate import Evaluator, Summary, VariantResult
 from promptslim.gitutil import head_commit
 from promptslim.results import PriceFacts, SideErrors
-from promptslim.results.tier import TIER_SCHEMA_VERSION, ModelFinding, ModelVerdict, TierResult, TierRun
+from promptslim.results.tier import (TIER_SCHEMA_VERSION, ModelFinding, ModelRecommendation, ModelVerdict, TierResult,
+                                     TierRun)
 from promptslim.runfacts import run_facts, warnings
 from promptslim.runsetup import candidate_role
 from promptslim.strategy import Phase, Trial, Variant, bounds, paired
@@ -38,16 +39,17 @@ class ModelResult:
         return ModelVerdict.of(self.decision.verdict)
 
 
-def check_candidates(candidates: list[str], baseline_model: str) -> list[str]:
-    """The candidates as given, refused when empty, repeated, or the baseline itself (nothing to compare)."""
+def check_candidates(candidates: list[str], baseline_model: str, option: str = "tier: --model") -> list[str]:
+    """The candidates as given, refused when empty, repeated, or the baseline itself (nothing to compare);
+    `option` names the flag in the message (`tier: --model`, `ablate: --also-model`)."""
     if not candidates:
-        raise InputError("tier: name at least one candidate with --model (e.g. --model gpt-4.1-nano)")
+        raise InputError(f"{option.split(': ')[0]}: name at least one candidate with --model (e.g. --model gpt-4.1-nano)")
     seen: set[str] = set()
     for name in candidates:
         if name in seen:
-            raise InputError(f"tier: --model {name} is given twice")
+            raise InputError(f"{option} {name} is given twice")
         if name == baseline_model:
-            raise InputError(f"tier: --model {name} is the configured model (the baseline) — name other models, or "
+            raise InputError(f"{option} {name} is the configured model (the baseline) — name other models, or "
                              "set `model` in promptslim.toml to the one to compare against")
         seen.add(name)
     return candidates
@@ -116,11 +118,7 @@ async def run_tier(ev: Evaluator, candidates: list[str], margin: float, phase: P
                   usd_target=runner.totals["target"].usd,
                   usd_judge=runner.totals["judge"].usd if "judge" in runner.totals else 0.0,
                   usd_candidates=candidate_usd, wall_seconds=round(time.monotonic() - started, 2), facts=facts)
-    method = (f"{METHOD} applied to models: paired per-case score deltas (candidate − {models.model}) on the same "
-              f"cases; one-sided non-inferiority at margin {margin:g}, Holm over {len(candidates)} candidate(s) at "
-              f"{ALPHA:.0%} familywise (non-inferior); worse = one-sided t upper bound below 0; a candidate's ci is "
-              "[its lower bound at its Holm level, the upper bound]; recommendation = the cheapest non-inferior "
-              "candidate that costs less per call than the configured model")
+    method = models_method(models.model, margin, len(candidates))
     return TierResult(
         schema_version=TIER_SCHEMA_VERSION, template=ev.template.rel,
         template_sha256=hashlib.sha256(ev.template.source.encode()).hexdigest(),
@@ -133,6 +131,32 @@ async def run_tier(ev: Evaluator, candidates: list[str], margin: float, phase: P
         usd_per_month_saved=(b.usd_per_month - best.summary.usd_per_month) if best else 0.0,
         method=method, warnings=warnings(facts, models.local), run=run,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def models_method(baseline_model: str, margin: float, k: int) -> str:
+    """The test behind a candidate's verdict, as tier.json's `method` and ablation.json's model_recommendation say."""
+    return (f"{METHOD} applied to models: paired per-case score deltas (candidate − {baseline_model}) on the same "
+            f"cases; one-sided non-inferiority at margin {margin:g}, Holm over {k} candidate(s) at "
+            f"{ALPHA:.0%} familywise (non-inferior); worse = one-sided t upper bound below 0; a candidate's ci is "
+            "[its lower bound at its Holm level, the upper bound]; recommendation = the cheapest non-inferior "
+            "candidate that costs less per call than the configured model")
+
+
+async def model_keys(trial: Trial, candidates: list[str]) -> dict:
+    """ablation.json's `models` and `model_recommendation` (ablate --also-model): the candidates on the same
+    cases as the ablation's baseline answers, decided as `tier` decides them (Holm over the candidates, a family
+    of its own: the units' error budget is not shared with the models')."""
+    ev = trial.ev
+    strategy = CheaperModel(ev.template.source, candidates)
+    results = await strategy.decide(trial)
+    b = trial.baseline.summary
+    best = strategy.recommend(results, b)
+    totals = ev.runner.totals
+    spent = sum(totals[candidate_role(m)].usd for m in candidates if candidate_role(m) in totals)
+    pick = ModelRecommendation(model=best.model if best else None,
+                               usd_per_month_saved=(b.usd_per_month - best.summary.usd_per_month) if best else 0.0,
+                               usd_spent=spent, method=models_method(ev.models.model, trial.margin, len(candidates)))
+    return {"models": [_finding(ev, r, b) for r in results], "model_recommendation": pick}
 
 
 def _finding(ev: Evaluator, r: ModelResult, b: Summary) -> ModelFinding:

@@ -32,15 +32,16 @@ def write_ablation(root: Path, template: Template, result: Ablation, apply_in_pl
 
 
 def write_tier(root: Path, template: Template, result: "TierResult") -> dict[str, Path]:
-    """reports/<name>/tier.json and tier.md; paths returned relative to the repo root for display."""
+    """reports/<name>/tier.json, tier.md and tier.html; paths returned relative to the repo root for display."""
     import json
 
-    from promptslim.report.tier import tier_markdown
+    from promptslim.report.tier import tier_html, tier_markdown
 
     folder = safe_dir(root / paths.reports_dir(template.name), root)
     files = {"json": atomic_write(folder / "tier.json", json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n",
                                   root),
-             "md": atomic_write(folder / "tier.md", tier_markdown(result), root)}
+             "md": atomic_write(folder / "tier.md", tier_markdown(result), root),
+             "html": atomic_write(folder / "tier.html", tier_html(result), root)}
     return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
 
 

@@ -200,6 +200,30 @@ def test_a_candidate_endpoint_that_is_down_ends_with_exit_4(repo, fake, second):
     assert SECOND_KEY not in result.output
 
 
+def test_tier_html_has_one_row_per_model_and_the_ablation_look(repo, fake, second):
+    from test_ablate_models import model_rows
+
+    from promptslim.report.fmt import environment
+
+    result = CliRunner().invoke(app, ["tier", "prompts/p.j2", "--model", "cheap-good", "--model", "cheap-bad",
+                                      "--judge-model", "none", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "reports/p/tier.html" in result.output
+    html = (repo / "reports" / "p" / "tier.html").read_text(encoding="utf-8")
+    data = json.loads((repo / "reports" / "p" / "tier.json").read_text(encoding="utf-8"))
+    rows = model_rows(html)
+    assert [r[0] for r in rows] == ["big-model (baseline)", "cheap-good", "cheap-bad"]
+    assert [r[3] for r in rows] == ["—", "non-inferior ← recommended", "worse"]
+    # the same cells as tier.md's table, which the CLI prints too
+    md = (repo / "reports" / "p" / "tier.md").read_text(encoding="utf-8")
+    for row in rows:
+        assert "| " + " | ".join(row) + " |" in md
+    good = next(m for m in data["models"] if m["model"] == "cheap-good")
+    assert f"+${good['usd_per_month_saved']:,.2f}" == rows[1][-1]
+    assert environment().get_template("_style.css.j2").render() in html  # ablation.html's stylesheet
+    assert "Measurably worse than big-model: cheap-bad" in html and SECOND_KEY not in html
+
+
 def test_a_candidate_on_another_host_without_api_key_env_gets_no_key(make_repo, fake, second, monkeypatch):
     """The model under test's key never follows a [models] base_url to another host unless the table names it."""
     fake.handler = answer

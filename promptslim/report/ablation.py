@@ -188,6 +188,7 @@ def _view(result: AblationResult, diff: str) -> dict:
         "fence": "`" * max(3, _longest_backtick_run(diff or "") + 1),
         "method": result.method,
         **_rewrites(result),
+        **_models(result),
         "facts": _facts(result),
         "warnings": list(result.warnings),
     }
@@ -237,6 +238,17 @@ def _rewrites(result: AblationResult) -> dict:
 def _short(text: str, limit: int = 80) -> str:
     one = " ".join(text.split())
     return repr(one if len(one) <= limit else one[:limit - 1] + "…")
+
+
+def _models(result: AblationResult) -> dict:
+    """The same-prompt-cheaper-model section (ablate --also-model): report/tier.py's table; None when not run."""
+    if result.models is None:
+        return {"models_md": None, "models": None}
+    from promptslim.report.tier import ModelTable, html_table, markdown_section
+
+    table = ModelTable.of(result)
+    return {"models_md": "\n".join([f"**{html_table(table)['headline']}**", ""] + markdown_section(table)),
+            "models": html_table(table)}
 
 
 def _facts(result: AblationResult) -> list[str]:

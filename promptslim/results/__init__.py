@@ -14,7 +14,7 @@ from promptslim.results.check import (CaseScores, CheckResult, CheckRow, CheckSi
                                       Gates, HeadCases, Quality, UsdPerMtok)
 from promptslim.results.eval import AnswerCounts, EvalCase, EvalResult, EvalSummary
 from promptslim.results.index import IndexAblation, IndexEntry, IndexResult, IndexTotals, Lever
-from promptslim.results.tier import (TIER_SCHEMA_VERSION, ModelFinding, ModelVerdict, TierResult, TierRun,
+from promptslim.results.tier import (TIER_SCHEMA_VERSION, ModelFinding, ModelRecommendation, ModelVerdict, TierResult, TierRun,
                                      shipped_tier_schema, tier_schema, write_tier_schema)
 from promptslim.results.run import (AblationRun, BatchFacts, CheckRun, ConcurrencyChange, ConcurrencyFacts, EvalRun,
                                     JudgeFacts, PriceFacts, Prices, RoleFacts, RoleSpend, RunFacts, Spend)
@@ -28,6 +28,6 @@ __all__ = [
     "IndexAblation", "IndexEntry", "IndexResult", "IndexTotals", "Lever",
     "AblationRun", "BatchFacts", "CheckRun", "ConcurrencyChange", "ConcurrencyFacts", "EvalRun", "JudgeFacts", "PriceFacts",
     "Prices", "RoleFacts", "RoleSpend", "RunFacts", "Spend",
-    "TIER_SCHEMA_VERSION", "ModelFinding", "ModelVerdict", "TierResult", "TierRun", "shipped_tier_schema",
+    "TIER_SCHEMA_VERSION", "ModelFinding", "ModelRecommendation", "ModelVerdict", "TierResult", "TierRun", "shipped_tier_schema",
     "tier_schema", "write_tier_schema",
 ]

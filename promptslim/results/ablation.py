@@ -165,6 +165,9 @@ class AblationResult(JsonRecord):
     rewrites: "list[RewriteFinding] | None" = field(default=None, metadata=OPTIONAL)
     rewrites_refused: "list[RefusedRewrite] | None" = field(default=None, metadata=OPTIONAL)
     rewritten: "RewrittenPrompt | None" = field(default=None, metadata=OPTIONAL)
+    # same prompt, cheaper model (ablate --also-model): present only when run
+    models: "list[ModelFinding] | None" = field(default=None, metadata=OPTIONAL)
+    model_recommendation: "ModelRecommendation | None" = field(default=None, metadata=OPTIONAL)
 
     @property
     def nothing_removable(self) -> bool:
@@ -172,6 +175,7 @@ class AblationResult(JsonRecord):
 
 
 from promptslim.results.rewrites import RefusedRewrite, RewriteFinding, RewrittenPrompt  # noqa: E402
+from promptslim.results.tier import ModelFinding, ModelRecommendation  # noqa: E402
 
 
 SCHEMA_FILE = "schemas/ablation.schema.json"  # inside the promptslim package

@@ -56,6 +56,17 @@ class ModelFinding(JsonRecord):
 
 
 @dataclass(frozen=True)
+class ModelRecommendation(JsonRecord):
+    """ablation.json's pick among the `models` (ablate --also-model): present whenever `models` is, `model` null
+    when no candidate was shown non-inferior and cheaper."""
+
+    model: str | None  # the cheapest non-inferior candidate that costs less per call than the configured model
+    usd_per_month_saved: float  # its saving at the run's calls_per_month (0 without one)
+    usd_spent: float  # what the candidates' calls cost this run (inside run.usd)
+    method: str  # the test behind the verdicts of `models` (a family of its own, apart from the units')
+
+
+@dataclass(frozen=True)
 class TierRun(RoleSpend):
     """What the comparison spent (the configured model, the candidates, the judge), how long it took."""
 
