@@ -25,7 +25,8 @@ BOLD_HEADING = re.compile(r"^\s*(\*\*|__)(?P<inner>[^*_\n]{1,80}?)(\*\*|__)(?P<c
 TAG_LINE = re.compile(r"^\s*</?[A-Za-z_][\w.:-]*(\s[^<>]*)?/?>\s*$")
 ELEMENT_LINE = re.compile(r"^\s*<([A-Za-z_][\w.:-]*)(\s[^<>]*)?>.*</\1>\s*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_JSON_TOKEN = re.compile(r'\\.|[{}\[\]"\n]')
+_JSON_TOKEN = re.compile(r'\\.|[{}\[\]()"\n]')
+_OPENER = {"}": "{", "]": "[", ")": "("}
 LETTER = re.compile(r"[^\W\d_]")
 _BLOCKS = {"if", "for", "macro", "call", "filter", "with", "block", "autoescape", "trans"}
 UNIT_BLOCKS = {"if", "for"}
@@ -196,7 +197,8 @@ def _continues(m: str, cls: str, indent: int) -> bool:
 
 
 def _bracket_joins(masked: str, lines: Lines, cls: list[str], in_fence: list[bool], tie) -> None:
-    """A { or [ that closes on a later line ties those lines (JSON written over several lines).
+    """A {, [ or ( that closes on a later line ties those lines (JSON written over several lines; a parenthesis
+    whose closer sits alone on the next line, which would otherwise be left behind when its sentence goes).
 
     Strings (double quotes) do not cross lines; a blank line or a fence resets, so a stray
     brace in prose cannot swallow the rest of the prompt.
@@ -220,9 +222,9 @@ def _bracket_joins(masked: str, lines: Lines, cls: list[str], in_fence: list[boo
             in_string = not in_string
         elif in_string:
             continue
-        elif ch in "{[":
+        elif ch in "{[(":
             stack.append((ch, line))
-        elif stack and stack[-1][0] == ("{" if ch == "}" else "["):
+        elif stack and stack[-1][0] == _OPENER[ch]:
             tie(stack.pop()[1], line)
 
 

@@ -65,6 +65,28 @@ def _collapse(text: str) -> str:
 
 
 
+_BRACKETS = re.compile(r"[()\[\]{}]")
+_OPENS = {")": "(", "]": "[", "}": "{"}
+
+
+def partners(masked: str) -> dict[int, int]:
+    """Each bracket's partner across the whole template (they nest document-wide), for brackets that pair at all.
+
+    Why: a sentence or line that holds one end of a pair whose other end lies outside it (`Be brief.(`, a blank
+    line, `)`) would leave the other end unmatched when removed; that end stays behind as fixed text instead.
+    """
+    out: dict[int, int] = {}
+    stack: list[tuple[str, int]] = []
+    for m in _BRACKETS.finditer(masked):
+        ch, at = m.group(0), m.start()
+        if ch in "([{":
+            stack.append((ch, at))
+        elif stack and stack[-1][0] == _OPENS[ch]:
+            a = stack.pop()[1]
+            out[a], out[at] = at, a
+    return out
+
+
 def segment(source: str, rel: str, plain: bool = False) -> tuple[list[Unit], list[Fixed]]:
     """Units and fixed parts of a template (or, with `plain`, a prompt with no template language)."""
     return _Segmenter(source, rel, plain).run()
@@ -75,6 +97,8 @@ class _Segmenter:
         self.source, self.rel = source, rel
         self.lines = Lines(source)
         self.scan = scan(source, rel, plain)
+        self.partner = partners(self.scan.masked)
+        self.paired = sorted(self.partner)
         self.units: list[Unit] = []
         self.fixed: list[Fixed] = []
         self.pending_keep = False
@@ -169,7 +193,7 @@ class _Segmenter:
                 self.line_unit("code", first, whole, text)
                 continue
             if kind == "table":
-                self.line_unit("table", first, whole, text)
+                self.line_unit("table", first, whole, text, mtext)
                 continue
             if JINJA in mstripped and (not re.search(r"[A-Za-z]", literal) or
                                         (literal.endswith(":") and len(literal.split()) <= 6)):
@@ -189,13 +213,13 @@ class _Segmenter:
                         self.lead = whole[0]
                     continue
             if kind == "bullet":
-                self.line_unit("bullet", first, whole, text)
+                self.line_unit("bullet", first, whole, text, mtext)
                 continue
             if mstripped[:1] in "{[" and mstripped.rstrip(",")[-1:] in "}]":
-                self.line_unit("json", first, whole, text)
+                self.line_unit("json", first, whole, text, mtext)
                 continue
             if ELEMENT_LINE.match(mstripped) or kind == "fence":
-                self.line_unit("line", first, whole, text)
+                self.line_unit("line", first, whole, text, mtext)
                 continue
             if not LETTER.search(literal):
                 self.add_fixed(first, _collapse(stripped), "text")  # "2." or "); }" alone: no instruction
@@ -206,13 +230,27 @@ class _Segmenter:
             raise InputError(f"{self.rel}:{group_start}: 'promptslim: unit' is never closed with 'promptslim: end'")
         return self.units, self.fixed
 
-    def line_unit(self, kind: str, first: int, whole: list[tuple[int, int]], text: str) -> None:
-        """Whole lines as one unit; without a letter they are no instruction, so they stay fixed."""
+    def line_unit(self, kind: str, first: int, whole: list[tuple[int, int]], text: str, mtext: str = "") -> None:
+        """Whole lines as one unit; without a letter they are no instruction, so they stay fixed. Lines that hold
+        one side of an XML tag pair (`- <rules>` closed lines later) frame a section: fixed, as a tag line is."""
         self.flush()
-        if LETTER.search(text):
+        if mtext and sent.protected(mtext)[1]:
+            self.add_fixed(first, _collapse(text), "tag")
+        elif kind != "code" and self.reaches_out(whole[0][0], whole[0][0] + len(text)):
+            self.add_fixed(first, _collapse(text), "text")
+        elif LETTER.search(text):
             self.add(kind, first, whole, text)
         else:
             self.add_fixed(first, _collapse(text), "text")
+
+    def reaches_out(self, begin: int, stop: int) -> bool:
+        """True when [begin, stop) holds one end of a bracket pair whose other end lies outside it."""
+        return bool(self.far(begin, stop))
+
+    def far(self, begin: int, stop: int) -> list[int]:
+        """Positions in [begin, stop) of brackets whose partner lies outside it."""
+        i, j = bisect.bisect_left(self.paired, begin), bisect.bisect_left(self.paired, stop)
+        return [p for p in self.paired[i:j] if not begin <= self.partner[p] < stop]
 
     def sentences(self, paragraph: list[tuple[int, int]]) -> None:
         """Each sentence of a prose paragraph is a unit; a paragraph with a {% tag %} stays whole."""
@@ -230,6 +268,8 @@ class _Segmenter:
                 raws.append((oa - begin, cb - begin))
             i += 1
         intervals, holes = sent.protected(masked, raws)
+        far = [(p - begin, p - begin + 1) for p in self.far(begin, stop)]  # its partner is elsewhere: it stays
+        holes = sorted(set(holes + far))
         lead = len(masked) - len(masked.lstrip())
         cuts = [lead] + [c for c in sent.allowed(sent.sentence_cuts(masked), intervals) if c > lead] + [len(text)]
         ranges = list(zip(cuts, cuts[1:]))

@@ -358,3 +358,24 @@ def test_removing_what_separated_two_tables_keeps_them_two():
     assert variant == "| a | b |\n|---|---|\n| Rule1 | x |\n\n| c | d |\n|---|---|\n| Rule3 | y |\n"
     again = template_from_source(variant, "prompts/gen.j2")
     assert [u.text for u in again.units] == [u.text for u in t.units if u.id != block.id]
+
+
+def test_a_bullet_that_opens_a_tag_closed_on_a_later_line_frames_its_section():
+    # found by the token-soup property: `- <rules>` was a unit, so removing it left `</rules>` unopened
+    for newline in ("\n", "\r\n"):
+        source = f"- <rules>{newline}- Be brief.{newline}</rules>"
+        units, _ = units_of(source)
+        assert [u.text for u in units] == ["- Be brief."]
+        assert problems(remove_units(source, units)) == []
+
+
+@pytest.mark.parametrize("source, kept", [
+    ("Be brief.(\n)", ""),  # the closer alone on the next line: the lines are tied, the pair goes together
+    ("Be brief.(\n\n)", "(\n\n)"),  # across a blank line: the opener's partner is elsewhere, so it stays
+    ("- Be brief. (see\n\nbelow)\n", "- Be brief. (see\n\n)\n"),  # the bullet holding one end is fixed
+])
+def test_a_bracket_whose_partner_lies_outside_its_unit_stays_behind(source, kept):
+    # found by a 20,000-example run of the token-soup property
+    units, _ = units_of(source)
+    variant = remove_units(source, units)
+    assert problems(variant) == [] and variant == kept
