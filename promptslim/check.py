@@ -102,7 +102,7 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
 
         if o.no_eval:
             raise InputError("--also-model needs the eval run: drop --no-eval")
-        check_candidates(list(o.also_models), models.model)
+        check_candidates(list(o.also_models), models.model, option="check: --also-model")
     price = price_for(models.price_model, config)
     targets = [_load(change, root, sha, config) for change in changed]
     results: dict[tuple[int, str], Any] = {}

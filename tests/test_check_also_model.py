@@ -91,7 +91,7 @@ def test_the_cheaper_model_that_would_pass_is_named_and_a_worse_one_fails_nothin
 
 def test_also_model_is_refused_with_no_eval_and_for_the_configured_model(repo, fake):
     for args, message in ((["--no-eval", "--also-model", "cheap-good"], "--also-model needs the eval run"),
-                          (["--also-model", "big-model"], "is the configured model")):
+                          (["--also-model", "big-model"], "check: --also-model big-model is the configured model")):
         result = CliRunner().invoke(app, ["check", "--base", "HEAD", *args])
         assert result.exit_code == 2 and message in result.stderr, result.output
     assert fake.requests == []
