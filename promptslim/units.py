@@ -87,6 +87,25 @@ def partners(masked: str) -> dict[int, int]:
     return out
 
 
+def tag_partners(masked: str) -> dict[int, int]:
+    """Each XML tag's partner across the whole template (`<rules>` … `</rules>`, nesting), by the tags' starts.
+
+    A placeholder that never closes (`ORDER-<n>`) has none: a line holding it is an instruction like any other.
+    """
+    out: dict[int, int] = {}
+    stack: list[tuple[str, int]] = []
+    for m in sent.XML_TAG.finditer(masked):
+        closing, name, selfclosing = m.group(1), m.group(2), m.group(3)
+        if selfclosing:
+            continue
+        if not closing:
+            stack.append((name, m.start()))
+        elif stack and stack[-1][0] == name:
+            a = stack.pop()[1]
+            out[a], out[m.start()] = m.start(), a
+    return out
+
+
 def segment(source: str, rel: str, plain: bool = False) -> tuple[list[Unit], list[Fixed]]:
     """Units and fixed parts of a template (or, with `plain`, a prompt with no template language)."""
     return _Segmenter(source, rel, plain).run()
@@ -99,6 +118,8 @@ class _Segmenter:
         self.scan = scan(source, rel, plain)
         self.partner = partners(self.scan.masked)
         self.paired = sorted(self.partner)
+        self.tags = tag_partners(self.scan.masked)
+        self.tagged = sorted(self.tags)
         self.units: list[Unit] = []
         self.fixed: list[Fixed] = []
         self.pending_keep = False
@@ -193,7 +214,7 @@ class _Segmenter:
                 self.line_unit("code", first, whole, text)
                 continue
             if kind == "table":
-                self.line_unit("table", first, whole, text, mtext)
+                self.line_unit("table", first, whole, text)
                 continue
             if JINJA in mstripped and (not re.search(r"[A-Za-z]", literal) or
                                         (literal.endswith(":") and len(literal.split()) <= 6)):
@@ -213,13 +234,13 @@ class _Segmenter:
                         self.lead = whole[0]
                     continue
             if kind == "bullet":
-                self.line_unit("bullet", first, whole, text, mtext)
+                self.line_unit("bullet", first, whole, text)
                 continue
             if mstripped[:1] in "{[" and mstripped.rstrip(",")[-1:] in "}]":
-                self.line_unit("json", first, whole, text, mtext)
+                self.line_unit("json", first, whole, text)
                 continue
             if ELEMENT_LINE.match(mstripped) or kind == "fence":
-                self.line_unit("line", first, whole, text, mtext)
+                self.line_unit("line", first, whole, text)
                 continue
             if not LETTER.search(literal):
                 self.add_fixed(first, _collapse(stripped), "text")  # "2." or "); }" alone: no instruction
@@ -230,13 +251,14 @@ class _Segmenter:
             raise InputError(f"{self.rel}:{group_start}: 'promptslim: unit' is never closed with 'promptslim: end'")
         return self.units, self.fixed
 
-    def line_unit(self, kind: str, first: int, whole: list[tuple[int, int]], text: str, mtext: str = "") -> None:
+    def line_unit(self, kind: str, first: int, whole: list[tuple[int, int]], text: str) -> None:
         """Whole lines as one unit; without a letter they are no instruction, so they stay fixed. Lines that hold
         one side of an XML tag pair (`- <rules>` closed lines later) frame a section: fixed, as a tag line is."""
         self.flush()
-        if mtext and sent.protected(mtext)[1]:
+        begin, stop = whole[0][0], whole[0][0] + len(text)
+        if kind != "code" and self.far(begin, stop, self.tags, self.tagged):
             self.add_fixed(first, _collapse(text), "tag")
-        elif kind != "code" and self.reaches_out(whole[0][0], whole[0][0] + len(text)):
+        elif kind != "code" and self.reaches_out(begin, stop):
             self.add_fixed(first, _collapse(text), "text")
         elif LETTER.search(text):
             self.add(kind, first, whole, text)
@@ -247,10 +269,13 @@ class _Segmenter:
         """True when [begin, stop) holds one end of a bracket pair whose other end lies outside it."""
         return bool(self.far(begin, stop))
 
-    def far(self, begin: int, stop: int) -> list[int]:
-        """Positions in [begin, stop) of brackets whose partner lies outside it."""
-        i, j = bisect.bisect_left(self.paired, begin), bisect.bisect_left(self.paired, stop)
-        return [p for p in self.paired[i:j] if not begin <= self.partner[p] < stop]
+    def far(self, begin: int, stop: int, partner: dict[int, int] | None = None,
+            positions: list[int] | None = None) -> list[int]:
+        """Positions in [begin, stop) of brackets (or, given, tags) whose partner lies outside it."""
+        partner = self.partner if partner is None else partner
+        positions = self.paired if positions is None else positions
+        i, j = bisect.bisect_left(positions, begin), bisect.bisect_left(positions, stop)
+        return [p for p in positions[i:j] if not begin <= partner[p] < stop]
 
     def sentences(self, paragraph: list[tuple[int, int]]) -> None:
         """Each sentence of a prose paragraph is a unit; a paragraph with a {% tag %} stays whole."""
