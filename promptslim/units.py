@@ -258,16 +258,12 @@ class _Segmenter:
         begin, stop = whole[0][0], whole[0][0] + len(text)
         if kind != "code" and self.far(begin, stop, self.tags, self.tagged):
             self.add_fixed(first, _collapse(text), "tag")
-        elif kind != "code" and self.reaches_out(begin, stop):
+        elif kind != "code" and self.far(begin, stop):
             self.add_fixed(first, _collapse(text), "text")
         elif LETTER.search(text):
             self.add(kind, first, whole, text)
         else:
             self.add_fixed(first, _collapse(text), "text")
-
-    def reaches_out(self, begin: int, stop: int) -> bool:
-        """True when [begin, stop) holds one end of a bracket pair whose other end lies outside it."""
-        return bool(self.far(begin, stop))
 
     def far(self, begin: int, stop: int, partner: dict[int, int] | None = None,
             positions: list[int] | None = None) -> list[int]:

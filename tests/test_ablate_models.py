@@ -24,16 +24,12 @@ from promptslim.results import ablation_schema, shipped_schema
 
 try:
     from tests.fakeserver import FakeServer, count_words, default_prompt_tokens
+    from tests.test_tier import BAD_FAILS, CACHED, CALLS, N, PRICES, SECOND_KEY, config
 except ImportError:  # tests/ itself on sys.path (no package)
     from fakeserver import FakeServer, count_words, default_prompt_tokens  # type: ignore
+    from test_tier import BAD_FAILS, CACHED, CALLS, N, PRICES, SECOND_KEY, config  # type: ignore
 
 REPO = Path(__file__).resolve().parents[1]
-N = 80  # all-equal deltas clear Holm's first level 0.05/2 from 72 cases on: 0.95^72 < 0.025
-CALLS = 500_000
-CACHED = 0.5
-PRICES = {"big-model": (5.0, 2.5, 20.0), "cheap-good": (0.2, 0.05, 0.8), "cheap-bad": (0.1, 0.025, 0.4)}
-BAD_FAILS = {i for i in range(N) if i % 4 == 0}
-SECOND_KEY = "sk-second-endpoint-SECRET-42"
 INTRO = "You answer questions about orders."
 QUOTE = "- Always quote the order number as ORDER-<n>."
 SOURCE = f"{INTRO}\n{QUOTE}\n"
@@ -47,14 +43,6 @@ def answer(body: dict) -> str:
         return "Your parcel is on its way."
     words = "Your order ORDER-%d ships tomorrow." % n
     return words + (" Thank you for your patience, we appreciate it." if body["model"] == "big-model" else "")
-
-
-def config(second_url: str) -> str:
-    text = f'model = "big-model"\n[prompts."p"]\ncalls_per_month = {CALLS}\ncached_input_fraction = {CACHED}\n'
-    text += f'[models."cheap-good"]\nbase_url = "{second_url}"\napi_key_env = "SECOND_KEY"\n'
-    for model, (i, c, o) in PRICES.items():
-        text += f'[prices."{model}"]\ninput = {i}\ncached_input = {c}\noutput = {o}\n'
-    return text
 
 
 @pytest.fixture
