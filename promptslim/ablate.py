@@ -221,12 +221,18 @@ def _result(ev: Evaluator, margin: float, baseline: VariantResult, units: list[U
     power = _power(units, margin, n)
     stage = "two-stage (every other case first; units stopped at the interim look only as keep or futile)" \
         if adaptive else "single stage"
+    split = any(step.stage for step in slim.steps)
+    slim_text = ("slim prompt = searched on the stage-1 cases (units that look harmful there left out, a unit that "
+                 "breaks the set built so far skipped), then prefixes of what the search kept verified on the stage-2 "
+                 "cases alone at 95% each, first failure stops" if split else
+                 "slim prompt = fixed sequence of nested sets, each verified at 97.5% on its own run, first failure "
+                 "stops")
     method = (f"{METHOD}: one-sided non-inferiority p-value per unit (t on paired deltas; pseudo-deltas +1, −1, 0, 0 "
-              f"and an exact binomial guard on the cases made worse when two thirds or more deltas are 0; exact bound when "
-              f"all deltas are equal), Holm over {len(units)} units at {ALPHA:.0%} familywise for removable; keep = "
+              f"and an exact binomial guard on the cases made worse when two thirds or more deltas are 0; otherwise "
+              f"a bet on the deltas that is valid for any distribution on [−1, 1] must agree; exact bound when all "
+              f"deltas are equal), Holm over {len(units)} units at {ALPHA:.0%} familywise for removable; keep = "
               f"one-sided t upper bound below 0 per unit; a unit's ci is [its lower bound at its Holm level, keep's "
-              f"upper bound]; {stage}; slim prompt = fixed sequence of nested sets, each verified at 97.5% on its own "
-              "run, first failure stops")
+              f"upper bound]; {stage}; {slim_text}")
     return AblationResult(
         schema_version=SCHEMA_VERSION,
         template=template.rel,

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol, Sequence
 
-from promptslim.decide import (MIN_TWO_STAGE, UnitDecision, decide_units, interim, slim_order, slim_sizes,
-                               slim_step, stage_one_indices)
+from promptslim.decide import (ALPHA, MIN_TWO_STAGE, UnitDecision, decide_units, interim_all, ladder,
+                               search_keeps, search_pool, slim_order, slim_sizes, slim_step, split_slim,
+                               stage_one_indices)
 from promptslim.evaluate import CaseResult, Evaluator, Summary, VariantResult
 from promptslim.results import SideErrors, SlimStep, Verdict
 from promptslim.template import Template
@@ -160,17 +161,14 @@ class LeaveOneOut:
         ran = [(list(first), list(r.cases)) for r in runs]
         stopped: dict[int, str] = {}
         if self.adaptive:
-            for j in range(k):
-                deltas, _ = paired(ran[j][1], trial.baseline_on(first))
-                early = interim(deltas, n, trial.margin, k)
-                if early is not None:
-                    stopped[j] = early
+            stopped = interim_all([paired(ran[j][1], trial.baseline_on(first))[0] for j in range(k)], n, trial.margin)
             rest = [i for i in range(n) if i not in set(first)]
             go = [j for j in range(k) if j not in stopped]
             trial.tick("leave-one-out (stage 2)", len(rest) * len(go))
             more = await ev.runner.gather(trial.run(variants[j], rest) for j in go)
             for j, r in zip(go, more):
                 ran[j] = (ran[j][0] + rest, ran[j][1] + list(r.cases))
+        self._ran = ran
         pairs = [paired(cases, trial.baseline_on(idx)) for idx, cases in ran]
         decisions = decide_units([d for d, _ in pairs], trial.margin, stopped, two_stage=self.adaptive)
         units: list[UnitResult] = []
@@ -188,6 +186,13 @@ class LeaveOneOut:
         return units
 
     async def combine(self, trial: Trial, findings: list[UnitResult]) -> Proposal:
+        """The slim prompt: searched on stage 1 and verified on stage 2 when the eval set is large enough
+        (decide.split_slim), else nested sets in a fixed order on every case at 97.5% each."""
+        if split_slim(len(trial.ev.evalset.cases), trial.margin):
+            return await self._split(trial, findings)
+        return await self._sequence(trial, findings)
+
+    async def _sequence(self, trial: Trial, findings: list[UnitResult]) -> Proposal:
         """Test nested sets in a fixed order at 97.5% each; ship the last one that held and saved money."""
         ev, baseline = trial.ev, trial.baseline
         order = slim_order([r.decision for r in findings], [r.saves_money for r in findings],
@@ -208,7 +213,68 @@ class LeaveOneOut:
             if not (ok and saves):
                 break
             best = Proposal(result, removed, [], deltas, Verdict.REMOVABLE, low, high, steps)
-        restored = sorted(r.unit.id for r in pool if r.unit.id not in best.removed and r.verdict == Verdict.REMOVABLE)
+        return self._proposal(best, steps, findings)
+
+    async def _split(self, trial: Trial, findings: list[UnitResult]) -> Proposal:
+        """Search on the stage-1 cases (drop units that look harmful, skip one that breaks the set built so far),
+        then verify prefixes of what it kept on the stage-2 cases, which chose nothing, at 95% each."""
+        ev, baseline = trial.ev, trial.baseline
+        n = len(ev.evalset.cases)
+        first = stage_one_indices(n)
+        rest = [i for i in range(n) if i not in set(first)]
+        base1 = ev.summarize(trial.baseline_on(first), source=self.template.source)
+        own: list[list[CaseResult]] = []  # each unit's leave-one-out answers on the stage-1 cases
+        for idx, cases in self._ran:
+            at = {i: c for i, c in zip(idx, cases)}
+            own.append([at[i] for i in first])
+        stage1 = [paired(cases, trial.baseline_on(first))[0] for cases in own]
+        money = [trial.saves(base1, ev.summarize(cases, source=self.template.without({r.unit.id})))
+                 for cases, r in zip(own, findings)]
+        pool = search_pool(stage1, [m[2] for m in money], [m[0] for m in money], trial.margin)
+        steps: list[SlimStep] = []
+        kept: list[int] = []
+        runs: dict[tuple[int, ...], list[CaseResult]] = {}  # stage-1 answers of each set the search kept
+        for j in pool:
+            removed = sorted(findings[x].unit.id for x in [*kept, j])
+            if kept:
+                trial.tick(f"slim search ({len(removed)} units, stage 1)", len(first))
+                variant = Variant(f"slim search {len(removed)}", self.template.without(set(removed)),
+                                  removes=frozenset(removed))
+                cases = list((await trial.run(variant, first)).cases)
+                deltas, errors = paired(cases, trial.baseline_on(first))
+                saves = trial.saves(base1, ev.summarize(cases, source=variant.source))[2]
+            else:
+                cases, deltas, errors, saves = own[j], stage1[j], paired(own[j], trial.baseline_on(first))[1], True
+            ok = saves and search_keeps(deltas, trial.margin)
+            _, low, high = slim_step(deltas, trial.margin, ALPHA)  # shown for reading only: a search claims nothing
+            steps.append(SlimStep(removed, bounds(low, high), ok, saves, errors, stage=1))
+            if ok:
+                kept.append(j)
+                runs[tuple(removed)] = cases
+        best = Proposal(baseline, [], [], [0.0] * len(rest), Verdict.INCONCLUSIVE, 0.0, 0.0, [])
+        base2 = ev.summarize(trial.baseline_on(rest), source=self.template.source)
+        for size in ladder(len(kept)):
+            removed = sorted(findings[x].unit.id for x in kept[:size])
+            trial.tick(f"slim ({size} unit{'s' if size > 1 else ''}, stage 2)", len(rest))
+            variant = Variant(f"slim {size}", self.template.without(set(removed)), removes=frozenset(removed))
+            held_out = list((await trial.run(variant, rest)).cases)
+            deltas, errors = paired(held_out, trial.baseline_on(rest))
+            ok, low, high = slim_step(deltas, trial.margin, ALPHA)
+            saves = trial.saves(base2, ev.summarize(held_out, source=variant.source))[2]
+            steps.append(SlimStep(removed, bounds(low, high), ok, saves, errors, stage=2))
+            if not (ok and saves):
+                break
+            both = dict(zip(first, runs[tuple(removed)])) | dict(zip(rest, held_out))
+            merged = [both[i] for i in range(n)]
+            result = VariantResult(tuple(merged), ev.summarize(merged, source=variant.source))
+            best = Proposal(result, removed, [], deltas, Verdict.REMOVABLE, low, high, steps)
+        return self._proposal(best, steps, findings)
+
+    @staticmethod
+    def _proposal(best: Proposal, steps: list[SlimStep], findings: list[UnitResult]) -> Proposal:
+        # removable units that save money but are not in the slim prompt (put back, or never reached)
+        restored = sorted(r.unit.id for r in findings if r.saves_money and r.unit.id not in best.removed
+                          and r.verdict == Verdict.REMOVABLE)
         verdict = best.verdict if best.removed else unverified(steps)
         return Proposal(best.result, best.removed, restored, best.deltas, verdict, best.low, best.high, steps)
 
@@ -219,5 +285,6 @@ def unverified(steps: list[SlimStep]) -> Verdict:
     keep when removing the first candidate measurably hurt (upper bound below 0), else inconclusive — so the slim
     verdict is always one of DESIGN.md's three (issue 13; it was an undocumented "none").
     """
-    ci = steps[0].ci if steps else None
+    tests = [s for s in steps if s.stage != 1]  # the search's stage-1 steps claim nothing
+    ci = tests[0].ci if tests else None
     return Verdict.KEEP if ci is not None and ci[1] < 0 else Verdict.INCONCLUSIVE
