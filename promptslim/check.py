@@ -304,7 +304,8 @@ def _quality(base_res: Any, head_res: Any, margin: float) -> Quality:
     deltas = [h - b for h, b in zip(head_res.scores(), base_res.scores()) if h is not None and b is not None]
     q = check_outcome(deltas, margin)
     return Quality(outcome=q["outcome"], delta=q["delta"], ci=q["ci"], n=q["n"], sd=q["sd"],
-                   min_detectable=q["min_detectable"], regression=q["outcome"] == "regression",
+                   min_detectable=q["min_detectable"],
+                   regression=q["outcome"] in ("regression", "likely-regression"),
                    judge_errors={"base": sum(1 for x in base_res.scores() if x is None),
                                  "head": sum(1 for x in head_res.scores() if x is None)})
 
@@ -334,7 +335,12 @@ def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates:
     quality = None
     if base_res is not None and head_res is not None:
         quality = _quality(base_res, head_res, gates.margin)
-        if quality.regression:
+        if quality.outcome == "likely-regression":
+            failures.append(f"likely quality regression: best estimate {fmt.signed(quality.delta)} is below −margin "
+                            f"{fmt.signed(-gates.margin)} and the cases seen agree the head is worse; not proven "
+                            f"(upper bound {fmt.signed(quality.ci[1])})" if quality.ci else
+                            f"likely quality regression: best estimate {fmt.signed(quality.delta)}, not proven")
+        elif quality.regression:
             failures.append(f"quality regression: head is worse than base (upper 95% bound "
                             f"{fmt.signed(quality.ci[1])} < 0) and not shown to stay within the margin "
                             f"{gates.margin:g}")
