@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from promptslim.stats import BET_STAKE, all_equal, bet_log_capital, bet_lower, bet_pvalue, binom_cdf, t_cdf, t_ppf
+from promptslim.stats import BET_STAKES, all_equal, bet_growth, bet_lower, bet_pvalue, binom_cdf, t_cdf, t_ppf
 
 ALPHA = 0.05  # familywise, one-sided, for removable; per unit for keep; per sequence for the slim prompt
 # keep at the stage-1 look, Haybittle–Peto style: a strict interim boundary leaves nearly all of the 5% to the end
@@ -244,18 +244,21 @@ def _interim_keep(deltas: list[float]) -> bool:
 
 
 def _bet_power(deltas: list[float], n2: int, margin: float, level: float) -> float:
-    """Chance the bet's log capital reaches log(1/level) after n2 more cases like these (normal approximation)."""
-    lam = BET_STAKE / (1 - margin)
-    steps = [1 + lam * (d + margin) for d in deltas]
-    if min(steps) <= 0:
-        return 0.0
-    logs = [math.log(x) for x in steps]
-    mean = sum(logs) / len(logs)
-    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (len(logs) - 1))
-    need = math.log(1 / level) - sum(logs) - n2 * mean
-    if sd == 0:
-        return 1.0 if need <= 0 else 0.0
-    return 1 - NormalDist().cdf(need / (sd * math.sqrt(n2)))
+    """Chance the bet reaches `level` after n2 more cases like these: the best stake's, each stake needing
+    log(1/(level × its weight)) (normal approximation of its log capital)."""
+    best = 0.0
+    for share, weight in BET_STAKES:
+        lam = share * 0.99 / (1 - margin)
+        steps = [1 + lam * (d + margin) for d in deltas]
+        if min(steps) <= 0:
+            continue
+        logs = [math.log(x) for x in steps]
+        mean = sum(logs) / len(logs)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (len(logs) - 1))
+        need = math.log(1 / (level * weight)) - sum(logs) - n2 * mean
+        chance = (1.0 if need <= 0 else 0.0) if sd == 0 else 1 - NormalDist().cdf(need / (sd * math.sqrt(n2)))
+        best = max(best, chance)
+    return best
 
 
 def interim_all(stage1: list[list[float]], n_total: int, margin: float, alpha: float = ALPHA) -> dict[int, str]:
@@ -326,25 +329,38 @@ def min_cases_unchanged(k: int, margin: float, alpha: float = ALPHA) -> int:
 
 
 def _bet_reaches(sd: float, n: int, margin: float, level: float, power: float) -> bool:
-    """Does the bet reach `level` with `power` on n deltas of mean 0 and spread sd? Normal approximation of its
-    log capital: n·g − z·s·√n ≥ log(1/level), g and s the mean and sd of log(1 + λ(d + margin))."""
-    lam = BET_STAKE / (1 - margin)
-    g = math.log1p(lam * margin) - (lam * sd) ** 2 / (2 * (1 + lam * margin) ** 2)
-    s = lam * sd / (1 + lam * margin)
-    return n * g - NormalDist().inv_cdf(power) * s * math.sqrt(n) >= math.log(1 / level)
+    """Does the bet reach `level` with `power` on n deltas of mean 0 and spread sd? For some stake, n·g − z·s·√n ≥
+    log(1/(level × weight)), g and s its log capital's mean and sd per case."""
+    z = NormalDist().inv_cdf(power)
+    for share, weight in BET_STAKES:
+        g, s = bet_growth(sd, 0.0, -margin, share)
+        if n * g - z * s * math.sqrt(n) >= math.log(1 / (level * weight)):
+            return True
+    return False
 
 
-def cases_for_power(sd: float, margin: float, k: int, alpha: float = ALPHA, power: float = 0.8) -> int:
+MAX_PLANNED_CASES = 1_000_000
+
+
+def cases_for_power(sd: float, margin: float, k: int, alpha: float = ALPHA, power: float = 0.8) -> int | None:
     """Cases for `power` to call a harmless unit with per-case delta sd `sd` removable: the t test's
     ((z + z_pow)·sd/margin)², and as many as the bet (valid for any distribution) needs — never fewer than an
-    unchanged unit needs."""
+    unchanged unit needs. None when no eval set of a million cases would do."""
     norm = NormalDist()
     level = alpha / max(k, 1)
     z = norm.inv_cdf(1 - level) + norm.inv_cdf(power)
-    n = max(math.ceil((z * sd / margin) ** 2), min_cases_unchanged(k, margin, alpha))
-    while not _bet_reaches(sd, n, margin, level, power):
-        n += 1
-    return n
+    low = max(math.ceil((z * sd / margin) ** 2), min_cases_unchanged(k, margin, alpha))
+    if _bet_reaches(sd, low, margin, level, power):
+        return low
+    high = low
+    while not _bet_reaches(sd, high, margin, level, power):
+        if high >= MAX_PLANNED_CASES:
+            return None
+        low, high = high, min(2 * high, MAX_PLANNED_CASES)
+    while high - low > 1:  # bisection: the bet's normal approximation grows with n past its first reach
+        mid = (low + high) // 2
+        low, high = (low, mid) if _bet_reaches(sd, mid, margin, level, power) else (mid, high)
+    return high
 
 
 def detectable(sd: float | None, n: int, k: int, alpha: float = ALPHA, power: float = 0.8) -> float | None:
