@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from promptslim import changes, evalsetgate, gitutil, paths, trust
-from promptslim.config import Config, PromptConfig, find_root, load_config
+from promptslim.config import Config, PromptConfig, TemplateSettings, find_root, load_config
 from promptslim.cost import NOT_INCLUDED, Output, cost_of, measured, static_output
 from promptslim.decide import check_outcome
 from promptslim.gitutil import show
@@ -63,6 +63,7 @@ class _Target:
     base_path: str | None
     name: str
     prompt: PromptConfig
+    settings: TemplateSettings  # the base revision's, like every gate setting
     evalset: EvalSet | None = None  # the set that grades both sides: the base's whenever the base has one
     evalset_revision: str | None = None  # "base" | "head"
     evalset_note: str | None = None  # "changed" | "deleted" | "new" when the head eval set differs from the base's
@@ -134,7 +135,7 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
     head_rel = None if change.status == "deleted" else change.path
     base_rel = change.base_path
     name = template_name(head_rel or base_rel or change.path)
-    t = _Target(change.status, change.path, base_rel, name, config.prompt(name))
+    t = _Target(change.status, change.path, base_rel, name, config.prompt(name), config.settings(name))
     if head_rel:
         source = read_repo_text(root / head_rel, root, "template", MAX_TEMPLATE_BYTES)
         t.head = template_from_source(source, head_rel)
@@ -256,7 +257,7 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
         for (i, side), ev, _, _ in jobs:
             if side == "head":
                 runs = [(m, results[(i, f"model:{m}")]) for m in o.also_models]
-                results[(i, "also")] = compare(ev, results[(i, "head")], runs, config.margin)
+                results[(i, "also")] = compare(ev, results[(i, "head")], runs, targets[i].settings.margin.value)
     return results, run, prices
 
 
@@ -332,15 +333,16 @@ def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates:
         head = _side(t.head_msgs, None, price, t.prompt, models, static)
     failures: list[str] = [t.unchecked] if t.unchecked else []
     quality = None
+    margin = t.settings.margin.value  # the prompt's own margin when the base config sets one, as ablate and tier
     if base_res is not None and head_res is not None:
-        quality = _quality(base_res, head_res, gates.margin)
+        quality = _quality(base_res, head_res, margin)
         if quality.regression:
             failures.append(f"quality regression: head is worse than base (upper 95% bound "
                             f"{fmt.signed(quality.ci[1])} < 0) and not shown to stay within the margin "
-                            f"{gates.margin:g}")
+                            f"{margin:g}")
         elif quality.outcome != "pass" and gates.require_noninferior:
             failures.append(f"could not show non-inferiority (lower 95% bound {fmt.signed(quality.ci[0])} "
-                            f"≤ −margin {fmt.signed(-gates.margin)}) and --require-noninferior is set"
+                            f"≤ −margin {fmt.signed(-margin)}) and --require-noninferior is set"
                             if quality.ci else "could not show non-inferiority (too few scored cases) "
                             "and --require-noninferior is set")
     budget = t.prompt.max_input_tokens
@@ -378,6 +380,7 @@ def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates:
         cheaper_model=results[(i, "also")][1] if (i, "also") in results else None,
         cheaper_model_usd_per_month_saved=results[(i, "also")][2] if (i, "also") in results else None,
         evalset_revision=t.evalset_revision, evalset_changes=_changes(t, results.get((i, "head_cases"))),
+        margin=margin, margin_source=t.settings.margin.source,
     )
 
 

@@ -397,7 +397,7 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
 
     prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
                        max_cost=max_cost, use_cache=not no_cache, command="ablate", batch=batch,
-                       candidates=list(dict.fromkeys(also_model)))
+                       candidates=list(dict.fromkeys(also_model)), margin=margin)
     cheaper = model_strategy(prepared, also_model)
     _notices(prepared)
     ev, tpl = prepared.evaluator, prepared.template
@@ -416,9 +416,9 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
                       markup=False)
     plan = _plan(prepared, planned_variants(strategy, tpl.source) + (shorter.variants() if shorter else [])
                  + (cheaper.variants() if cheaper else []), as_json)
-    from promptslim.caveats import local_verdicts, margin_for, margin_line
+    from promptslim.caveats import local_verdicts, margin_line
 
-    the_margin, margin_source = margin_for(prepared.config, tpl.name, margin)
+    the_margin, margin_source = prepared.settings.margin.value, prepared.settings.margin.source
     if not as_json:
         from promptslim.decide import power_plan
 
@@ -477,13 +477,14 @@ def tier(template: str = typer.Argument(..., help="prompts/x.j2"),
     if not candidates:
         check_candidates([], "")
     prepared = prepare(template, model=None, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
-                       max_cost=max_cost, use_cache=not no_cache, command="tier", candidates=list(dict.fromkeys(candidates)))
+                       max_cost=max_cost, use_cache=not no_cache, command="tier", candidates=list(dict.fromkeys(candidates)),
+                       margin=margin)
     names = check_candidates(list(candidates), prepared.models.model)
     _notices(prepared)
     ev, tpl = prepared.evaluator, prepared.template
     variants = [Variant("baseline", tpl.source), *CheaperModel(tpl.source, names).variants()]
     plan = _plan(prepared, variants, as_json)
-    the_margin = prepared.config.margin if margin is None else margin
+    the_margin = prepared.settings.margin.value
     result = _execute(ev.runner, plan, yes, not as_json, lambda progress: run_tier(ev, names, the_margin, progress.phase))
     files = write_tier(prepared.config.root, tpl, result)
     if as_json:

@@ -8,7 +8,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from promptslim.errors import InputError
 
@@ -18,6 +18,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 CONFIG_FILE = "promptslim.toml"
+DEFAULT_MARGIN = 0.05
+# The embedded model's answer cap when neither the prompt nor the config sets one: support_reply's longest
+# passing answer (three sentences, a phone number and a sign-off) is ~90 tokens, so 20 cut the very strings its
+# assertions look for; 128 leaves room for it without letting a rambling 135M model run on to the 512 default.
+LOCAL_MAX_TOKENS = 128
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class Config:
     model: str | None = None
     judge_model: str | None = None
     rewriter_model: str | None = None  # proposes shorter wordings (ablate --rewrite); None/"none" = rules only
-    margin: float = 0.05
+    margin: float = DEFAULT_MARGIN
     repeats: int = 1
     concurrency: int = 8
     max_cost_usd: float = 5.0
@@ -81,6 +87,33 @@ class Config:
     def prompt(self, name: str) -> PromptConfig:
         return self.prompts.get(name, PromptConfig())
 
+    def settings(self, name: str, *, margin: float | None = None, calls_per_month: int | None = None,
+                 local: bool = False) -> "TemplateSettings":
+        """What one template's run uses, resolved once: a flag wins, then the prompt's own entry, then the top
+        level, then the default; `local` applies the embedded model's answer cap."""
+        prompt = self.prompt(name)
+        where = self.source or CONFIG_FILE
+        own = f'[prompts."{name}"]'
+        top = f" in {self.source}" if self.source else " (default)"
+        if margin is not None:
+            the_margin = Setting(margin, "--margin")
+        elif prompt.margin is not None:
+            the_margin = Setting(prompt.margin, f"{own} margin in {where}")
+        else:
+            the_margin = Setting(self.margin, "margin" + top)
+        cap = Setting(prompt.max_tokens, f"{own} max_tokens in {where}") if prompt.max_tokens is not None else \
+            Setting(self.max_tokens, "max_tokens" + top)
+        if local and prompt.max_tokens is None:
+            cap = Setting(min(cap.value or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS),
+                          f"the embedded model's cap ({LOCAL_MAX_TOKENS}; set {own} max_tokens to change it)")
+        if calls_per_month is not None:
+            traffic = Setting(calls_per_month, "--calls-per-month")
+        elif name in self.prompts:
+            traffic = Setting(prompt.calls_per_month, f"{own} calls_per_month in {where}")
+        else:
+            traffic = Setting(prompt.calls_per_month, "not set")
+        return TemplateSettings(name, the_margin, cap, traffic, prompt)
+
     def endpoint_of(self, model: str) -> Endpoint:
         """Where a model's calls go: its own [models."name"] table, else the model under test's endpoint."""
         return self.models.get(model, self.target)
@@ -88,6 +121,26 @@ class Config:
     @property
     def home(self) -> Path:
         return state_home(self.root)
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One effective value and where it came from (a flag, the prompt's entry, the top level, a default)."""
+
+    value: T
+    source: str
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    """The settings one template's run uses, resolved once (Config.settings): every command reads them here, so
+    ablate, tier and check decide the same prompt at the same margin."""
+
+    name: str
+    margin: Setting[float]
+    max_tokens: Setting[int | None]
+    calls_per_month: Setting[int]
+    prompt: PromptConfig  # the prompt's own entry: budgets, cached input, criteria and threshold for .jsonl sets
 
 
 def state_home(root: Path) -> Path:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from promptslim.assertions import failures
-from promptslim.config import Config
+from promptslim.config import LOCAL_MAX_TOKENS, Config, TemplateSettings
 from promptslim.cost import cost_of, measured
 from promptslim.evalset import Case, EvalSet
 from promptslim.judge import Judge
@@ -21,10 +21,7 @@ from promptslim.stats import mean_ci
 from promptslim.template import Template
 from promptslim.tokens import count_messages, count_text
 
-# The embedded model's answer cap when neither the prompt nor the config sets one: support_reply's longest
-# passing answer (three sentences, a phone number and a sign-off) is ~90 tokens, so 20 cut the very strings its
-# assertions look for; 128 leaves room for it without letting a rambling 135M model run on to the 512 default.
-LOCAL_MAX_TOKENS = 128
+__all__ = ["LOCAL_MAX_TOKENS", "CaseResult", "Evaluator", "Sample", "Summary", "VariantResult"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +105,7 @@ class Evaluator:
     calls_per_month: int = 0
     judge: Judge | None = None
     on_case: Callable[[], None] | None = None
+    settings: TemplateSettings | None = None  # None: resolved from the config (no flags)
     _messages: dict[str, list[list[Message]]] = field(default_factory=dict)
     _tokens: dict[str, list[int]] = field(default_factory=dict)
     _graded: dict[tuple[str, str], Sample] = field(default_factory=dict)
@@ -116,6 +114,11 @@ class Evaluator:
     judge_skipped: int = 0
     answers_seen: int = 0  # every answer this evaluator graded in this run (cached ones included)
     truncated_seen: int = 0
+
+    def __post_init__(self) -> None:
+        if self.settings is None:
+            self.settings = self.config.settings(self.template.name, calls_per_month=self.calls_per_month,
+                                                 local=self.models.local)
 
     @property
     def temperature(self) -> float:
@@ -150,12 +153,9 @@ class Evaluator:
         return self._tokens[key]
 
     def params(self, sample: int, model: str | None = None) -> Params:
-        own = self.config.prompt(self.template.name).max_tokens
-        max_tokens = own or self.config.max_tokens
-        if self.models.local and own is None:
-            max_tokens = min(max_tokens or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS)
-        return Params(model=model or self.models.model, temperature=self.temperature, max_tokens=max_tokens,
-                      sample=sample)
+        assert self.settings is not None
+        return Params(model=model or self.models.model, temperature=self.temperature,
+                      max_tokens=self.settings.max_tokens.value, sample=sample)
 
     def role(self, model: str | None = None) -> str:
         """The runner role a variant's calls go through: a candidate model's own (endpoint, price), else target."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Sequence, TypeVar
 
 from promptslim import paths
-from promptslim.config import Config, Endpoint, ensure_home, load_config
+from promptslim.config import Config, Endpoint, TemplateSettings, ensure_home, load_config
 from promptslim.errors import BudgetStop, InputError
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
 from promptslim.llm.openai_backend import OpenAIBackend
@@ -174,6 +174,12 @@ class Prepared:
     evaluator: "Evaluator"
     budget: float = 0.0
 
+    @property
+    def settings(self) -> TemplateSettings:
+        """The template's effective margin, answer cap and traffic, with where each came from."""
+        assert self.evaluator.settings is not None
+        return self.evaluator.settings
+
     def plan(self, variants: "Sequence[Variant]") -> Plan:
         """What running these variants over the eval set will cost."""
         return plan_variants(self.evaluator, variants, self.budget)
@@ -195,7 +201,8 @@ def resolve_template(path: str, root: Path) -> Path:
 
 def prepare(template_path: str, *, model: str | None, judge_model: str | None, repeats: int | None,
             calls_per_month: int | None, max_cost: float | None, use_cache: bool, command: str,
-            root: Path | None = None, batch: bool = False, candidates: Sequence[str] = ()) -> Prepared:
+            root: Path | None = None, batch: bool = False, candidates: Sequence[str] = (),
+            margin: float | None = None) -> Prepared:
     """Validate everything (config, template, eval set, every case renders) before any call."""
     config = load_config(root)
     path = resolve_template(template_path, config.root)
@@ -215,7 +222,7 @@ def prepare(template_path: str, *, model: str | None, judge_model: str | None, r
                          candidates=candidates)
     judge = make_judge(runner, models, evalset, config)
     evaluator = make_evaluator(template, evalset, runner, models, config, judge, repeats=repeats or config.repeats,
-                               calls_per_month=calls_per_month)
+                               calls_per_month=calls_per_month, margin=margin)
     return Prepared(config, template, evalset, models, evaluator, budget)
 
 
@@ -243,15 +250,16 @@ def make_judge(runner: Runner, models: Models, evalset: EvalSet, config: Config)
 
 
 def make_evaluator(template: Template, evalset: EvalSet, runner: Runner, models: Models, config: Config,
-                   judge: "Judge | None", *, repeats: int, calls_per_month: int | None = None) -> "Evaluator":
-    """An evaluator of this template's variants, priced at the price model's prices."""
+                   judge: "Judge | None", *, repeats: int, calls_per_month: int | None = None,
+                   margin: float | None = None) -> "Evaluator":
+    """An evaluator of this template's variants, priced at the price model's prices, with the template's settings
+    resolved once (flags first)."""
     from promptslim.evaluate import Evaluator
 
-    prompt = config.prompt(template.name)
+    settings = config.settings(template.name, margin=margin, calls_per_month=calls_per_month, local=models.local)
     return Evaluator(template=template, evalset=evalset, runner=runner, models=models, config=config,
                      price=price_for(models.price_model, config), repeats=repeats,
-                     calls_per_month=prompt.calls_per_month if calls_per_month is None else calls_per_month,
-                     judge=judge)
+                     calls_per_month=settings.calls_per_month.value, judge=judge, settings=settings)
 
 
 def plan_variants(ev: "Evaluator", variants: "Sequence[Variant]", budget: float) -> Plan:

@@ -114,6 +114,9 @@ class CheckRow(JsonRecord):
     # which revision's eval set graded both sides: "base" whenever the base has one; "head" only when it has none
     evalset_revision: str | None = None
     evalset_changes: EvalsetChanges | None = field(default=None, metadata=OPTIONAL)
+    # the margin that decided this row's quality: the template's own when the base config sets one, else Gates.margin
+    margin: float | None = None
+    margin_source: str = ""
 
 
 @dataclass(frozen=True)
