@@ -293,7 +293,7 @@ def engine_check(kind: str, n: int, reps: int, rng: np.random.Generator) -> tupl
     from promptslim.llm.runner import Role, Runner
     from promptslim.prices import price_for
     from promptslim.runsetup import Models
-    from promptslim.template import load_template
+    from promptslim.template.load import load_template
 
     same = 0
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from promptslim.units import segment
+from promptslim.template.units import segment
 
 SENTENCES = (
     "Answer the customer's question, e.g. about invoices or refunds. "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from promptslim import gitutil, paths
 from promptslim.errors import InputError
-from promptslim.template import relpath
+from promptslim.template.load import relpath
 
 PROMPTS, EVALSETS = paths.PROMPTS, paths.EVALSETS
 

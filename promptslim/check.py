@@ -31,7 +31,7 @@ from promptslim.runsetup import (NONE, Models, combine_plans, execute, make_eval
                                  plan_variants, resolve_models, run_notices)
 from promptslim.safeio import MAX_TEMPLATE_BYTES, read_repo_text
 from promptslim.strategy import Variant
-from promptslim.template import Message, Template, template_from_source, template_name
+from promptslim.template.load import Message, Template, template_from_source, template_name
 from promptslim.tokens import count_messages
 
 

@@ -13,7 +13,7 @@ from promptslim.runsetup import resolve_template
 from promptslim.prefixcache import shared_prefix
 from promptslim.prices import price_for
 from promptslim.runsetup import DEFAULT_MODEL, endpoint_configured
-from promptslim.template import NO_EVALSET, load_template, relpath
+from promptslim.template.load import NO_EVALSET, load_template, relpath
 from promptslim.tokens import count_messages, count_text, encoding_for
 
 

@@ -21,7 +21,7 @@ from promptslim.config import PromptConfig
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import Case, EvalSet, evalset_for, load_evalset
 from promptslim.results import ConfigChange, EvalsetChanges
-from promptslim.template import Message, Template
+from promptslim.template.load import Message, Template
 
 
 @dataclass(frozen=True)

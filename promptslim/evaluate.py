@@ -18,7 +18,7 @@ from promptslim.prices import Price, price_for
 from promptslim.results import AnswerCounts, EvalSummary
 from promptslim.runsetup import Models
 from promptslim.stats import mean_ci
-from promptslim.template import Template
+from promptslim.template.load import Template
 from promptslim.tokens import count_messages, count_text
 
 __all__ = ["LOCAL_MAX_TOKENS", "CaseResult", "Evaluator", "Sample", "Summary", "VariantResult"]

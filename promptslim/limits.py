@@ -4,7 +4,7 @@ Two layers. The sandbox below intercepts the operators that build big values fro
 literals (`**`, `*`, `%`, `+`) and refuses them before they run; Jinja does not constant-fold an
 intercepted operator, so `{{ 9**(9**9) }}` no longer hangs the compiler. Everything else that
 can burn CPU or memory (nested loops, filters with huge widths) is bounded by rendering in a
-separate worker process (promptslim/renderworker.py) with an address-space limit, which the
+separate worker process (promptslim/template/worker.py) with an address-space limit, which the
 parent kills when a render passes its wall-clock limit. Threads cannot be stopped mid-C-call,
 and signals do not reach a single long C operation; a process can always be killed.
 """

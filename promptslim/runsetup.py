@@ -19,7 +19,7 @@ from promptslim.llm.retry import RetryPolicy
 from promptslim.llm.runner import Role, Runner
 from promptslim.llm.store import Store
 from promptslim.prices import LOCAL, Price, price_for, usd_text
-from promptslim.template import Template, load_template
+from promptslim.template.load import Template, load_template
 
 if TYPE_CHECKING:
     from promptslim.evaluate import Evaluator

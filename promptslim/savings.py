@@ -21,7 +21,7 @@ from promptslim.prices import Price, price_for
 from promptslim.report.chart import saving
 from promptslim.results import IndexAblation, IndexEntry, IndexResult, IndexTotals, Lever
 from promptslim.runsetup import DEFAULT_MODEL
-from promptslim.template import Template, load_template
+from promptslim.template.load import Template, load_template
 from promptslim.tokens import count_messages
 
 

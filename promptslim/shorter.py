@@ -19,7 +19,7 @@ from promptslim.results import SideErrors, SlimStep
 from promptslim.results.tier import ModelVerdict
 from promptslim.rewrite import Rewrite, apply
 from promptslim.strategy import Trial, Variant, bounds, paired
-from promptslim.template import Template
+from promptslim.template.load import Template
 
 @dataclass(frozen=True)
 class RewriteResult:

@@ -14,9 +14,9 @@ from promptslim.decide import (MIN_TWO_STAGE, UnitDecision, decide_units, interi
                                slim_step, stage_one_indices)
 from promptslim.evaluate import CaseResult, Evaluator, Summary, VariantResult
 from promptslim.results import SideErrors, SlimStep, Verdict
-from promptslim.template import Template
+from promptslim.template.load import Template
 from promptslim.tokens import count_text
-from promptslim.units import Unit
+from promptslim.template.units import Unit
 
 Phase = Callable[[str, int], Callable[[], None]]  # (phase name, total cases) -> tick
 

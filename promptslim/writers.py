@@ -9,7 +9,7 @@ from promptslim import paths
 from promptslim.ablate import Ablation
 from promptslim.report import write_ablation_reports
 from promptslim.safeio import atomic_write, safe_dir
-from promptslim.template import Template
+from promptslim.template.load import Template
 
 if TYPE_CHECKING:
     from promptslim.results import TierResult

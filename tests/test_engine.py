@@ -19,7 +19,7 @@ from promptslim.prices import price_for
 from promptslim.results import AblationResult, Verdict, shipped_schema
 from promptslim.runsetup import Models, make_evaluator, plan_variants
 from promptslim.strategy import LeaveOneOut, Proposal, Trial, UnitResult, Variant, paired
-from promptslim.template import load_template
+from promptslim.template.load import load_template
 
 try:
     from tests.scripted import ScriptedBackend

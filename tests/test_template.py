@@ -11,7 +11,7 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from promptslim.errors import InputError
-from promptslim.template import (
+from promptslim.template.load import (
     load_template,
     render_messages,
     render_text,

@@ -13,7 +13,7 @@ from promptslim.llm.runner import Role, Runner
 from promptslim.prices import price_for
 from promptslim.runsetup import Models, candidate_role, make_evaluator, plan_variants
 from promptslim.strategy import Variant
-from promptslim.template import load_template
+from promptslim.template.load import load_template
 from promptslim.tier import CheaperModel, run_tier
 
 try:

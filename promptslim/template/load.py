@@ -19,12 +19,13 @@ from typing import Any
 import jinja2
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
-from promptslim import paths, renderworker
+from promptslim import paths
+from promptslim.template import worker as renderworker
 from promptslim.errors import InputError, SandboxRefusal
-from promptslim.layout import PLAIN_MARK, jinja_warnings, unclosed_block
+from promptslim.template.layout import PLAIN_MARK, jinja_warnings, unclosed_block
 from promptslim.limits import BoundedSandbox
 from promptslim.safeio import MAX_TEMPLATE_BYTES, check_text_size, read_repo_text
-from promptslim.units import Fixed, Unit, remove_units, segment
+from promptslim.template.units import Fixed, Unit, remove_units, segment
 
 ROLES = ("system", "user", "assistant")
 _ROLE_MARK = re.compile(r"\{#-?\s*role:\s*([A-Za-z_-]*)\s*-?#\}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from promptslim.layout import BOLD_HEADING, HEADING, TAG_LINE
+from promptslim.template.layout import BOLD_HEADING, HEADING, TAG_LINE
 
 _CLOSERS = "\"'\u201d\u2019)\\]\u00bb\u300d\u300f\uff09\u3011"
 # Western ends need whitespace after them; CJK and full-width ends do not.

@@ -52,9 +52,9 @@ class _Worker:
         self.lock = threading.Lock()
 
     def _start(self) -> None:
-        package_parent = str(Path(__file__).resolve().parents[1])
+        package_parent = str(Path(__file__).resolve().parents[2])
         code = (f"import sys; sys.path.insert(0, {package_parent!r}); "
-                "from promptslim.renderworker import main; main()")
+                "from promptslim.template.worker import main; main()")
         env = {"PATH": os.defpath, "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
         self.proc = subprocess.Popen([sys.executable, "-I", "-c", code],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -153,7 +153,7 @@ def _limit_memory() -> None:
 
 
 def _serve(source: str, rel: str, request: dict) -> dict:
-    from promptslim import template
+    from promptslim.template import load as template
 
     if request["op"] == "compile":
         template.compile_source(source, rel)
@@ -167,7 +167,7 @@ def main() -> None:
     _limit_memory()
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but replies on the pipe
-    from promptslim import template  # noqa: F401 - import before the first request so startup is not timed
+    from promptslim.template import load as template  # noqa: F401 - import before the first request so startup is not timed
 
     out.write(_frame(b'{"ready": true}'))
     out.flush()

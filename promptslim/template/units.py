@@ -13,9 +13,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from promptslim import sentences as sent
+from promptslim.template import sentences as sent
 from promptslim.errors import InputError
-from promptslim.layout import (
+from promptslim.template.layout import (
     BOLD_HEADING,
     ELEMENT_LINE,
     JINJA,
