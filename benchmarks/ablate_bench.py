@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import fakeserver  # noqa: E402
 from fakeserver import FakeServer  # noqa: E402
 
-from promptslim.ablate import run_ablation  # noqa: E402
-from promptslim.runsetup import prepare  # noqa: E402
+from promptslim.engine.ablation import run_ablation  # noqa: E402
+from promptslim.engine.setup import prepare  # noqa: E402
 from promptslim.writers import write_ablation  # noqa: E402
 from promptslim.report import headline  # noqa: E402
 from promptslim.tokens import get_encoding  # noqa: E402

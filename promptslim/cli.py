@@ -146,7 +146,7 @@ def _approx(flag: bool) -> str:
 def units(template: str = typer.Argument(..., help="prompts/x.j2"), as_json: bool = JSON_OPT,
           model: str = typer.Option("gpt-4o-mini", "--model", "-m", help="Tokenizer for the token column.")) -> None:
     """List the instruction units the ablation can remove, and the fixed parts it never touches."""
-    from promptslim.counting import list_units
+    from promptslim.static_views import list_units
 
     data = list_units(template, model)
     if as_json:
@@ -180,7 +180,7 @@ def count(template: str = typer.Argument(..., help="prompts/x.j2"),
                                                            "latest ablation's measured output)."),
           as_json: bool = JSON_OPT) -> None:
     """Input tokens per call, $ per call and $ per month, per model."""
-    from promptslim.counting import count_template
+    from promptslim.static_views import count_template
 
     data = count_template(template, models or [], calls_per_month, vars_file, output_tokens)
     if as_json:
@@ -268,7 +268,7 @@ def _batch_note(usd: float, usd_list: float | None) -> str:
 
 
 def _notices(prepared: Any) -> None:
-    from promptslim.runsetup import run_notices
+    from promptslim.engine.setup import run_notices
 
     for line in [*(f"warning: {w}" for w in prepared.template.warnings), *run_notices(prepared.models)]:
         err.print(line, markup=False)
@@ -276,7 +276,7 @@ def _notices(prepared: Any) -> None:
 
 def _plan(prepared: Any, variants: list[Any], quiet: bool) -> Any:
     """The run's plan from the variants the engine will run, said on stderr before any call."""
-    from promptslim.prices import usd_text
+    from promptslim.cost.prices import usd_text
 
     p = prepared.plan(variants)
     budget = p.budget
@@ -291,7 +291,7 @@ def _plan(prepared: Any, variants: list[Any], quiet: bool) -> Any:
 
 def _execute(runner: Any, plan: Any, yes: bool, show_progress: bool, start: Callable[[_Progress], Any]) -> Any:
     """Refuse an over-budget plan, else run one engine coroutine under progress bars."""
-    from promptslim.runsetup import execute
+    from promptslim.engine.setup import execute
 
     with _Progress(runner, enabled=show_progress) as progress:
         return execute(runner, plan, yes, lambda: start(progress))
@@ -305,10 +305,10 @@ def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Op
              no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT,
              csv: Optional[Path] = typer.Option(None, "--csv", help="Write the per-case rows to this CSV file.")) -> None:
     """Run the eval set once: per-case table, mean score with 95% CI, pass rate, $ and cost per usable output."""
-    from promptslim.evalresult import eval_result
+    from promptslim.engine.evaluation import eval_result
     from promptslim.report.evalcsv import eval_frame
-    from promptslim.runsetup import prepare
-    from promptslim.strategy import Variant
+    from promptslim.engine.setup import prepare
+    from promptslim.engine.trial import Variant
 
     prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
                        max_cost=max_cost, use_cache=not no_cache, command="eval", batch=batch)
@@ -388,11 +388,11 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
                                                 "candidate model (repeatable), decided as `tier` decides."),
            no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT) -> None:
     """Remove one instruction at a time, decide with statistics, verify a slim prompt, write reports/<name>/."""
-    from promptslim.ablate import model_strategy, planned_variants, run_ablation
+    from promptslim.engine.ablation import model_strategy, planned_variants, run_ablation
     from promptslim.paths import rewritten_rel
     from promptslim.paths import slim_rel as slim_rel_of
-    from promptslim.runsetup import prepare
-    from promptslim.strategy import LeaveOneOut
+    from promptslim.engine.setup import prepare
+    from promptslim.engine.trial import LeaveOneOut
     from promptslim.writers import write_ablation
 
     prepared = prepare(template, model=model, judge_model=judge_model, repeats=repeats, calls_per_month=calls_per_month,
@@ -406,8 +406,8 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     strategy = LeaveOneOut(tpl)
     shorter, refused = None, []
     if rewrite or rewriter_model:
-        from promptslim.runsetup import propose_rewrites
-        from promptslim.shorter import SayShorter
+        from promptslim.engine.setup import propose_rewrites
+        from promptslim.engine.strategies.rewrite import SayShorter
 
         kept, refused = propose_rewrites(prepared, rewriter_model, use_cache=not no_cache)
         shorter = SayShorter(tpl, kept)
@@ -469,9 +469,9 @@ def tier(template: str = typer.Argument(..., help="prompts/x.j2"),
          calls_per_month: Optional[int] = CPM_OPT, max_cost: Optional[float] = COST_OPT, yes: bool = YES_OPT,
          no_cache: bool = NOCACHE_OPT, as_json: bool = JSON_OPT) -> None:
     """Same prompt on cheaper models: score delta vs the configured model, verdict, $/month; writes reports/<name>/tier.*"""
-    from promptslim.runsetup import prepare
-    from promptslim.strategy import Variant
-    from promptslim.tier import CheaperModel, check_candidates, run_tier
+    from promptslim.engine.setup import prepare
+    from promptslim.engine.trial import Variant
+    from promptslim.engine.strategies.cheaper_model import CheaperModel, check_candidates, run_tier
     from promptslim.writers import write_tier
 
     if not candidates:
@@ -523,7 +523,7 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
                                                "(repeatable): says which would pass; never fails the check."),
           as_json: bool = JSON_OPT) -> None:
     """PR check: base vs head for changed templates — tokens, quality, dollars; exit 1 on a regression."""
-    from promptslim.check import CheckOptions, run_check
+    from promptslim.check.engine import CheckOptions, run_check
     from promptslim.config import find_root
     from promptslim.report.check import render_markdown
     from promptslim.writers import write_check

@@ -12,15 +12,15 @@ import json
 from pathlib import Path
 
 from promptslim.config import Config, load_config
-from promptslim.cost import Cost, cost_of, layout_hint, static_output
+from promptslim.cost.figure import Cost, cost_of, layout_hint, static_output
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset
 from promptslim.paths import PROMPTS, find_prompts, reports_dir
-from promptslim.prefixcache import Prefix, shared_prefix
-from promptslim.prices import Price, price_for
+from promptslim.cost.caching import Prefix, shared_prefix
+from promptslim.cost.prices import Price, price_for
 from promptslim.report.chart import saving
 from promptslim.results import IndexAblation, IndexEntry, IndexResult, IndexTotals, Lever
-from promptslim.runsetup import DEFAULT_MODEL
+from promptslim.engine.setup import DEFAULT_MODEL
 from promptslim.template.load import Template, load_template
 from promptslim.tokens import count_messages
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptslim import paths
-from promptslim.ablate import Ablation
+from promptslim.engine.ablation import Ablation
 from promptslim.report import write_ablation_reports
 from promptslim.safeio import atomic_write, safe_dir
 from promptslim.template.load import Template

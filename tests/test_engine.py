@@ -11,14 +11,14 @@ import jsonschema
 import pytest
 import yaml
 
-from promptslim.ablate import planned_variants, run_ablation
+from promptslim.engine.ablation import planned_variants, run_ablation
 from promptslim.config import load_config
 from promptslim.evalset import load_evalset
 from promptslim.llm.runner import Role, Runner
-from promptslim.prices import price_for
+from promptslim.cost.prices import price_for
 from promptslim.results import AblationResult, Verdict, shipped_schema
-from promptslim.runsetup import Models, make_evaluator, plan_variants
-from promptslim.strategy import LeaveOneOut, Proposal, Trial, UnitResult, Variant, paired
+from promptslim.engine.setup import Models, make_evaluator, plan_variants
+from promptslim.engine.trial import LeaveOneOut, Proposal, Trial, UnitResult, Variant, paired
 from promptslim.template.load import load_template
 
 try:

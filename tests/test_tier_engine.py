@@ -10,11 +10,11 @@ import yaml
 from promptslim.config import load_config
 from promptslim.evalset import load_evalset
 from promptslim.llm.runner import Role, Runner
-from promptslim.prices import price_for
-from promptslim.runsetup import Models, candidate_role, make_evaluator, plan_variants
-from promptslim.strategy import Variant
+from promptslim.cost.prices import price_for
+from promptslim.engine.setup import Models, candidate_role, make_evaluator, plan_variants
+from promptslim.engine.trial import Variant
 from promptslim.template.load import load_template
-from promptslim.tier import CheaperModel, run_tier
+from promptslim.engine.strategies.cheaper_model import CheaperModel, run_tier
 
 try:
     from tests.scripted import ScriptedBackend

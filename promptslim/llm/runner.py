@@ -14,7 +14,7 @@ from promptslim.llm.base import Backend, Completion, Message, Params, cache_key
 from promptslim.llm.limiter import AdaptiveLimit
 from promptslim.llm.retry import FormatRefused, RetryPolicy, decide, fault_kind, refuses_format
 from promptslim.llm.store import Store
-from promptslim.prices import Price, usd_text
+from promptslim.cost.prices import Price, usd_text
 
 T = TypeVar("T")
 

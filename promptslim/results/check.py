@@ -29,7 +29,7 @@ class CheckSide(JsonRecord):
     answers: int
     truncated: int
     judge_errors: int
-    output_basis: str = ""  # measured | estimated | not included (promptslim/cost.py); "" in older files
+    output_basis: str = ""  # measured | estimated | not included (promptslim/cost/figure.py); "" in older files
     output_note: str = ""
 
 

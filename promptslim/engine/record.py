@@ -13,10 +13,10 @@ from promptslim.results import BatchFacts, ConcurrencyFacts, JudgeFacts, PriceFa
 from promptslim.tokens import encoding_for
 
 if TYPE_CHECKING:
-    from promptslim.evaluate import Evaluator
+    from promptslim.engine.evaluator import Evaluator
     from promptslim.judge import Judge
     from promptslim.llm.runner import Runner
-    from promptslim.prices import Price
+    from promptslim.cost.prices import Price
 
 TRUNCATION_WARNING = 0.05  # share of answers cut at max_tokens above which every report warns
 def tiny_judge_note() -> str:

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from promptslim.config import load_config
-from promptslim.cost import ESTIMATED, Output, cost_of, layout_hint, no_traffic_warning, static_output
+from promptslim.cost.figure import ESTIMATED, Output, cost_of, layout_hint, no_traffic_warning, static_output
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset, load_yaml_text
-from promptslim.runsetup import resolve_template
-from promptslim.prefixcache import shared_prefix
-from promptslim.prices import price_for
-from promptslim.runsetup import DEFAULT_MODEL, endpoint_configured
+from promptslim.engine.setup import resolve_template
+from promptslim.cost.caching import shared_prefix
+from promptslim.cost.prices import price_for
+from promptslim.engine.setup import DEFAULT_MODEL, endpoint_configured
 from promptslim.template.load import NO_EVALSET, load_template, relpath
 from promptslim.tokens import count_messages, count_text, encoding_for
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from promptslim.evaluate import VariantResult
+from promptslim.engine.evaluator import VariantResult
 from promptslim.results import EvalCase, EvalResult, EvalRun, EvalSummary
-from promptslim.cost import traffic_warnings
-from promptslim.runfacts import price_facts, run_facts, tiny_judge_note, tokens_note, warnings
-from promptslim.runsetup import Prepared
+from promptslim.cost.figure import traffic_warnings
+from promptslim.engine.record import price_facts, run_facts, tiny_judge_note, tokens_note, warnings
+from promptslim.engine.setup import Prepared
 
 
 

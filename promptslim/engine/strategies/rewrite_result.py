@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from promptslim.evaluate import Evaluator, VariantResult
+from promptslim.engine.evaluator import Evaluator, VariantResult
 from promptslim.results.rewrites import RefusedRewrite, RewriteFinding, RewrittenPrompt
-from promptslim.rewrite import Refusal
-from promptslim.shorter import RewriteResult, Rewritten
-from promptslim.strategy import bounds
+from promptslim.engine.strategies.rewordings import Refusal
+from promptslim.engine.strategies.rewrite import RewriteResult, Rewritten
+from promptslim.engine.trial import bounds
 
 
 def rewrite_keys(ev: Evaluator, baseline: VariantResult, findings: list[RewriteResult], refused: Sequence[Refusal],

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from promptslim.decide import SLIM_ALPHA, UnitDecision, decide_units, slim_order, slim_step
-from promptslim.evaluate import Summary, VariantResult
+from promptslim.engine.evaluator import Summary, VariantResult
 from promptslim.results import SideErrors, SlimStep
 from promptslim.results.tier import ModelVerdict
-from promptslim.rewrite import Rewrite, apply
-from promptslim.strategy import Trial, Variant, bounds, paired
+from promptslim.engine.strategies.rewordings import Rewrite, apply
+from promptslim.engine.trial import Trial, Variant, bounds, paired
 from promptslim.template.load import Template
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Awaitable, Callable, Protocol, Sequence
 
 from promptslim.decide import (MIN_TWO_STAGE, UnitDecision, decide_units, interim, slim_order, slim_sizes,
                                slim_step, stage_one_indices)
-from promptslim.evaluate import CaseResult, Evaluator, Summary, VariantResult
+from promptslim.engine.evaluator import CaseResult, Evaluator, Summary, VariantResult
 from promptslim.results import SideErrors, SlimStep, Verdict
 from promptslim.template.load import Template
 from promptslim.tokens import count_text

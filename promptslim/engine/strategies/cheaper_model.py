@@ -16,14 +16,14 @@ from datetime import datetime, timezone
 
 from promptslim.decide import ALPHA, METHOD, UnitDecision, decide_units
 from promptslim.errors import InputError
-from promptslim.evaluate import Evaluator, Summary, VariantResult
+from promptslim.engine.evaluator import Evaluator, Summary, VariantResult
 from promptslim.gitutil import head_commit
 from promptslim.results import PriceFacts, SideErrors
 from promptslim.results.tier import (TIER_SCHEMA_VERSION, ModelFinding, ModelRecommendation, ModelVerdict, TierResult,
                                      TierRun)
-from promptslim.runfacts import run_facts, warnings
-from promptslim.runsetup import candidate_role
-from promptslim.strategy import Phase, Trial, Variant, bounds, paired
+from promptslim.engine.record import run_facts, warnings
+from promptslim.engine.setup import candidate_role
+from promptslim.engine.trial import Phase, Trial, Variant, bounds, paired
 
 @dataclass(frozen=True)
 class ModelResult:
@@ -98,7 +98,7 @@ def compare(ev: Evaluator, baseline: VariantResult, runs: list[tuple[str, Varian
 
 async def run_tier(ev: Evaluator, candidates: list[str], margin: float, phase: Phase | None = None) -> TierResult:
     """Baseline on the configured model, every candidate on the same cases, verdicts, and the recommendation."""
-    from promptslim.ablate import baseline_record
+    from promptslim.engine.ablation import baseline_record
 
     started = time.monotonic()
     strategy = CheaperModel(ev.template.source, candidates)

@@ -1,6 +1,6 @@
 """The ablation engine: run a strategy's variants against the baseline and write down what it found.
 
-The strategy (promptslim/strategy.py; leave-one-out with the slim fixed sequence by default) decides
+The strategy (promptslim/engine/trial.py; leave-one-out with the slim fixed sequence by default) decides
 per variant and proposes the slim prompt; this module measures the baseline, prices the findings,
 and assembles ablation.json as an `AblationResult`.
 """
@@ -16,21 +16,21 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Sequence
 
 from promptslim.decide import ALPHA, METHOD, cases_for_power, detectable, min_cases_unchanged
-from promptslim.evaluate import Evaluator, Summary, VariantResult
+from promptslim.engine.evaluator import Evaluator, Summary, VariantResult
 from promptslim.gitutil import head_commit
-from promptslim.cost import cost_of, layout_hint, measured, traffic_warnings
+from promptslim.cost.figure import cost_of, layout_hint, measured, traffic_warnings
 from promptslim.results import (SCHEMA_VERSION, AblationResult, AblationRun, Baseline, Power, SlimFinding,
                                 UnitFinding, VariantFacts)
-from promptslim.prefixcache import billable_cached, rule_for
-from promptslim.runfacts import local_answers_note, price_facts, run_facts, tiny_judge_note, tokens_note, warnings
-from promptslim.strategy import LeaveOneOut, Phase, Proposal, Strategy, Trial, UnitResult, Variant, bounds
+from promptslim.cost.caching import billable_cached, rule_for
+from promptslim.engine.record import local_answers_note, price_facts, run_facts, tiny_judge_note, tokens_note, warnings
+from promptslim.engine.trial import LeaveOneOut, Phase, Proposal, Strategy, Trial, UnitResult, Variant, bounds
 from promptslim.tokens import encoding_for
 
 if TYPE_CHECKING:
-    from promptslim.rewrite import Refusal
-    from promptslim.runsetup import Prepared
-    from promptslim.tier import CheaperModel
-    from promptslim.shorter import SayShorter
+    from promptslim.engine.strategies.rewordings import Refusal
+    from promptslim.engine.setup import Prepared
+    from promptslim.engine.strategies.cheaper_model import CheaperModel
+    from promptslim.engine.strategies.rewrite import SayShorter
 
 HOURS_PER_MONTH = 30 * 24
 
@@ -62,7 +62,7 @@ def model_strategy(prepared: "Prepared", also_models: Sequence[str]) -> "Cheaper
     test; prepare() already refused an unknown price), before any call; None without the flag."""
     if not also_models:
         return None
-    from promptslim.tier import CheaperModel, check_candidates
+    from promptslim.engine.strategies.cheaper_model import CheaperModel, check_candidates
 
     names = check_candidates(list(also_models), prepared.models.model, option="ablate: --also-model")
     return CheaperModel(prepared.template.source, names)
@@ -99,14 +99,14 @@ async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None,
     rewritten_source = None
     extra: dict = {}
     if shorter is not None:
-        from promptslim.rewriteresult import rewrite_keys
+        from promptslim.engine.strategies.rewrite_result import rewrite_keys
 
         findings = await shorter.decide(trial, set(slim.removed))
         rewritten = await shorter.combine(trial, findings, slim.removed)
         rewritten_source = rewritten.source if rewritten.rewrites else None
         extra = rewrite_keys(ev, baseline, findings, refused, rewritten, slim.removed, rewritten_path)
     if models:
-        from promptslim.tier import model_keys
+        from promptslim.engine.strategies.cheaper_model import model_keys
 
         extra.update(await model_keys(trial, list(models)))
     data = _result(ev, margin, baseline, units, slim, slim_path, adaptive, time.monotonic() - started)

@@ -18,7 +18,7 @@ from promptslim.template.load import Template, sandbox
 from promptslim.template.units import Unit, remove_units
 
 if TYPE_CHECKING:
-    from promptslim.evaluate import Evaluator
+    from promptslim.engine.evaluator import Evaluator
     from promptslim.llm.runner import Runner
 
 RULES = "rules"

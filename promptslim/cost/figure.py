@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptslim.config import PromptConfig
-from promptslim.prefixcache import billable_cached, hit_rate, layout_gain, rule_for, split_input
-from promptslim.prices import Price
+from promptslim.cost.caching import billable_cached, hit_rate, layout_gain, rule_for, split_input
+from promptslim.cost.prices import Price
 
 if TYPE_CHECKING:
-    from promptslim.prefixcache import Prefix
+    from promptslim.cost.caching import Prefix
 
 MEASURED = "measured"  # this run's answers
 ESTIMATED = "estimated"  # the latest ablation's baseline answers, for a command that makes no call

@@ -8,15 +8,15 @@ from typing import Callable
 
 from promptslim.assertions import failures
 from promptslim.config import LOCAL_MAX_TOKENS, Config, TemplateSettings
-from promptslim.cost import cost_of, measured
+from promptslim.cost.figure import cost_of, measured
 from promptslim.evalset import Case, EvalSet
 from promptslim.judge import Judge
 from promptslim.llm.base import Completion, Message, Params, cache_key
 from promptslim.llm.runner import Runner
-from promptslim.prefixcache import Prefix, shared_prefix
-from promptslim.prices import Price, price_for
+from promptslim.cost.caching import Prefix, shared_prefix
+from promptslim.cost.prices import Price, price_for
 from promptslim.results import AnswerCounts, EvalSummary
-from promptslim.runsetup import Models
+from promptslim.engine.setup import Models
 from promptslim.stats import mean_ci
 from promptslim.template.load import Template
 from promptslim.tokens import count_messages, count_text
@@ -159,7 +159,7 @@ class Evaluator:
 
     def role(self, model: str | None = None) -> str:
         """The runner role a variant's calls go through: a candidate model's own (endpoint, price), else target."""
-        from promptslim.runsetup import candidate_role
+        from promptslim.engine.setup import candidate_role
 
         own = None if model is None else candidate_role(model)
         return own if own in self.runner.roles else "target"

@@ -18,13 +18,13 @@ from promptslim.llm.openai_backend import OpenAIBackend
 from promptslim.llm.retry import RetryPolicy
 from promptslim.llm.runner import Role, Runner
 from promptslim.llm.store import Store
-from promptslim.prices import LOCAL, Price, price_for, usd_text
+from promptslim.cost.prices import LOCAL, Price, price_for, usd_text
 from promptslim.template.load import Template, load_template
 
 if TYPE_CHECKING:
-    from promptslim.evaluate import Evaluator
+    from promptslim.engine.evaluator import Evaluator
     from promptslim.judge import Judge
-    from promptslim.strategy import Variant
+    from promptslim.engine.trial import Variant
 
 T = TypeVar("T")
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -254,7 +254,7 @@ def make_evaluator(template: Template, evalset: EvalSet, runner: Runner, models:
                    margin: float | None = None) -> "Evaluator":
     """An evaluator of this template's variants, priced at the price model's prices, with the template's settings
     resolved once (flags first)."""
-    from promptslim.evaluate import Evaluator
+    from promptslim.engine.evaluator import Evaluator
 
     settings = config.settings(template.name, margin=margin, calls_per_month=calls_per_month, local=models.local)
     return Evaluator(template=template, evalset=evalset, runner=runner, models=models, config=config,
@@ -336,7 +336,7 @@ def propose_rewrites(prepared: Prepared, rewriter_model: str | None, use_cache: 
     """Shorter wordings for the template's units: the rules always, the rewriter model when one is named (its
     calls through a runner of their own: cached, in the ledger, counted against this run's budget), each vetted
     (Jinja kept, shorter, renders every case) before any target call. Returns (kept, refused)."""
-    from promptslim.rewrite import REWRITER, model_rewrites, rule_rewrites, vet
+    from promptslim.engine.strategies.rewordings import REWRITER, model_rewrites, rule_rewrites, vet
     from promptslim.tokens import count_text
 
     config, template, ev = prepared.config, prepared.template, prepared.evaluator

@@ -14,23 +14,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from promptslim import changes, evalsetgate, gitutil, paths, trust
+from promptslim import gitutil, paths
+from promptslim.check import changes
+from promptslim.check import evalset_gate as evalsetgate
+from promptslim.check import trust
 from promptslim.config import Config, PromptConfig, TemplateSettings, find_root, load_config
-from promptslim.cost import NOT_INCLUDED, Output, cost_of, measured, static_output
+from promptslim.cost.figure import NOT_INCLUDED, Output, cost_of, measured, static_output
 from promptslim.decide import check_outcome
 from promptslim.gitutil import show
 from promptslim.errors import InputError, SandboxRefusal
 from promptslim.evalset import EvalSet
-from promptslim.prefixcache import shared_prefix
-from promptslim.prices import Price, price_for, usd_text
+from promptslim.cost.caching import shared_prefix
+from promptslim.cost.prices import Price, price_for, usd_text
 from promptslim.report import fmt
 from promptslim.results import (CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
                                 EvalsetChanges, Gates, HeadCases, Prices, Quality, UsdPerMtok)
-from promptslim.runfacts import price_facts, run_facts, tokens_note, warnings
-from promptslim.runsetup import (NONE, Models, combine_plans, execute, make_evaluator, make_judge, make_runner,
+from promptslim.engine.record import price_facts, run_facts, tokens_note, warnings
+from promptslim.engine.setup import (NONE, Models, combine_plans, execute, make_evaluator, make_judge, make_runner,
                                  plan_variants, resolve_models, run_notices)
 from promptslim.safeio import MAX_TEMPLATE_BYTES, read_repo_text
-from promptslim.strategy import Variant
+from promptslim.engine.trial import Variant
 from promptslim.template.load import Message, Template, template_from_source, template_name
 from promptslim.tokens import count_messages
 
@@ -99,7 +102,7 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
     changed = changes.restrict(changes.discover(root, sha), list(o.templates), root)
     models = resolve_models(config, o.model, o.judge_model)
     if o.also_models:
-        from promptslim.tier import check_candidates
+        from promptslim.engine.strategies.cheaper_model import check_candidates
 
         if o.no_eval:
             raise InputError("--also-model needs the eval run: drop --no-eval")
@@ -252,7 +255,7 @@ def _evaluate(targets: list[_Target], config: Config, models: Models, price: Pri
     prices = price_facts(price, judge_role.price if judge_role else None)
     results = {job[0]: answer for job, answer in zip(jobs, answers)}
     if o.also_models:
-        from promptslim.tier import compare
+        from promptslim.engine.strategies.cheaper_model import compare
 
         for (i, side), ev, _, _ in jobs:
             if side == "head":
