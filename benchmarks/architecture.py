@@ -23,7 +23,7 @@ from pathlib import Path
 LAYERS: list[tuple[str, int]] = [
     # 0 base: no knowledge of templates, models or results
     ("errors", 0), ("paths", 0), ("safeio", 0), ("redact", 0), ("limits", 0), ("jsontypes", 0), ("stats", 0),
-    ("gitutil", 0), ("config", 0), ("settings", 0),
+    ("gitutil", 0), ("config", 0), ("numfmt", 0),
     # 1 leaves: tokens, prices and caching, templates, eval sets, the model seam, the decisions
     ("tokens", 1), ("prices", 1), ("prefixcache", 1), ("cost", 1), ("template", 1), ("units", 1), ("layout", 1),
     ("sentences", 1), ("renderworker", 1), ("evalset", 1), ("assertions", 1), ("llm", 1), ("decide", 1),
@@ -31,15 +31,15 @@ LAYERS: list[tuple[str, int]] = [
     # 2 results: typed values every engine returns and every renderer reads
     ("results", 2),
     # 3 evaluation: grade a variant's answers
-    ("judge", 3), ("evaluate", 3), ("engine.trial", 3), ("engine.evaluate", 3),
+    ("judge", 3), ("evaluate", 3), ("engine.trial", 3), ("engine.evaluator", 3), ("engine.events", 3),
     # 4 engines, in three steps: run set-up, then the strategies (levers), then the engines that run them
-    ("runsetup", 4.0), ("runfacts", 4.0), ("engine.setup", 4.0), ("engine.record", 4.0), ("engine.events", 4.0),
+    ("runsetup", 4.0), ("runfacts", 4.0), ("engine.setup", 4.0), ("engine.record", 4.0), ("engine.requests", 4.0),
     ("strategy", 4.1), ("shorter", 4.1), ("rewrite", 4.1), ("rewriteresult", 4.1), ("tier", 4.1),
     ("engine.strategies", 4.1), ("engine.strategy", 4.1),
     ("ablate", 4.2), ("check", 4.2), ("changes", 4.2), ("trust", 4.2), ("evalsetgate", 4.2), ("counting", 4.2),
-    ("savings", 4.2), ("evalresult", 4.2), ("engine", 4.2), ("statics", 4.2),
+    ("savings", 4.2), ("evalresult", 4.2), ("engine", 4.2), ("prcheck", 4.2), ("static_views", 4.2),
     # 5 renderers and writers
-    ("report", 5), ("writers", 5),
+    ("report", 5), ("writers", 5), ("console", 5),
     # 6 the public API
     ("api", 6), ("", 6),
     # 7 the command line
@@ -47,18 +47,17 @@ LAYERS: list[tuple[str, int]] = [
 ]
 RENDERERS = ("report",)
 ENGINES = 4.2
-LEVERS = {
-    "cheaper model": r"CheaperModel|ModelFinding|ModelRecommendation|ModelVerdict|model_recommendation|also_model|"
-                     r"candidate_role|run_tier|TierResult|check_candidates|models_method|model_keys|ModelResult|"
-                     r"ModelTable|ModelsSection|cheaper_model",
-    "rewrites": r"SayShorter|RewriteFinding|RefusedRewrite|RewrittenPrompt|RewriteResult|Rewritten\b|rewrite_keys|"
-                r"propose_rewrites|rewritten_source|rewritten_rel|rewrites_refused|rewriter_model|\bRewrite\b|"
-                r"RewritesSection|SayItShorter",
+LEVERS = {  # identifiers that belong to one lever (not the seam: a variant on another model is the seam's)
+    "cheaper model": r"CheaperModel|ModelsSection|ModelFinding|ModelRecommendation|model_recommendation|also_models?|"
+                     r"check_candidates|models_method|model_keys|ModelResult|ModelTable|model_strategy",
+    "rewrites": r"SayShorter|RewritesSection|RewriteFinding|RefusedRewrite|RewrittenPrompt|RewriteResult|Rewritten|"
+                r"rewrite_keys|propose_rewrites|rewritten_source|rewritten_rel|rewrites_refused|rewriter_model|Rewrite|"
+                r"rewritten_path|model_rewrites|rule_rewrites",
 }
 # `.get(` on result data: JSON read back from reports, and engine results passed around as dicts. Not counted:
 # user input being validated (config, eval sets), the model seam's payloads, the environment, lookup tables.
-NOT_RESULT_FILES = ("config.py", "settings.py", "evalset.py", "llm/", "judge.py", "prefixcache.py", "renderworker.py",
-                    "jsontypes.py", "trust.py", "template/", "check/trust.py")
+NOT_RESULT_FILES = ("config.py", "evalset.py", "llm/", "judge.py", "prefixcache.py", "cost/caching.py", "renderworker.py",
+                    "jsontypes.py", "trust.py", "prcheck/trust.py", "template/")
 NOT_RESULT_RECEIVERS = re.compile(r"(^|\.)(environ|roles|metadata|store|_graded|batches|totals|_prices|_prefixes|"
                                   r"_tokens|_messages)$|(^|\.)[A-Z_][A-Z0-9_]*$|^\{")
 
@@ -179,13 +178,38 @@ def result_gets(package: Path, files: dict[str, Path]) -> list[str]:
     return out
 
 
+def identifiers(tree: ast.AST) -> set[str]:
+    """The names code uses (definitions, references, attributes, imports, arguments): not strings or docstrings."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            out.add(node.attr)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.alias):
+            out.update(node.name.split("."))
+        elif isinstance(node, ast.arg):
+            out.add(node.arg)
+        elif isinstance(node, ast.keyword) and node.arg:
+            out.add(node.arg)
+    return out
+
+
 def lever_files(package: Path) -> dict[str, list[str]]:
+    """Per lever, the .py files whose code names one of its identifiers (and the shipped schemas that do)."""
     out = {}
-    sources = [p for p in package.rglob("*") if p.suffix in (".py", ".json", ".j2") and p.is_file()]
     for lever, pattern in LEVERS.items():
-        rx = re.compile(pattern)
-        out[lever] = sorted(p.relative_to(package).as_posix() for p in sources
-                            if rx.search(p.read_text(encoding="utf-8")))
+        rx = re.compile(rf"^(?:{pattern})$")
+        names = []
+        for path in sorted(package.rglob("*.py")):
+            if any(rx.match(i) for i in identifiers(ast.parse(path.read_text(encoding="utf-8")))):
+                names.append(path.relative_to(package).as_posix())
+        for path in sorted(package.rglob("*.json")):
+            if re.search(pattern, path.read_text(encoding="utf-8")):
+                names.append(path.relative_to(package).as_posix())
+        out[lever] = names
     return out
 
 

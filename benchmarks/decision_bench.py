@@ -289,10 +289,9 @@ def engine_check(kind: str, n: int, reps: int, rng: np.random.Generator) -> tupl
     from promptslim.engine.ablation import run_ablation
     from promptslim.config import load_config
     from promptslim.evalset import load_evalset
-    from promptslim.engine.evaluator import Evaluator
+    from promptslim.engine.evaluator import Evaluator, Models
     from promptslim.llm.runner import Role, Runner
     from promptslim.cost.prices import price_for
-    from promptslim.engine.setup import Models
     from promptslim.template.load import load_template
 
     same = 0

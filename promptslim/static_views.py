@@ -1,4 +1,5 @@
-"""`units` and `count`: static views of a template that need no model call."""
+"""`promptslim units` and `promptslim count`: what a template is made of and what one call of it costs, without a
+model call."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from promptslim.config import load_config
-from promptslim.cost.figure import ESTIMATED, Output, cost_of, layout_hint, no_traffic_warning, static_output
+from promptslim.cost.figure import ESTIMATED, Output, cost_of, layout_hint, no_traffic_warning
+from promptslim.results.readback import static_output
 from promptslim.errors import InputError
 from promptslim.evalset import evalset_for, load_evalset, load_yaml_text
 from promptslim.engine.setup import resolve_template

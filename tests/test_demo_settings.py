@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import promptslim.cli
 from promptslim.caveats import local_verdicts, margin_line
 from promptslim.decide import min_cases_unchanged
-from promptslim.engine.evaluator import LOCAL_MAX_TOKENS
+from promptslim.config import LOCAL_MAX_TOKENS
 from promptslim.evalset import load_evalset
 from promptslim.template.load import load_template
 

@@ -17,8 +17,11 @@ from promptslim.evalset import load_evalset
 from promptslim.llm.runner import Role, Runner
 from promptslim.cost.prices import price_for
 from promptslim.results import AblationResult, Verdict, shipped_schema
-from promptslim.engine.setup import Models, make_evaluator, plan_variants
-from promptslim.engine.trial import LeaveOneOut, Proposal, Trial, UnitResult, Variant, paired
+from promptslim.cost.plan import plan_variants
+from promptslim.engine.evaluator import Models
+from promptslim.engine.setup import make_evaluator
+from promptslim.engine.strategies.leave_one_out import LeaveOneOut, Proposal, UnitResult
+from promptslim.engine.trial import Trial, Variant, paired
 from promptslim.template.load import load_template
 
 try:

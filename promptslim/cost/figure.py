@@ -8,10 +8,7 @@ same template text measured — and say "estimated" on the line — or leave out
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptslim.config import PromptConfig
@@ -121,31 +118,6 @@ def layout_hint(cost: Cost) -> str | None:
         return None
     return (f"layout: {c.layout_tokens:,} more tokens/call would be cached if the variable parts came after the "
             f"static instructions (about ${c.layout_usd_per_month:,.2f}/month at {c.hit_rate:.0%} cache hits)")
-
-
-def static_output(root: Path, template_name: str, template_source: str, text: str | None = None) -> Output:
-    """Output tokens for a command that makes no call: the latest ablation's baseline, if it ran on this text.
-
-    `text` is ablation.json's content when the caller read it elsewhere (check reads the base revision's, never
-    the pull request's: a PR must not set its own cost figure).
-    """
-    rel = f"reports/{template_name}/ablation.json"
-    if text is None:
-        path = root / rel
-        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
-    data = None
-    if text is not None:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
-    sha = hashlib.sha256(template_source.encode()).hexdigest()
-    tokens = ((data or {}).get("baseline") or {}).get("output_tokens") if isinstance(data, dict) else None
-    if isinstance(data, dict) and data.get("template_sha256") == sha and isinstance(tokens, (int, float)):
-        return Output(float(tokens), ESTIMATED, f"≈ {tokens:.1f} tokens/call, estimated from {rel} "
-                                                f"({data.get('model')}, {str(data.get('created_at') or '')[:10]})")
-    return Output(0.0, NOT_INCLUDED, "not included (no measured answers for this template text yet — "
-                                     "run promptslim eval or ablate)")
 
 
 def no_traffic_warning(template_name: str) -> str:

@@ -12,16 +12,34 @@ from promptslim.cost.figure import cost_of, measured
 from promptslim.evalset import Case, EvalSet
 from promptslim.judge import Judge
 from promptslim.llm.base import Completion, Message, Params, cache_key
-from promptslim.llm.runner import Runner
+from promptslim.llm.runner import Runner, candidate_role
 from promptslim.cost.caching import Prefix, shared_prefix
-from promptslim.cost.prices import Price, price_for
+from promptslim.cost.prices import LOCAL, Price, price_for
 from promptslim.results import AnswerCounts, EvalSummary
-from promptslim.engine.setup import Models
 from promptslim.stats import mean_ci
 from promptslim.template.load import Template
 from promptslim.tokens import count_messages, count_text
 
-__all__ = ["LOCAL_MAX_TOKENS", "CaseResult", "Evaluator", "Sample", "Summary", "VariantResult"]
+__all__ = ["LOCAL_MAX_TOKENS", "NONE", "CaseResult", "Evaluator", "Models", "Sample", "Summary", "VariantResult"]
+NONE = "none"  # no judge: assertions alone grade
+
+
+@dataclass(frozen=True)
+class Models:
+    """Who answers, who judges, and whose prices the monthly figures use."""
+
+    model: str
+    judge_model: str  # "none" = assertions only
+    price_model: str
+    notices: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def local(self) -> bool:
+        return self.model == LOCAL
+
+    @property
+    def judge_is_local(self) -> bool:
+        return self.judge_model == LOCAL
 
 
 @dataclass(frozen=True)
@@ -159,8 +177,6 @@ class Evaluator:
 
     def role(self, model: str | None = None) -> str:
         """The runner role a variant's calls go through: a candidate model's own (endpoint, price), else target."""
-        from promptslim.engine.setup import candidate_role
-
         own = None if model is None else candidate_role(model)
         return own if own in self.runner.roles else "target"
 

@@ -1,5 +1,6 @@
-"""What the run itself saw, for every report: judge errors, truncation, retries and timeouts, cache hits,
-the adaptive concurrency, where prices came from and how tokens were counted.
+"""The run record, assembled in one place for every command: what the run spent (by role), what it saw (judge
+errors, truncation, retries and timeouts, cache hits, the adaptive concurrency, batches), where its prices came
+from, how tokens were counted, and the warnings those facts call for; and the header every report file opens with.
 
 A figure is only as good as the run behind it: a truncated answer can fail an assertion for reasons
 that have nothing to do with the prompt, and a hand-entered price must not read as a list price.
@@ -7,18 +8,84 @@ that have nothing to do with the prompt, and a hand-entered price must not read 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
 
-from promptslim.results import BatchFacts, ConcurrencyFacts, JudgeFacts, PriceFacts, Prices, RoleFacts, RunFacts
+from promptslim.engine.evaluator import Evaluator, Models, Summary
+from promptslim.gitutil import head_commit
+from promptslim.results import (Baseline, BatchFacts, ConcurrencyFacts, JudgeFacts, PriceFacts, Prices, RoleFacts,
+                                RunFacts, VariantFacts)
 from promptslim.tokens import encoding_for
 
 if TYPE_CHECKING:
-    from promptslim.engine.evaluator import Evaluator
+    from promptslim.cost.prices import Price
     from promptslim.judge import Judge
     from promptslim.llm.runner import Runner
-    from promptslim.cost.prices import Price
 
 TRUNCATION_WARNING = 0.05  # share of answers cut at max_tokens above which every report warns
+
+
+@dataclass(frozen=True)
+class Record:
+    """One run's record: its spend by role, its facts, its prices, and the warnings the facts call for."""
+
+    calls: int
+    cache_hits: int
+    usd: float
+    usd_target: float
+    usd_judge: float
+    facts: RunFacts
+    prices: Prices
+    warnings: list[str]
+
+    def role_spend(self) -> dict[str, Any]:
+        """The fields every report's `run` object opens with (results.RoleSpend)."""
+        return {"calls": self.calls, "cache_hits": self.cache_hits, "usd": self.usd, "usd_target": self.usd_target,
+                "usd_judge": self.usd_judge}
+
+
+def record(runner: "Runner", evaluators: Iterable[Evaluator], models: Models, price: "Price", *,
+           max_tokens: int | None) -> Record:
+    """The record of a run: every evaluator that graded on this runner, and the price model's price."""
+    evaluators = list(evaluators)
+    facts = run_facts(runner, evaluators, [ev.judge for ev in evaluators if ev.judge is not None],
+                      max_tokens=max_tokens, local=models.local)
+    judge = runner.roles.get("judge")
+    return Record(calls=runner.api_calls, cache_hits=runner.cache_hits, usd=runner.spent,
+                  usd_target=runner.totals["target"].usd,
+                  usd_judge=runner.totals["judge"].usd if "judge" in runner.totals else 0.0,
+                  facts=facts, prices=price_facts(price, judge.price if judge else None),
+                  warnings=warnings(facts, models.local))
+
+
+def record_of(ev: Evaluator) -> Record:
+    """The record of a run with one evaluator (eval, ablate, tier)."""
+    return record(ev.runner, [ev], ev.models, ev.price, max_tokens=ev.params(0).max_tokens)
+
+
+def header(ev: Evaluator, margin: float) -> dict[str, Any]:
+    """What ablation.json and tier.json open with: the template and its hash, the commit, models, eval set, settings."""
+    return {"template": ev.template.rel, "template_sha256": hashlib.sha256(ev.template.source.encode()).hexdigest(),
+            "git_commit": head_commit(ev.config.root), "model": ev.models.model, "judge_model": ev.models.judge_model,
+            "evalset": ev.evalset.path, "cases": len(ev.evalset.cases), "repeats": ev.repeats,
+            "temperature": ev.temperature, "margin": margin, "calls_per_month": ev.calls_per_month}
+
+
+def variant_facts(s: Summary) -> VariantFacts:
+    """A variant's own answers (cut, cached) and how its input tokens were counted."""
+    return VariantFacts(**vars(s.counts), tokens_source=s.tokens_source)
+
+
+def baseline_record(s: Summary) -> Baseline:
+    """The template as it is, over the whole eval set, as every report shows it."""
+    return Baseline(input_tokens=round(s.input_tokens, 3), output_tokens=round(s.output_tokens, 3),
+                    score=s.score.mean, ci=list(s.score.ci) if s.score.ci else None, n=s.score.n, se=s.score.se,
+                    pass_rate=s.pass_rate, judge_errors=s.judge_errors, usd_per_call=s.usd_per_call,
+                    usd_per_month=s.usd_per_month, usd_per_usable_output=s.usd_per_usable_output,
+                    facts=variant_facts(s))
+
+
 def tiny_judge_note() -> str:
     """The note every report carries when the embedded model judged, naming the model actually loaded."""
     from promptslim.llm.local import local_name
@@ -65,7 +132,7 @@ def truncation_warning(answers: int, truncated: int, max_tokens: int | None, loc
             f"have nothing to do with the prompt — {setting}")
 
 
-def run_facts(runner: "Runner", evaluators: Iterable["Evaluator"], judges: Iterable["Judge"], *,
+def run_facts(runner: "Runner", evaluators: Iterable[Evaluator], judges: Iterable["Judge"], *,
               max_tokens: int | None, local: bool) -> RunFacts:
     """The run's own facts, laid out flat inside a report's `run` object."""
     from promptslim.judge import JudgeStats

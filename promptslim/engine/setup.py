@@ -1,56 +1,40 @@
-"""The one run set-up eval, ablate and check share: load and validate, resolve models, build the runner, judge
-and evaluator, plan a strategy's variants (calls, tokens, $), and refuse a plan over budget."""
+"""The one run set-up every command shares: load and validate (config, template, eval set, every case renders),
+resolve the models, build the runner, judge and evaluator, plan the variants, and run the engine's coroutine once
+the plan is approved (a plan over budget starts only when the caller's events say so)."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass, field
-
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Sequence, TypeVar
 
 from promptslim import paths
 from promptslim.config import Config, Endpoint, TemplateSettings, ensure_home, load_config
-from promptslim.errors import BudgetStop, InputError
+from promptslim.cost.plan import Plan, plan_variants
+from promptslim.cost.prices import LOCAL, price_for
+from promptslim.engine.events import BatchProgress, Events, Notice, OverBudget, Spent, silent
+from promptslim.engine.evaluator import NONE, Evaluator, Models
+from promptslim.engine.requests import RunRequest
+from promptslim.errors import InputError
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
+from promptslim.llm.batch import batch_backends
 from promptslim.llm.openai_backend import OpenAIBackend
 from promptslim.llm.retry import RetryPolicy
-from promptslim.llm.runner import Role, Runner
+from promptslim.llm.runner import Role, Runner, candidate_role
 from promptslim.llm.store import Store
-from promptslim.cost.prices import LOCAL, Price, price_for, usd_text
 from promptslim.template.load import Template, load_template
 
 if TYPE_CHECKING:
-    from promptslim.engine.evaluator import Evaluator
     from promptslim.judge import Judge
-    from promptslim.engine.trial import Variant
 
 T = TypeVar("T")
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_JUDGE = "gpt-4o"
-NONE = "none"
-OUTPUT_ESTIMATE = 200  # tokens per answer assumed by the plan (the real figure comes from the answers)
-JUDGE_OVERHEAD = 450  # GEval prompt around the case, in tokens
-JUDGE_OUTPUT = 120
-
-
-@dataclass(frozen=True)
-class Models:
-    """Who answers, who judges, and whose prices the monthly figures use."""
-
-    model: str
-    judge_model: str  # "none" = assertions only
-    price_model: str
-    notices: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def local(self) -> bool:
-        return self.model == LOCAL
-
-    @property
-    def judge_is_local(self) -> bool:
-        return self.judge_model == LOCAL
+__all__ = ["DEFAULT_JUDGE", "DEFAULT_MODEL", "NONE", "Models", "Prepared", "candidate_role", "endpoint_configured",
+           "execute", "make_evaluator", "make_judge", "make_role", "make_runner", "plan_variants", "prepare",
+           "resolve_models", "resolve_template", "run_notices"]
 
 
 def endpoint_configured(config: Config) -> bool:
@@ -84,7 +68,7 @@ def resolve_models(config: Config, model: str | None, judge_model: str | None) -
     return Models(chosen, judge, price_model, tuple(notices))
 
 
-def _backend(model: str, endpoint: Endpoint, config: Config):
+def _backend(model: str, endpoint: Endpoint, config: Config):  # noqa: ANN202 - a Backend
     if model == LOCAL:
         from promptslim.llm.local import LocalBackend
 
@@ -97,9 +81,14 @@ def _backend(model: str, endpoint: Endpoint, config: Config):
     return OpenAIBackend(base_url, api_key, config.timeout, endpoint.api_key_env)
 
 
-def candidate_role(model: str) -> str:
-    """The runner role a candidate model's calls go through (its own endpoint, billed at its own price)."""
-    return f"model:{model}"
+def make_role(model: str, config: Config, *, self_hosted_free: bool = True) -> Role:
+    """A model on its own endpoint ([models."name"], else the model under test's), billed at its own price."""
+    return Role(_backend(model, config.endpoint_of(model), config), price_for(model, config,
+                                                                              self_hosted_free=self_hosted_free))
+
+
+def make_store(config: Config) -> Store:
+    return Store(ensure_home(config.home) / "cache.sqlite")
 
 
 def make_runner(config: Config, models: Models, *, budget_usd: float | None, use_cache: bool = True,
@@ -114,9 +103,8 @@ def make_runner(config: Config, models: Models, *, budget_usd: float | None, use
     if models.judge_model != NONE:
         roles["judge"] = Role(_backend(models.judge_model, config.judge, config), price_for(models.judge_model, config))
     for name in candidates:
-        roles[candidate_role(name)] = Role(_backend(name, config.endpoint_of(name), config),
-                                             price_for(name, config, self_hosted_free=False))
-    store = Store(ensure_home(config.home) / "cache.sqlite")
+        roles[candidate_role(name)] = make_role(name, config, self_hosted_free=False)
+    store = make_store(config)
     run_id = uuid.uuid4().hex[:12]
     if batch:
         from promptslim.llm.batch import batched
@@ -138,41 +126,31 @@ def run_notices(models: Models) -> list[str]:
     return lines
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What a run will cost before it starts; cached calls cost nothing."""
-
-    variants: int
-    cases: int
-    repeats: int
-    target_calls: int
-    cached_calls: int
-    judge_calls: int
-    input_tokens: int
-    output_tokens: int
-    usd: float
-    budget: float
-    usd_list: float | None = None  # with --batch: the same calls at the online list price
-
-    @property
-    def batch_saving(self) -> float | None:
-        return None if self.usd_list is None else self.usd_list - self.usd
-
-    @property
-    def over_budget(self) -> bool:
-        return self.usd > self.budget
-
-
 @dataclass
 class Prepared:
-    """A validated run: config, template, eval set, models, and the evaluator bound to its runner and judge."""
+    """A validated run: config, template, eval set, models, the evaluator bound to its runner and judge, the
+    budget left for the target calls, and the caller's events."""
 
     config: Config
     template: Template
     evalset: EvalSet
     models: Models
-    evaluator: "Evaluator"
+    evaluator: Evaluator
     budget: float = 0.0
+    events: Events = silent
+
+    @property
+    def runner(self) -> Runner:
+        return self.evaluator.runner
+
+    def spend(self, usd: float) -> None:
+        """Money spent before the plan (the rewriter's proposals) comes off the budget the plan is checked against."""
+        self.budget = max(self.budget - usd, 0.0)
+        self.runner.budget_usd = self.budget
+
+    def notices(self) -> list[str]:
+        """What the run says once before it starts: the template's warnings, substituted models, the local caveat."""
+        return [f"warning: {w}" for w in self.template.warnings] + run_notices(self.models)
 
     @property
     def settings(self) -> TemplateSettings:
@@ -180,8 +158,8 @@ class Prepared:
         assert self.evaluator.settings is not None
         return self.evaluator.settings
 
-    def plan(self, variants: "Sequence[Variant]") -> Plan:
-        """What running these variants over the eval set will cost."""
+    def plan(self, variants: Sequence) -> Plan:
+        """What running these variants (promptslim/engine/trial.py Variant) over the eval set will cost."""
         return plan_variants(self.evaluator, variants, self.budget)
 
 
@@ -199,13 +177,12 @@ def resolve_template(path: str, root: Path) -> Path:
     return candidate
 
 
-def prepare(template_path: str, *, model: str | None, judge_model: str | None, repeats: int | None,
-            calls_per_month: int | None, max_cost: float | None, use_cache: bool, command: str,
-            root: Path | None = None, batch: bool = False, candidates: Sequence[str] = (),
-            margin: float | None = None) -> Prepared:
-    """Validate everything (config, template, eval set, every case renders) before any call."""
-    config = load_config(root)
-    path = resolve_template(template_path, config.root)
+def prepare(request: RunRequest, *, candidates: Sequence[str] = (), events: Events = silent) -> Prepared:
+    """Validate everything (config, template, eval set, every case renders) before any call; `candidates` are the
+    models a strategy sends variants to (each gets its own runner role: endpoint and price)."""
+    r = request
+    config = load_config(r.root)
+    path = resolve_template(r.template, config.root)
     template = load_template(path, config.root)
     evalset_path = evalset_for(template.rel, config.root)
     if evalset_path is None:
@@ -214,16 +191,16 @@ def prepare(template_path: str, *, model: str | None, judge_model: str | None, r
     prompt = config.prompt(template.name)
     evalset = load_evalset(evalset_path, config.root, prompt.criteria, prompt.threshold)
     validate_cases(template, evalset)
-    models = resolve_models(config, model, judge_model)
+    models = resolve_models(config, r.model, r.judge_model)
     if models.judge_model != NONE and not evalset.criteria:
         models = Models(models.model, NONE, models.price_model, models.notices)
-    budget = config.max_cost_usd if max_cost is None else max_cost
-    runner = make_runner(config, models, budget_usd=budget, use_cache=use_cache, command=command, batch=batch,
-                         candidates=candidates)
+    budget = config.max_cost_usd if r.max_cost is None else r.max_cost
+    runner = make_runner(config, models, budget_usd=budget, use_cache=r.use_cache, command=r.command, batch=r.batch,
+                         candidates=list(dict.fromkeys(candidates)))
     judge = make_judge(runner, models, evalset, config)
-    evaluator = make_evaluator(template, evalset, runner, models, config, judge, repeats=repeats or config.repeats,
-                               calls_per_month=calls_per_month, margin=margin)
-    return Prepared(config, template, evalset, models, evaluator, budget)
+    evaluator = make_evaluator(template, evalset, runner, models, config, judge, repeats=r.repeats or config.repeats,
+                               calls_per_month=r.calls_per_month, margin=r.margin)
+    return Prepared(config, template, evalset, models, evaluator, budget, events)
 
 
 def validate_cases(template: Template, evalset: EvalSet) -> None:
@@ -251,104 +228,31 @@ def make_judge(runner: Runner, models: Models, evalset: EvalSet, config: Config)
 
 def make_evaluator(template: Template, evalset: EvalSet, runner: Runner, models: Models, config: Config,
                    judge: "Judge | None", *, repeats: int, calls_per_month: int | None = None,
-                   margin: float | None = None) -> "Evaluator":
+                   margin: float | None = None) -> Evaluator:
     """An evaluator of this template's variants, priced at the price model's prices, with the template's settings
     resolved once (flags first)."""
-    from promptslim.engine.evaluator import Evaluator
-
     settings = config.settings(template.name, margin=margin, calls_per_month=calls_per_month, local=models.local)
     return Evaluator(template=template, evalset=evalset, runner=runner, models=models, config=config,
                      price=price_for(models.price_model, config), repeats=repeats,
                      calls_per_month=settings.calls_per_month.value, judge=judge, settings=settings)
 
 
-def plan_variants(ev: "Evaluator", variants: "Sequence[Variant]", budget: float) -> Plan:
-    """Calls, tokens and dollars for these variants, counting exact input tokens and skipping cached calls;
-    each variant at its own model's price (with --batch, also what the same calls cost online)."""
-    from promptslim.llm.batch import batch_backends, list_price
+def execute(runner: Runner, plan: Plan, events: Events, start: Callable[[], Awaitable[T]], *, yes: bool = False) -> T:
+    """Refuse a plan over budget unless the request said yes or the caller approves it (OverBudget answered True),
+    else run the engine's coroutine on the runner, its spend and any batch's progress reported as events."""
+    runner.listeners.append(lambda _call: events(Spent(runner.api_calls, runner.cache_hits, runner.spent)))
+    for backend in batch_backends(runner):
+        backend.listeners.append(lambda status: events(BatchProgress(status)))
 
-    roles = ev.runner.roles
-    judge_on = ev.judge is not None
-    judge_price = roles["judge"].price if judge_on else None
-    judge_list = list_price(roles["judge"]) if judge_on else None
-    cases = len(ev.evalset.cases)
-    total = cached = input_tokens = 0
-    usd = usd_list = 0.0
-    answer = min(OUTPUT_ESTIMATE, ev.params(0).max_tokens or OUTPUT_ESTIMATE)
-    unique = list(dict.fromkeys((v.source, v.model) for v in variants))
-    for source, model in unique:
-        target_price = roles["target"].price if model is None else ev.price_of(model)
-        target_list = list_price(roles["target"]) if model is None else ev.price_of(model)
-        if model is not None and candidate_role(model) in roles:
-            target_price = target_list = roles[candidate_role(model)].price
-        pending = ev.pending_calls(source, model)
-        calls = cases * ev.repeats
-        total += calls
-        cached += calls - pending
-        share = pending / calls if calls else 0
-        tokens = sum(ev.input_tokens(source, model)) * ev.repeats
-        input_tokens += int(tokens * share)
-        usd += _cost(target_price, judge_price, tokens * share, pending, answer)
-        usd_list += _cost(target_list, judge_list, tokens * share, pending, answer)
-    pending_total = total - cached
-    return Plan(variants=len(unique), cases=cases, repeats=ev.repeats, target_calls=total,
-                cached_calls=cached, judge_calls=pending_total if judge_on else 0, input_tokens=input_tokens,
-                output_tokens=answer * pending_total, usd=usd, budget=budget,
-                usd_list=usd_list if batch_backends(ev.runner) else None)
-
-
-def _cost(target: Price, judge: Price | None, tokens: float, pending: int, answer: int) -> float:
-    """Estimated $ of a variant's pending target calls (`tokens` their input) and their judge calls."""
-    usd = target.cost(tokens, answer * pending)
-    if judge is not None:
-        usd += judge.cost((tokens / max(pending, 1) + JUDGE_OVERHEAD + answer) * pending, JUDGE_OUTPUT * pending)
-    return usd
-
-
-def combine_plans(plans: Sequence[Plan], budget: float) -> Plan:
-    """One plan over several evaluators (check: the sides of every changed template)."""
-    return Plan(variants=sum(p.variants for p in plans), cases=sum(p.cases for p in plans),
-                repeats=max((p.repeats for p in plans), default=1),
-                target_calls=sum(p.target_calls for p in plans), cached_calls=sum(p.cached_calls for p in plans),
-                judge_calls=sum(p.judge_calls for p in plans), input_tokens=sum(p.input_tokens for p in plans),
-                output_tokens=sum(p.output_tokens for p in plans), usd=sum(p.usd for p in plans), budget=budget,
-                usd_list=None if any(p.usd_list is None for p in plans) else sum(p.usd_list or 0.0 for p in plans))
-
-
-def execute(runner: Runner, plan: Plan, yes: bool, start: "Callable[[], Awaitable[T]]") -> "T":
-    """Refuse a plan over budget (unless told to go ahead), else run the engine's coroutine on the runner."""
-
-    async def guarded() -> T:
-        await within_budget(plan.usd, plan.budget, yes)
+    async def approved() -> T:
+        if plan.over_budget and not yes and events(OverBudget(plan)) is not True:
+            raise plan.refusal()
         return await start()
 
-    return runner.run(guarded())
+    return runner.run(approved())
 
 
-async def within_budget(usd: float, budget: float, yes: bool) -> None:
-    """Refuse to start when the estimate exceeds the budget, unless told to go ahead (the hard stop still holds)."""
-    if usd > budget and not yes:
-        raise BudgetStop(f"estimated {usd_text(usd)} exceeds the budget {usd_text(budget)} (max_cost_usd) — rerun with --yes "
-                         "to start anyway (the run still stops at the budget), or raise --max-cost")
-
-
-def propose_rewrites(prepared: Prepared, rewriter_model: str | None, use_cache: bool = True):
-    """Shorter wordings for the template's units: the rules always, the rewriter model when one is named (its
-    calls through a runner of their own: cached, in the ledger, counted against this run's budget), each vetted
-    (Jinja kept, shorter, renders every case) before any target call. Returns (kept, refused)."""
-    from promptslim.engine.strategies.rewordings import REWRITER, model_rewrites, rule_rewrites, vet
-    from promptslim.tokens import count_text
-
-    config, template, ev = prepared.config, prepared.template, prepared.evaluator
-    proposals = rule_rewrites(template)
-    model = rewriter_model or config.rewriter_model
-    if model and model != NONE:
-        role = Role(_backend(model, config.endpoint_of(model), config), price_for(model, config))
-        store = Store(ensure_home(config.home) / "cache.sqlite")
-        runner = Runner(roles={REWRITER: role}, store=store, budget_usd=prepared.budget, concurrency=config.concurrency,
-                        retry=RetryPolicy.from_env(config.max_retries), use_cache=use_cache)
-        store.start_run(runner.run_id, "ablate --rewrite (rewriter)")
-        proposals += runner.run(model_rewrites(runner, model, template))
-        prepared.budget = max(prepared.budget - runner.spent, 0.0)
-        ev.runner.budget_usd = prepared.budget
-    return vet(ev, template, proposals, lambda text: count_text(text, ev.models.price_model))
+def notify(prepared: Prepared) -> None:
+    """Say the run's notices once, before anything else it says."""
+    for line in prepared.notices():
+        prepared.events(Notice(line))

@@ -1,24 +1,22 @@
-"""The strategy seam: what variants of a prompt to try, how to decide on each, and what to propose together.
+"""The strategy seam: a trial to run variants in, the state strategies pass along, and what a strategy is.
 
-A strategy names every variant it may run up front (the plan and the budget gate price exactly those),
-decides per variant against the baseline on the same cases, and may combine its findings into one
-proposal that is verified as its own hypothesis. Leave-one-out with the slim fixed sequence is the first.
+A strategy (a lever) names every variant it may run up front, so the plan and the budget gate price exactly those;
+then, given the trial (run any variant on any model, priced at its own price, against the baseline's answers on
+the same cases) and the state the strategies before it produced, it returns its typed section of the result
+(inspect_ai's Solver and chain, STYLE.md §13: what an earlier strategy found arrives as state, not as an extra
+argument on a parallel path). The engine (promptslim/engine/run.py) runs a list of them in order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 
-from promptslim.decide import (MIN_TWO_STAGE, UnitDecision, decide_units, interim, slim_order, slim_sizes,
-                               slim_step, stage_one_indices)
 from promptslim.engine.evaluator import CaseResult, Evaluator, Summary, VariantResult
-from promptslim.results import SideErrors, SlimStep, Verdict
-from promptslim.template.load import Template
-from promptslim.tokens import count_text
-from promptslim.template.units import Unit
+from promptslim.results import SideErrors
 
 Phase = Callable[[str, int], Callable[[], None]]  # (phase name, total cases) -> tick
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,54 +60,32 @@ class Trial:
 
 
 @dataclass(frozen=True)
-class UnitResult:
-    """What removing one unit did, against the baseline on the same cases."""
+class State:
+    """What the strategies before this one found: their sections, in the order they ran."""
 
-    unit: Unit
-    tokens: int
-    input_tokens_saved: float
-    output_tokens_delta: float
-    decision: UnitDecision
-    usd_per_call_saved: float
-    usd_per_month_saved: float
-    judge_errors: SideErrors  # cases left out because the judge failed on that side
-    variant: Summary | None = None  # the leave-one-out variant's own summary (its truncation, cache hits)
-    saves_money: bool = False
+    sections: tuple[Any, ...] = ()
 
-    @property
-    def verdict(self) -> Verdict:
-        return Verdict(self.decision.verdict)
+    def of(self, kind: type[T]) -> T | None:
+        """The section of that type an earlier strategy returned, or None."""
+        return next((s for s in self.sections if isinstance(s, kind)), None)
 
-
-@dataclass(frozen=True)
-class Proposal:
-    """The verified combination (or none): what the fixed sequence reached, and every step it tested."""
-
-    result: VariantResult
-    removed: list[int]
-    restored: list[int]
-    deltas: list[float]
-    verdict: Verdict
-    low: float | None
-    high: float | None
-    steps: list[SlimStep]
+    def add(self, section: Any) -> "State":
+        return State((*self.sections, section))
 
 
 class Strategy(Protocol):
-    """What a way of slimming a prompt implements; see LeaveOneOut for the first one."""
+    """A lever: the variants it may run, and its typed section of the result.
 
-    two_stage: bool
+    Optionally `prepare(setup) -> Strategy`: bind to a prepared run before the plan (validate its options, propose
+    what it will test; the rewriter spends here) — promptslim/engine/setup.py Prepared.
+    """
 
     def variants(self) -> list[Variant]:
         """Every variant this strategy may run besides the baseline (at most): what the plan prices."""
         ...
 
-    async def decide(self, trial: Trial) -> list[UnitResult]:
-        """Run the variants against the baseline and decide on each."""
-        ...
-
-    async def combine(self, trial: Trial, findings: list[UnitResult]) -> Proposal:
-        """Combine what was decided into one proposal, verified on its own run."""
+    async def run(self, trial: Trial, state: State) -> Any:
+        """Run its variants against the baseline and return its section (results.Section, or the removal's)."""
         ...
 
 
@@ -130,94 +106,3 @@ def bounds(low: float | None, high: float | None) -> list[float] | None:
     if low is None or high is None:
         return None
     return [round(low, 6), round(high, 6)]
-
-
-class LeaveOneOut:
-    """Remove one unit at a time (two stages when the eval set is large enough), Holm verdicts, then the slim
-    prompt as a fixed sequence of nested sets, each verified at 97.5% on its own run."""
-
-    def __init__(self, template: Template, two_stage: bool = True) -> None:
-        self.template = template
-        self.candidates = list(template.candidates)
-        self.two_stage = two_stage
-        self.adaptive = False
-
-    def variants(self) -> list[Variant]:
-        # at most: every leave-one-out variant and one slim round (the two-stage design usually needs fewer)
-        loo = [Variant(f"unit {u.id}", self.template.without({u.id}), removes=frozenset({u.id}))
-               for u in self.candidates]
-        everything = frozenset(u.id for u in self.candidates)
-        return [*loo, Variant("slim", self.template.without(set(everything)), removes=everything)]
-
-    async def decide(self, trial: Trial) -> list[UnitResult]:
-        ev = trial.ev
-        variants = self.variants()[:-1]
-        n, k = len(ev.evalset.cases), len(variants)
-        self.adaptive = self.two_stage and n >= MIN_TWO_STAGE
-        first = stage_one_indices(n) if self.adaptive else list(range(n))
-        trial.tick("leave-one-out" + (" (stage 1)" if self.adaptive else ""), len(first) * k)
-        runs = await ev.runner.gather(trial.run(v, first) for v in variants)
-        ran = [(list(first), list(r.cases)) for r in runs]
-        stopped: dict[int, str] = {}
-        if self.adaptive:
-            for j in range(k):
-                deltas, _ = paired(ran[j][1], trial.baseline_on(first))
-                early = interim(deltas, n, trial.margin, k)
-                if early is not None:
-                    stopped[j] = early
-            rest = [i for i in range(n) if i not in set(first)]
-            go = [j for j in range(k) if j not in stopped]
-            trial.tick("leave-one-out (stage 2)", len(rest) * len(go))
-            more = await ev.runner.gather(trial.run(variants[j], rest) for j in go)
-            for j, r in zip(go, more):
-                ran[j] = (ran[j][0] + rest, ran[j][1] + list(r.cases))
-        pairs = [paired(cases, trial.baseline_on(idx)) for idx, cases in ran]
-        decisions = decide_units([d for d, _ in pairs], trial.margin, stopped, two_stage=self.adaptive)
-        units: list[UnitResult] = []
-        for j, unit in enumerate(self.candidates):
-            idx, cases = ran[j]
-            var_sum = ev.summarize(cases, variants[j].model, variants[j].source)
-            base_sum = ev.summarize(trial.baseline_on(idx), source=self.template.source)
-            per_call, per_month, saves = trial.saves(base_sum, var_sum, variants[j].model)
-            units.append(UnitResult(
-                unit=unit, tokens=count_text(unit.text, ev.models.price_model),
-                input_tokens_saved=base_sum.input_tokens - var_sum.input_tokens,
-                output_tokens_delta=var_sum.output_tokens - base_sum.output_tokens,
-                decision=decisions[j], usd_per_call_saved=per_call, usd_per_month_saved=per_month,
-                judge_errors=pairs[j][1], variant=var_sum, saves_money=saves))
-        return units
-
-    async def combine(self, trial: Trial, findings: list[UnitResult]) -> Proposal:
-        """Test nested sets in a fixed order at 97.5% each; ship the last one that held and saved money."""
-        ev, baseline = trial.ev, trial.baseline
-        order = slim_order([r.decision for r in findings], [r.saves_money for r in findings],
-                           [r.usd_per_call_saved for r in findings])
-        pool = [findings[j] for j in order]
-        n = len(ev.evalset.cases)
-        best = Proposal(baseline, [], [], [0.0] * n, Verdict.INCONCLUSIVE, 0.0, 0.0, [])
-        steps: list[SlimStep] = []
-        for size in slim_sizes(len(pool)):
-            removed = sorted(r.unit.id for r in pool[:size])
-            trial.tick(f"slim ({size} unit{'s' if size > 1 else ''})", n)
-            variant = Variant(f"slim {size}", self.template.without(set(removed)), removes=frozenset(removed))
-            result = await trial.run(variant)
-            deltas, errors = paired(result.cases, baseline.cases)
-            ok, low, high = slim_step(deltas, trial.margin)
-            saves = trial.saves(baseline.summary, result.summary, variant.model)[2]
-            steps.append(SlimStep(removed, bounds(low, high), ok, saves, errors))
-            if not (ok and saves):
-                break
-            best = Proposal(result, removed, [], deltas, Verdict.REMOVABLE, low, high, steps)
-        restored = sorted(r.unit.id for r in pool if r.unit.id not in best.removed and r.verdict == Verdict.REMOVABLE)
-        verdict = best.verdict if best.removed else unverified(steps)
-        return Proposal(best.result, best.removed, restored, best.deltas, verdict, best.low, best.high, steps)
-
-
-def unverified(steps: list[SlimStep]) -> Verdict:
-    """No slim prompt verified (slim.j2 is the template): the first step's verdict by the unit rules.
-
-    keep when removing the first candidate measurably hurt (upper bound below 0), else inconclusive — so the slim
-    verdict is always one of DESIGN.md's three (issue 13; it was an undocumented "none").
-    """
-    ci = steps[0].ci if steps else None
-    return Verdict.KEEP if ci is not None and ci[1] < 0 else Verdict.INCONCLUSIVE

@@ -39,6 +39,11 @@ class RoleTotals:
                 "other_errors": self.faults.get("connection", 0) + self.faults.get("other", 0)}
 
 
+def candidate_role(model: str) -> str:
+    """The runner role a candidate model's calls go through (its own endpoint, billed at its own price)."""
+    return f"model:{model}"
+
+
 @dataclass
 class Role:
     """A backend plus the price its usage is billed at."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from promptslim.jsontypes import OPTIONAL, JsonRecord
 from promptslim.results.run import CheckRun, Prices
-from promptslim.results.tier import ModelFinding
+from promptslim.results.models import ModelFinding
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,14 @@ class IndexEntry(JsonRecord):
     output_note: str = ""
     cache_note: str = ""  # the provider prompt cache as modelled, and the layout hint; "" when not modelled
 
+    @property
+    def saving(self) -> float:
+        """Monthly saving that counts: only from a current (non-stale) ablation."""
+        ab = self.ablation
+        if not ab or ab.stale:
+            return 0.0
+        return float(ab.usd_per_month_saved or 0.0)
+
 
 @dataclass(frozen=True)
 class IndexTotals(JsonRecord):

@@ -1,6 +1,7 @@
-"""The say-it-shorter strategy: each vetted rewrite is a variant decided against the baseline like a removal
+"""The say-it-shorter lever: each vetted rewrite is a variant decided against the baseline like a removal
 (non-inferiority at the margin, Holm across the rewrites), then the slim prompt plus the unit rewrites that held
 is verified as one prompt, as a fixed sequence at 97.5% per step; a whole-text rewrite is verified on its own.
+It starts from the slim prompt the removal found (the state the removal passes along).
 
 Why its own sequence after the slim one: the slim chain spends its 2.5%; the rewrite chain, fixed in order by
 $ saved before its runs, spends another 2.5%, so the shipped rewritten prompt is wrong at most 5% of the time.
@@ -12,14 +13,23 @@ a choice among claims that all hold at once is itself a claim that holds.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Sequence
 
+from promptslim import paths
 from promptslim.decide import SLIM_ALPHA, UnitDecision, decide_units, slim_order, slim_step
-from promptslim.engine.evaluator import Summary, VariantResult
+from promptslim.engine.evaluator import NONE, Summary, VariantResult
+from promptslim.engine.events import Detail
+from promptslim.engine.setup import Prepared, make_role, make_store
+from promptslim.engine.strategies.leave_one_out import Removal
+from promptslim.engine.strategies.rewordings import REWRITER, Refusal, Rewrite, apply, model_rewrites, rule_rewrites, vet
+from promptslim.engine.trial import State, Trial, Variant, bounds, paired
+from promptslim.llm.retry import RetryPolicy
+from promptslim.llm.runner import Runner
 from promptslim.results import SideErrors, SlimStep
-from promptslim.results.tier import ModelVerdict
-from promptslim.engine.strategies.rewordings import Rewrite, apply
-from promptslim.engine.trial import Trial, Variant, bounds, paired
+from promptslim.results.rewrites import RefusedRewrite, RewriteFinding, RewritesSection, RewrittenPrompt
+from promptslim.results.variants import ModelVerdict
 from promptslim.template.load import Template
+from promptslim.tokens import count_text
 
 @dataclass(frozen=True)
 class RewriteResult:
@@ -58,16 +68,38 @@ class Rewritten:
 
 
 class SayShorter:
-    """One variant per vetted rewrite (the template otherwise unchanged), then the combined prompt."""
+    """One variant per vetted rewrite (the template otherwise unchanged), then the combined prompt; its section is
+    ablation.json's `rewrites`, `rewrites_refused` and `rewritten`."""
 
     two_stage = False
 
-    def __init__(self, template: Template, rewrites: list[Rewrite]) -> None:
+    def __init__(self, rewriter_model: str | None = None, template: Template | None = None,
+                 rewrites: Sequence[Rewrite] = (), refused: Sequence[Refusal] = (), rewritten_path: str = "") -> None:
+        self.rewriter_model = rewriter_model  # None: config rewriter_model; "none": the rules alone
         self.template = template
-        self.rewrites = rewrites
+        self.rewrites = list(rewrites)
+        self.refused = list(refused)
+        self.rewritten_path = rewritten_path
+
+    def prepare(self, setup: Prepared) -> "SayShorter":
+        """Propose and vet the rewrites before the plan (the rewriter's calls come off the run's budget)."""
+        tpl = setup.template
+        kept, refused = propose(setup, self.rewriter_model)
+        setup.events(Detail(f"rewrites: {len(kept)} shorter wording(s) to test, {len(refused)} refused before any "
+                            "call"))
+        return SayShorter(self.rewriter_model, tpl, kept, refused, paths.prompt_rel("rewritten", tpl.name, tpl.rel))
+
+    async def run(self, trial: Trial, state: State) -> RewritesSection:
+        """The rewrites of the units the slim prompt keeps, and the slim prompt with those that held."""
+        removal = state.of(Removal)
+        removed = list(removal.slim.removed) if removal is not None else []
+        findings = await self.decide(trial, set(removed))
+        rewritten = await self.combine(trial, findings, removed)
+        return section(trial, findings, self.refused, rewritten, removed, self.rewritten_path)
 
     def variants(self) -> list[Variant]:
         """Every rewrite on its own, and (at most) one combined run per rewrite in the sequence."""
+        assert self.template is not None, "prepare() first"
         each = [Variant(f"rewrite {r.label}", apply(self.template, [], [r])) for r in self.rewrites]
         units = [r for r in self.rewrites if not r.whole]
         chain = [Variant(f"rewritten {k}", apply(self.template, [], units[:k])) for k in range(1, len(units) + 1)]
@@ -150,3 +182,51 @@ def _saved(trial: Trial, w: Rewritten) -> tuple[float, float]:
 
 def _saved_by(f: RewriteResult) -> tuple[float, float]:
     return f.usd_per_call_saved, f.input_tokens_saved
+
+
+def section(trial: Trial, findings: list[RewriteResult], refused: Sequence[Refusal], rewritten: Rewritten,
+            removed: list[int], path: str) -> RewritesSection:
+    """ablation.json's say-it-shorter keys from what the strategy found, with rewritten.j2's text when verified."""
+    adopted = sorted({i for r in rewritten.rewrites for i in r.unit_ids})
+    chosen = {(tuple(r.unit_ids), r.rewrite) for r in rewritten.rewrites}
+    whole = any(r.whole for r in rewritten.rewrites)
+    rows = [RewriteFinding(
+        unit_ids=f.rewrite.unit_ids, original=f.rewrite.original, rewrite=f.rewrite.rewrite,
+        input_tokens_saved=round(f.input_tokens_saved, 3), output_tokens_delta=round(f.output_tokens_delta, 3),
+        score_delta=f.decision.mean, ci=bounds(f.decision.low, f.decision.high), verdict=f.verdict,
+        usd_per_month_saved=f.usd_per_month_saved, proposer=f.rewrite.proposer, reason=f.rewrite.reason,
+        n=f.decision.n, p_value=f.decision.p, holm_level=f.decision.level, judge_errors=f.judge_errors,
+        adopted=(tuple(f.rewrite.unit_ids), f.rewrite.rewrite) in chosen, whole_text=f.rewrite.whole)
+        for f in findings]
+    gone = [RefusedRewrite(r.rewrite.unit_ids, r.rewrite.original, r.rewrite.rewrite, r.rewrite.proposer, r.why,
+                           r.rewrite.whole) for r in refused]
+    b = trial.baseline.summary
+    s = rewritten.result.summary if rewritten.result is not None else None
+    prompt = RewrittenPrompt(
+        path=path if rewritten.rewrites else "", rewritten=adopted, removed=[] if whole else list(removed),
+        input_tokens=round(s.input_tokens, 3) if s else None,
+        input_tokens_saved=round(b.input_tokens - s.input_tokens, 3) if s else None,
+        output_tokens_delta=round(s.output_tokens - b.output_tokens, 3) if s else None,
+        score_delta=sum(rewritten.deltas) / len(rewritten.deltas) if rewritten.deltas else None,
+        ci=bounds(rewritten.low, rewritten.high), n=len(rewritten.deltas), verified=bool(rewritten.rewrites),
+        usd_per_month_saved=(b.usd_per_call - s.usd_per_call) * trial.ev.calls_per_month if s else 0.0,
+        steps=rewritten.steps, whole_text=whole, step_level=1 - rewritten.alpha, whole_text_step=rewritten.whole_step)
+    return RewritesSection(rows, gone, prompt, rewritten.source if rewritten.rewrites else None)
+
+
+def propose(setup: Prepared, rewriter_model: str | None) -> tuple[list[Rewrite], list[Refusal]]:
+    """Shorter wordings for the template's units: the rules always, the rewriter model when one is named (its
+    calls through a runner of their own: cached, in the ledger, counted against this run's budget), each vetted
+    (Jinja kept, shorter, renders every case) before any target call."""
+    config, template, ev = setup.config, setup.template, setup.evaluator
+    proposals = rule_rewrites(template)
+    model = rewriter_model or config.rewriter_model
+    if model and model != NONE:
+        store = make_store(config)
+        runner = Runner(roles={REWRITER: make_role(model, config)}, store=store, budget_usd=setup.budget,
+                        concurrency=config.concurrency, retry=RetryPolicy.from_env(config.max_retries),
+                        use_cache=setup.runner.use_cache)
+        store.start_run(runner.run_id, "ablate --rewrite (rewriter)")
+        proposals += runner.run(model_rewrites(runner, model, template))
+        setup.spend(runner.spent)
+    return vet(ev, template, proposals, lambda text: count_text(text, ev.models.price_model))
