@@ -520,8 +520,9 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
                                                         "within the margin of base (inconclusive)."),
           also_model: list[str] = typer.Option([], "--also-model", help="Also try the head on this cheaper model "
                                                "(repeatable): says which would pass; never fails the check."),
-          md: Optional[Path] = typer.Option(None, "--md", help="Write the markdown report to FILE instead of "
-                                            "reports/check.md (CI: a fresh path outside the checkout)."),
+          md: Optional[str] = typer.Option(None, "--md", help="Write the markdown report to FILE instead of "
+                                           "reports/check.md (CI: a fresh path outside the checkout); '-' writes "
+                                           "no file (stdout only, e.g. in a pre-commit hook)."),
           junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML to FILE: one test case "
                                                "per template, a failure on a regression or a budget breach."),
           as_json: bool = JSON_OPT) -> None:
@@ -540,10 +541,10 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
     markdown = render_markdown(result)
     if md is None:
         write_check(find_root(), markdown)
-    else:
+    elif md != "-":
         from promptslim.safeio import atomic_write
 
-        atomic_write(md, markdown + "\n")
+        atomic_write(Path(md), markdown + "\n")
     if junit is not None:
         from promptslim.report.junit import junit_xml
         from promptslim.safeio import atomic_write
