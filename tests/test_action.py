@@ -325,3 +325,17 @@ def test_a_long_report_is_cut_below_githubs_limit(tmp_path):
     runner, out = with_report(tmp_path, "x" * 70_000)
     body = comment(runner, out)["calls"][-1][1]["body"]
     assert len(body) < 65_536 and body.endswith("the full report is in the job summary.\n")
+
+
+def test_the_readme_snippets_name_real_inputs_and_the_real_hook():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    snippets = re.findall(r"```yaml\n(.*?)```", text.split("## PR check", 1)[1].split("\n## ", 1)[0], re.S)
+    workflow = next(s for s in snippets if "promptslim@" in s)
+    flow = yaml.safe_load(workflow)
+    action_step = flow["jobs"]["check"]["steps"][-1]
+    named = set(action_step["with"]) | set(re.findall(r"(?m)^\s*#\s+([a-z-]+):", workflow))
+    assert named <= set(ACTION["inputs"]), named - set(ACTION["inputs"])
+    assert action_step["env"] == {"OPENAI_API_KEY": "${{ secrets.OPENAI_API_KEY }}"}
+    hooks = yaml.safe_load(next(s for s in snippets if "pre-commit" in s))["repos"][0]["hooks"]
+    declared = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert [h["id"] for h in hooks] == [h["id"] for h in declared]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -179,7 +179,3 @@ def evalset_yaml(cases: list[dict[str, Any]], criteria: str | None, threshold: f
 def template_suffix(text: str) -> str:
     """.txt for text without template syntax (rendered as written), .j2 for anything Jinja would read."""
     return ".j2" if re.search(r"\{[{%#]", text) else ".txt"
-
-
-def posix(path: str) -> str:
-    return PurePosixPath(path).as_posix()
