@@ -333,6 +333,13 @@ BAD = [
     ("prompts: ['{{q}}']\ntests:\n  - vars: {q: [" + ",".join(["a"] * 200) + "], r: [" + ",".join(["b"] * 200) + "]}\n",
      "expands to 40,000 cases"),
     ("prompts: ['{{q}}']\ntests: !!python/object:os.system [echo]\n", "invalid YAML"),
+    ("prompts: ['{{q}}']\ntests: [{vars: {q: a}, options: 5}]\n", "tests[0].options: must be a mapping"),
+    ("prompts: ['{{q}}']\nproviders: [{id: 5}]\ntests: [{vars: {q: a}}]\n", "providers[0].id: a provider id"),
+    ("prompts: ['{{q}}']\ntests: [{vars: {q: 'file://x.png'}}]\n", "a var is not mapped: file://x.png"),
+    ("prompts: ['{{q}}']\ntests: [{vars: {q: a}, assert: [{type: contains-any, value: 5}]}]\n",
+     "nothing promptslim can grade — no assertion maps and there is no llm-rubric (first not mapped: "
+     "promptfooconfig.yaml: tests[0].assert[0]: contains-any: not mapped: promptslim cannot express contains-any "
+     "with this value (5)); pass --criteria"),
 ]
 
 

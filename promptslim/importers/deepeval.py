@@ -84,7 +84,7 @@ def _template_name(template: str) -> str:
 def _rows(text: str, suffix: str, shown: str) -> list[tuple[str, dict[str, Any]]]:
     """Each golden as (where, fields): a JSON list, JSON lines, or deepeval's CSV with its header."""
     if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
+        reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
         rows = []
         try:
             for row in reader:

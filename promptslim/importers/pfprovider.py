@@ -59,6 +59,8 @@ def _id_and_config(item: Any, where: str) -> tuple[str, dict[str, Any]]:
     if isinstance(item, str) and item.strip():
         return item.strip(), {}
     if isinstance(item, dict):
+        if "id" in item and not isinstance(item["id"], str):
+            raise InputError(f"{where}.id: a provider id such as openai:chat:gpt-4o-mini")
         if isinstance(item.get("id"), str):
             config = item.get("config") or {}
             if not isinstance(config, dict):

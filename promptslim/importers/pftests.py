@@ -113,7 +113,7 @@ def _from_files(ref: str, where: str, src: Source, skipped: list[Skipped]) -> li
 
 def _csv_tests(text: str, shown: str) -> list[RawTest]:
     """promptfoo's CSV tests: columns are vars; `__expected…` cells are assertions; other `__` columns are options."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))  # Excel writes a BOM
     out: list[RawTest] = []
     try:
         for row in reader:
@@ -152,11 +152,11 @@ def _vars(raw: Any, where: str, src: Source) -> dict[str, Any]:
             data = load_file_value(src, str(ref), f"{where}.vars")
             if not isinstance(data, dict):
                 raise InputError(f"{where}.vars: {ref} must hold a mapping of variables")
-            merged.update(data)
+            merged.update({str(k): v for k, v in data.items()})
         return merged
     if not isinstance(raw, dict):
         raise InputError(f"{where}.vars: must be a mapping of variables")
-    return dict(raw)
+    return {str(k): v for k, v in raw.items()}  # promptfoo's vars are named by strings (YAML may say 1: …)
 
 
 def _var_value(value: Any, where: str, src: Source) -> Any:
@@ -166,8 +166,9 @@ def _var_value(value: Any, where: str, src: Source) -> Any:
     suffix = Path(value.split("#", 1)[0]).suffix.lower()
     if suffix in _TEXT_SUFFIXES + (".yaml", ".yml", ".json", ".j2", ".csv"):
         return load_file_value(src, value, where)
-    reason = WHY["never"] if suffix in (".js", ".ts", ".py", ".mjs", ".cjs") else \
-        f"not mapped: a {suffix or 'binary'} file (images, PDFs, audio) — promptslim sends text messages"
+    reason = WHY["never"] if suffix in _CODE else \
+        f"not mapped: {value} — promptslim sends text: it reads .txt, .md, YAML and JSON var files, not images, " \
+        "PDFs or audio"
     raise KeyError(reason)
 
 
@@ -183,6 +184,8 @@ def build(tests: list[RawTest], default: dict[str, Any], src: Source) -> Cases:
         raise InputError(f"{default_where}.assert: must be a list of assertions")
     for n, test in enumerate(tests, start=1):
         data, where = test.data, test.where
+        if not isinstance(data.get("options") or {}, dict):
+            raise InputError(f"{where}.options: must be a mapping")
         options = {**(default.get("options") or {}), **(data.get("options") or {})}
         if _skip_whole_test(data, options, where, out):
             continue

@@ -70,15 +70,16 @@ def import_promptfoo(config: Path, criteria: str | None = None) -> ImportResult:
         raise InputError(f"{src.name}: defaultTest: must be a mapping (vars, assert, options)")
     built = pftests.build(pftests.collect(data.get("tests"), src, skipped), default, src)
     if not built.cases:
+        first = next(iter(skipped + built.skipped), None)
         raise InputError(f"{src.name}: tests: no test promptslim can import — an eval set needs cases"
-                         + (f" ({len(built.skipped)} listed as not importable)" if built.skipped else ""))
+                         + (f" (first not imported: {first.where}: {first.why})" if first else ""))
     skipped += built.skipped
     notes += sorted(built.notes)
     set_criteria, threshold = _criteria(built, criteria, skipped, notes, src)
     if not set_criteria and not any("assert" in c for c in built.cases):
-        kinds = sorted({s.kind for s in skipped})
+        first = next((s for s in skipped if s.kind not in ("provider", "config")), None)
         raise InputError(f"{src.name}: nothing promptslim can grade — no assertion maps and there is no llm-rubric"
-                         + (f" (not mapped: {', '.join(kinds)})" if kinds else "")
+                         + (f" (first not mapped: {first.where}: {first.kind}: {first.why})" if first else "")
                          + "; pass --criteria 'the judge's rubric' to grade with the LLM judge")
     ready = []
     for prompt in prompts:
