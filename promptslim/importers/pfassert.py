@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from promptslim.errors import InputError
 from promptslim.importers import Skipped
@@ -136,7 +136,10 @@ def substitute(value: Any, variables: dict[str, Any]) -> Any:
     return None if re.search(r"\{[{%]", out) else out
 
 
-def map_assertion(raw: Any, variables: dict[str, Any], where: str, load_file: Any) -> Mapped:
+LoadFile = Callable[[str, str], Any]  # (file:// reference, where) -> its value
+
+
+def map_assertion(raw: Any, variables: dict[str, Any], where: str, load_file: LoadFile) -> Mapped:
     """One promptfoo assertion (already merged with defaultTest) as promptslim assertions, rubrics or a listing."""
     out = Mapped()
     if not isinstance(raw, dict) or not isinstance(raw.get("type"), str) or not raw["type"].strip():
@@ -267,7 +270,8 @@ def _deterministic(base: str, negated: bool, value: Any, out: Mapped) -> list[di
     return None
 
 
-def _assert_set(raw: dict[str, Any], variables: dict[str, Any], where: str, load_file: Any, out: Mapped) -> Mapped:
+def _assert_set(raw: dict[str, Any], variables: dict[str, Any], where: str, load_file: LoadFile,
+                out: Mapped) -> Mapped:
     """An assert-set whose every member must pass (no threshold, or 1) is its members; otherwise it is listed."""
     members = raw.get("assert")
     threshold = raw.get("threshold")
