@@ -136,26 +136,40 @@ def _indent(m: str) -> int:
     return len(m) - len(m.lstrip())
 
 
-def yaml_block(mlines: list[str]) -> bool:
-    """A paragraph of YAML: lowercase keys, nesting, every line a key, a list item or deeper than the first."""
-    first = mlines[0]
-    if len(mlines) < 2 or not _YAML_FIRST.match(first.strip()):
-        return False
-    base, keys, deeper = _indent(first), 0, False
-    for m in mlines:
-        s = m.strip()
-        if _indent(m) > base:
-            deeper = True
-        elif not (_YAML_KEY.match(s) or s.startswith("- ")):
-            return False
-        keys += bool(_YAML_KEY.match(s))
-    return deeper and keys >= 2
+def yaml_blocks(mlines: list[str]) -> list[tuple[int, int]]:
+    """(first, last) offsets of YAML blocks in a paragraph: from a lowercase `key:` line, the lines indented deeper or
+    that are keys or list items at its indent; at least two keys and one level of nesting."""
+    out: list[tuple[int, int]] = []
+    i, n = 0, len(mlines)
+    while i < n:
+        if not _YAML_FIRST.match(mlines[i].strip()):
+            i += 1
+            continue
+        base, keys, deeper, j = _indent(mlines[i]), 1, False, i + 1
+        while j < n:
+            s = mlines[j].strip()
+            if _indent(mlines[j]) > base:
+                deeper = True
+            elif not (_indent(mlines[j]) == base and (_YAML_KEY.match(s) or s.startswith("- "))):
+                break
+            keys += bool(_YAML_KEY.match(s))
+            j += 1
+        if deeper and keys >= 2:
+            out.append((i, j - 1))
+            i = j
+        else:
+            i += 1
+    return out
 
 
 def code_block(mlines: list[str]) -> tuple[int, int] | None:
     """Source code without a fence inside a paragraph: (first, last) offsets of the lines from the first to the last
     code-like line, when there are two or more and they are most of that range. JSON is left to its own rule."""
     marks = [k for k, m in enumerate(mlines) if code_like(m.strip())]
+    while marks and mlines[marks[0]].strip()[:1] in ")]}":
+        marks.pop(0)  # the end of something opened before the paragraph: no part of this block
+    while marks and mlines[marks[-1]].strip()[-1:] in "([{":
+        marks.pop()  # the start of something closed after it
     if len(marks) < 2 or mlines[marks[0]].strip()[:1] in "{[":
         return None
     first, last = marks[0], marks[-1]
@@ -211,24 +225,30 @@ def paragraph_blocks(mlines: list[str], cls: list[str], skip: list[bool]) -> tup
         if i == j and header_only(para[0].strip()):
             header, i = i, j + 1
             continue
-        lead = 0
-        while lead < len(para) - 1 and cls[i + lead] == "head" and not _label(para[lead].strip()):
-            lead += 1  # a heading or lead-in line before the block is no part of it
-        if yaml_block(para):
-            blocks.append((i, j, "yaml"))
-        elif yaml_block(para[lead:]):
-            blocks.append((i + lead, j, "yaml"))
-        elif (code := code_block(para[lead:])) is not None:
-            blocks.append((i + lead + code[0], i + lead + code[1], "code"))
-        else:
-            found = examples(para, cls[i:j + 1])
-            if header is not None and found and found[0][0] == 0:
+        yaml = yaml_blocks(para)
+        blocks.extend((i + a, i + b, "yaml") for a, b in yaml)
+        bounds = [-1] + [k for a, b in yaml for k in (a, b)] + [len(para)]
+        for run_start, run_end in zip(bounds[::2], bounds[1::2]):  # the lines between YAML blocks
+            lo, hi = run_start + 1, run_end  # offsets [lo, hi) in para
+            if lo >= hi:
+                continue
+            found = examples(para[lo:hi], cls[i + lo:i + hi])
+            if header is not None and lo == 0 and found and found[0][0] == 0:
                 blocks.append((header, i + found[0][1], "example"))
                 found = found[1:]
-            blocks.extend((i + a, i + b, "example") for a, b in found)
-            if not found and title_like(para[0].strip()) and cls[i] == "text" and \
-                    (len(para) == 1 or not para[1].strip()[:1].islower()):
-                titles.add(i)
+            blocks.extend((i + lo + a, i + lo + b, "example") for a, b in found)
+            if found:
+                continue
+            lead = lo
+            while lead < hi - 1 and cls[i + lead] == "head":
+                lead += 1  # a heading or lead-in line before code is no part of it
+            code = code_block(para[lead:hi])
+            if code is not None:
+                blocks.append((i + lead + code[0], i + lead + code[1], "code"))
+        taken = {k for a, b, _ in blocks if a >= i for k in range(a, b + 1)}
+        # a Title Case line is a heading wherever it stands: a rule that looked at its neighbours would change
+        # when a removal changes them
+        titles.update(k for k in range(i, j + 1) if k not in taken and cls[k] == "text" and title_like(mlines[k].strip()))
         header = None
         i = j + 1
     return blocks, titles

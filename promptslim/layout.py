@@ -176,6 +176,13 @@ def joins(source: str, lines: Lines, found: _Scan, rel: str) -> Layout:
             for k in range(f.open, f.close + 1):
                 in_fence[k] = True
             cls[f.open] = "bullet" if f.bullet else "fence"
+    for f in code.values():  # "- Reply like this:" reads as a lead-in, but a fence indented under it is its body
+        p = f.open - 1
+        while p >= 0 and cls[p] == "blank":
+            p -= 1
+        if not f.bullet and p >= 0 and cls[p] == "head" and _BULLET.match(mlines[p]) and \
+                f.indent > len(mlines[p]) - len(mlines[p].lstrip()):
+            cls[p] = "bullet"
     plain_lines = {i for i in range(n) if in_fence[i] or cls[i] in ("fence", "fencemark")}
     inline = pairs.inline_code(masked, lines.starts, lines.ends, plain_lines)
     paired = pairs.pairing_text(masked, lines.starts, lines.ends, fences, inline)
@@ -232,6 +239,8 @@ def _continues(m: str, cls: str, indent: int) -> bool:
     if cls in ("blank", "fence", "fencemark", "bullet", "head", "table"):
         return False
     body = m.lstrip()
+    if blocks.code_like(body.rstrip()):
+        return False  # "namespace functions {" after a bullet starts code, it does not wrap the bullet
     return len(m) - len(body) > indent or (cls == "text" and body[:1].islower())
 
 

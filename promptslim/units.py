@@ -69,6 +69,30 @@ def _collapse(text: str) -> str:
 
 
 
+LARGE_SHARE = 0.25  # a unit holding more of the prompt's tokens than this is worth a warning
+LARGE_FLOOR = 100  # below this many tokens a quarter is one sentence: no warning
+_WHY = {
+    "code": "a code fence is one unit, its content is never cut (a fence of prose — ```text, ```md or no language — "
+            "is cut into units)",
+    "json": "a JSON value is one unit", "yaml": "a YAML block is one unit", "table": "a table is one unit",
+    "example": "a few-shot example (Input/Output, Q/A, User/Assistant, Example N:) is one unit",
+    "block": "a {% if %} or {% for %} block is one unit",
+    "group": "your {# promptslim: unit #} … {# promptslim: end #} markers make it one unit",
+    "bullet": "a list item is one unit with its wrapped lines and what is nested under it",
+    "sentence": "it is one sentence: only . ! ? before a capital letter (or 。！？) end one",
+    "line": "a one-line XML element is one unit",
+}
+
+
+def large_units(rel: str, units: list[Unit] | tuple[Unit, ...], tokens: list[int], total: int) -> list[str]:
+    """A warning for each unit holding more than a quarter of the prompt's tokens, saying why it is one unit."""
+    if total < LARGE_FLOOR:
+        return []
+    return [f"{rel}:{u.line}: unit {u.id} holds {n / total:.0%} of the prompt's {total} tokens — "
+            f"{_WHY.get(u.kind, 'it is one unit')}; the ablation can only keep or drop it whole"
+            for u, n in zip(units, tokens) if n > LARGE_SHARE * total]
+
+
 def segment(source: str, rel: str, plain: bool = False) -> tuple[list[Unit], list[Fixed]]:
     """Units and fixed parts of a template (or, with `plain`, a prompt with no template language)."""
     return _Segmenter(source, rel, plain).run()
@@ -202,9 +226,11 @@ class _Segmenter:
                     continue
                 else:
                     self.add_fixed(first, _collapse(stripped), "heading")
-                    if mstripped.endswith((":", "：")) or (bold and bold.group("colon")) or \
-                            (bold and bold.group("inner").rstrip().endswith(":")):
-                        self.lead = whole[0]
+                    lead_in = mstripped.endswith((":", "：")) or (bold and bold.group("colon")) or \
+                        (bold and bold.group("inner").rstrip().endswith(":"))
+                    begin, stop = whole[0][0], whole[0][0] + len(text)
+                    if lead_in and not self.far(begin, stop) and not self.far(begin, stop, self.tags, self.tagged):
+                        self.lead = whole[0]  # (a lead-in holding one end of a pair never goes with its units)
                     continue
             if kind == "bullet":
                 self.line_unit("bullet", first, whole, text)
@@ -217,6 +243,11 @@ class _Segmenter:
                 continue
             if not LETTER.search(literal):
                 self.add_fixed(first, _collapse(stripped), "text")  # "2." or "); }" alone: no instruction
+                continue
+            if first == last and blocks.code_like(mstripped):
+                self.flush()  # a line of code ("namespace functions {") is no part of the prose around it
+                self.paragraph.append((first, last))
+                self.flush()
                 continue
             self.paragraph.append((first, last))
         self.close_lead()
@@ -301,10 +332,11 @@ class _Segmenter:
         whose other end lies outside it."""
         text = self.source
         a, b = begin + a, begin + b
-        tags = self.far(a, b, self.tags, self.tagged)
+        tags = self.far(a, b, self.tags, self.tagged) if self.tagged else []
+        peeled = False
         while tags:  # a tag framing a section from the sentence's edge stays behind, as a fixed tag
-            start = a + len(text[a:b]) - len(text[a:b].lstrip())
-            end = a + len(text[a:b].rstrip())
+            body = text[a:b]
+            start, end = a + len(body) - len(body.lstrip()), a + len(body.rstrip())
             if tags[0] == start:
                 stop = self._tag_end(start)
                 self.fixed.append(Fixed(self.lines.of(start) + 1, text[start:stop], "tag"))
@@ -314,11 +346,12 @@ class _Segmenter:
                 b = tags[-1]
             else:
                 break
+            peeled = True
             tags = self.far(a, b, self.tags, self.tagged)
         body = text[a:b]
-        if not body.strip():
+        if peeled and not body.strip():
             return
-        if tags or self.far(a, b) or not LETTER.search(body):
+        if tags or (self.paired and self.far(a, b)) or (peeled and not LETTER.search(body)):
             self.fixed.append(Fixed(self.lines.of(a) + 1, _collapse(body), "text"))
             return
         self.add("sentence", self.lines.of(a), [(a, b)], body)
@@ -359,18 +392,31 @@ class _Segmenter:
 _GROUP_LINE = re.compile(r"[ \t]*\{#-?\s*promptslim:\s*(unit|end)\s*-?#\}[ \t]*\r?\n?")
 
 
-def _empties(opening: str, closing: str) -> bool:
-    """Would these two lines, now adjacent, be an empty `promptslim: unit` … `end` pair or an empty container fence?"""
-    group, end = _GROUP_LINE.fullmatch(opening), _GROUP_LINE.fullmatch(closing)
-    if group and end:
-        return group.group(1) == "unit" and end.group(1) == "end"
-    fence = blocks.opener(opening.rstrip("\r\n"))
-    return fence is not None and not fence.group("bullet") and blocks.closes(closing.rstrip("\r\n"), fence.group("mark"))
+def _emptied_frames(texts: list[str], gone: list[bool]) -> None:
+    """Mark as gone each `promptslim: unit` … `end` pair and each fence whose content all went (blank lines aside):
+    an empty pair or fence left in a slim prompt is noise. Inner frames first, so an outer one can empty too."""
+    frames: list[tuple[int, int]] = []
+    opened = None
+    for i, text in enumerate(texts):
+        group = _GROUP_LINE.fullmatch(text)
+        if group and group.group(1) == "unit":
+            opened = i
+        elif group and opened is not None:
+            frames.append((opened, i))
+            opened = None
+    fences = blocks.find_fences([t.rstrip("\r\n") for t in texts])
+    frames += [(f.open, f.close) for f in reversed(fences) if f.close >= 0]
+    for first, last in frames:
+        inside = range(first + 1, last)
+        if not gone[first] and not gone[last] and any(gone[k] for k in inside) and \
+                all(gone[k] or not texts[k].strip() for k in inside):
+            for k in range(first, last + 1):
+                gone[k] = True
 
 
 def remove_units(source: str, units: list[Unit]) -> str:
     """Remove the units' spans (and a lead-in whose units all go); emptied lines go, no new blank-line runs, and a
-    `promptslim: unit` … `end` pair or a container fence whose content all went goes too (noise in a slim prompt)."""
+    `promptslim: unit` … `end` pair or a fence whose content all went goes too (noise in a slim prompt)."""
     if not units:
         return source
     units = list({u.id: u for u in units}.values())
@@ -382,18 +428,26 @@ def remove_units(source: str, units: list[Unit]) -> str:
     for lead, count in Counter(u.lead for u in units if u.lead is not None).items():
         if count >= sizes[lead]:
             removed[lead[0]:lead[1]] = b"\x01" * (lead[1] - lead[0])
+    texts = source.splitlines(keepends=True)
+    starts = [0]
+    for text in texts:
+        starts.append(starts[-1] + len(text))
+    kept_text = []
+    for i, text in enumerate(texts):
+        mask = removed[starts[i]:starts[i + 1]]
+        body = text.rstrip("\r\n")
+        kept_text.append(None if not any(mask) else "".join(ch for ch, g in zip(body, mask) if not g))
+    gone = [k is not None and not k.strip() for k in kept_text]
+    _emptied_frames(texts, gone)
     out: list[str] = []
     dropped_since_kept = False
     split_tables = False  # dropped lines that were no table rows: two tables they separated must stay two
-    pos = 0
-    for line in source.splitlines(keepends=True):
-        a, b = pos, pos + len(line)
-        pos = b
-        mask = removed[a:b]
-        if not any(mask):
-            if dropped_since_kept and out and _empties(out[-1], line):
-                out.pop()
-                continue
+    for line, kept, dropped in zip(texts, kept_text, gone):
+        if dropped:
+            dropped_since_kept = True
+            split_tables = split_tables or not line.lstrip().startswith("|")
+            continue
+        if kept is None:
             if dropped_since_kept and not line.strip() and (not out or not out[-1].strip()):
                 dropped_since_kept = False
                 continue  # would double a blank line
@@ -404,14 +458,7 @@ def remove_units(source: str, units: list[Unit]) -> str:
             if line.strip():
                 dropped_since_kept = False
             continue
-        body = line.rstrip("\r\n")
-        newline = line[len(body):]
-        kept = "".join(ch for ch, gone in zip(body, mask) if not gone)
-        if not kept.strip():
-            dropped_since_kept = True
-            split_tables = split_tables or not body.lstrip().startswith("|")
-            continue
-        out.append(kept.rstrip(" \t") + newline)
+        out.append(kept.rstrip(" \t") + line[len(line.rstrip("\r\n")):])
         dropped_since_kept = False
         split_tables = False
     return "".join(out)
