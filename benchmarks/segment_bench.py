@@ -7,7 +7,7 @@ Before issue 16 a 170 KB paragraph took 0.80 s and 8x that took 52.8 s (an O(n^2
 The second part loads one single-line prompt in-process the way `load_template` does (compile — the raw-block
 rewrite, role markers and Jinja's compiler —, segment, Jinja warnings), as a `.j2` and as a `.txt`. Before issue 26
 a pattern in template.py that scanned each line for "text, then {% endraw %}" made this quadratic in line length:
-10 KB 0.93 s, 20 KB 3.24 s, 40 KB 12.7 s (so a 1 MB line ~2 h); real prompts failed `.j2` loading at the 2 s
+10 KB 0.59 s, 20 KB 2.32 s, 40 KB 9.27 s (so a 1 MB line ~1.6 h); real prompts failed `.j2` loading at the 2 s
 render limit.
 
     python benchmarks/segment_bench.py [--mb 1.0]

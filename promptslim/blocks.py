@@ -74,6 +74,7 @@ _KEYWORD = re.compile(r"(?:def|class|function|func|fn|pub|import|const|let|var|i
                       r"export|package|async\s+def|type\s+\w+\s*=|from\s+\S+\s+import)\b")
 _ASSIGN = re.compile(r"[A-Za-z_$][\w.$\[\]'\"]*\s*(?:[-+*/|&]?=(?!=)|:=)\s*\S")
 _MEMBER = re.compile(r"[\"']?[A-Za-z_$][\w$]*[\"']?\??\s*:\s*\S")
+_CALL = re.compile(r"[A-Za-z_$][\w.$]*\(.*\)[;,]?")  # print(x), foo.bar(1, 2)
 
 
 def code_like(s: str) -> bool:
@@ -84,7 +85,7 @@ def code_like(s: str) -> bool:
         return True
     if s.endswith((".", "!", "?")):
         return False
-    if _KEYWORD.match(s) or _ASSIGN.match(s):
+    if _KEYWORD.match(s) or _ASSIGN.match(s) or _CALL.fullmatch(s):
         return True
     return bool(_MEMBER.match(s)) and s.endswith(",")
 
@@ -205,7 +206,8 @@ def header_only(s: str) -> bool:
     return m is not None and _label(s) == "Example" and not s[m.end():].strip()
 
 
-def paragraph_blocks(mlines: list[str], cls: list[str], skip: list[bool]) -> tuple[list[tuple[int, int, str]], set[int]]:
+def paragraph_blocks(mlines: list[str], cls: list[str],
+                     skip: list[bool]) -> tuple[list[tuple[int, int, str]], set[int]]:
     """Blocks found in prose paragraphs: (first line, last line, kind) of YAML, code and example blocks, and the
     lines that are title headings. A paragraph is a run of lines that are neither blank, fenced nor Jinja."""
     blocks: list[tuple[int, int, str]] = []
@@ -248,7 +250,8 @@ def paragraph_blocks(mlines: list[str], cls: list[str], skip: list[bool]) -> tup
         taken = {k for a, b, _ in blocks if a >= i for k in range(a, b + 1)}
         # a Title Case line is a heading wherever it stands: a rule that looked at its neighbours would change
         # when a removal changes them
-        titles.update(k for k in range(i, j + 1) if k not in taken and cls[k] == "text" and title_like(mlines[k].strip()))
+        titles.update(k for k in range(i, j + 1)
+                      if k not in taken and cls[k] == "text" and title_like(mlines[k].strip()))
         header = None
         i = j + 1
     return blocks, titles

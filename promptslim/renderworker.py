@@ -128,7 +128,8 @@ class _Worker:
                 if code is not None and -code in (getattr(signal, "SIGXCPU", 0), getattr(signal, "SIGPROF", 0)):
                     raise SandboxRefusal(limits.cpu_message(rel, None, bounds.timeout)) from None
                 raise SandboxRefusal(f"{rel}: rendering was stopped: it needed more than the worker's "
-                                     f"{limits.WORKER_MEMORY_BYTES >> 20} MiB of memory, or crashed — refused") from None
+                                     f"{limits.WORKER_MEMORY_BYTES >> 20} MiB of memory, or crashed — refused"
+                                     ) from None
 
 
 _WORKER = _Worker()

@@ -13,7 +13,6 @@ import bisect
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from promptslim import blocks, pairs
 from promptslim import sentences as sent
@@ -24,7 +23,6 @@ from promptslim.layout import (
     JINJA,
     LETTER,
     MARKER,
-    PLAIN_MARK,
     ROLE,
     STATEMENT,
     TAG,
