@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from structure import new_problems, problems
 from typer.testing import CliRunner
@@ -363,3 +363,24 @@ def test_units_warns_when_one_unit_holds_a_quarter_of_the_prompt_and_says_why(ma
             "the ablation can only keep or drop it whole") in " ".join(result.stderr.split())
     data = json.loads(CliRunner().invoke(app, ["units", "prompts/open.txt", "--json"]).stdout)
     assert len(data["units"]) == 16 and data["warnings"] == []  # the same text as ```text: opened, no warning
+
+
+REPRODUCTIONS = {"indented-fence": (INDENTED_FENCE, True), "bullet-fence": (BULLET_FENCE, True),
+                 "blank-in-fence": (BLANK_IN_FENCE, True), "backticked-tag": (BACKTICKED_TAG, True),
+                 "tag-mention": (TAG_MENTION, True), "braces-across-blank": (BRACES_ACROSS_BLANK, False),
+                 "inline-code": (INLINE_CODE, True), "wrapped": (WRAPPED, True), "few-shot": (FEW_SHOT, True),
+                 "grouped": (GROUPED, False), "tools": (TOOLS, True)}
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_any_subset_of_units_of_any_reproduction_stays_balanced(data):
+    source, plain = REPRODUCTIONS[data.draw(st.sampled_from(sorted(REPRODUCTIONS)), label="reproduction")]
+    units, _ = cut(source, plain)
+    removed = data.draw(st.lists(st.sampled_from(units), unique_by=lambda u: u.id), label="removed")
+    variant = remove_units(source, removed)
+    assert new_problems(source, variant) == []
+    if not plain:
+        compile_source(variant, "prompts/x.j2")
+    gone = {u.id for u in removed}
+    assert texts(variant, plain) == [u.text for u in units if u.id not in gone]
