@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, int]] = [
     ("gitutil", 0), ("config", 0), ("numfmt", 0),
     # 1 leaves: tokens, prices and caching, templates, eval sets, the model seam, the decisions
     ("tokens", 1), ("prices", 1), ("prefixcache", 1), ("cost", 1), ("template", 1), ("units", 1), ("layout", 1),
-    ("sentences", 1), ("renderworker", 1), ("blocks", 1), ("pairs", 1), ("evalset", 1), ("assertions", 1), ("llm", 1), ("decide", 1),
+    ("sentences", 1), ("renderworker", 1), ("evalset", 1), ("assertions", 1), ("llm", 1), ("decide", 1),
     ("caveats", 1),
     # 2 results: typed values every engine returns and every renderer reads
     ("results", 2),
@@ -58,7 +58,7 @@ LEVERS = {  # identifiers that belong to one lever (not the seam: a variant on a
 # `.get(` on result data: JSON read back from reports, and engine results passed around as dicts. Not counted:
 # user input being validated (config, eval sets), the model seam's payloads, the environment, lookup tables.
 NOT_RESULT_FILES = ("config.py", "evalset.py", "llm/", "judge.py", "prefixcache.py", "cost/caching.py", "renderworker.py",
-                    "jsontypes.py", "trust.py", "prcheck/trust.py", "template/", "importers/", "pairs.py")
+                    "jsontypes.py", "trust.py", "prcheck/trust.py", "template/", "importers/")
 NOT_RESULT_RECEIVERS = re.compile(r"(^|\.)(environ|roles|metadata|store|_graded|batches|totals|_prices|_prefixes|"
                                   r"_tokens|_messages)$|(^|\.)[A-Z_][A-Z0-9_]*$|^\{")
 

@@ -11,7 +11,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from promptslim import blocks, pairs
+from promptslim.template import blocks, pairs
 from promptslim.errors import InputError
 
 _SCAN = re.compile(r"(?P<raw>\{%-?\s*raw\s*-?%\})|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from promptslim import blocks, pairs
+from promptslim.template import blocks, pairs
 from promptslim.template import sentences as sent
 from promptslim.errors import InputError
 from promptslim.template.layout import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from promptslim.blocks import Fence
+from promptslim.template.blocks import Fence
 
 XML_TAG = re.compile(r"<(/?)([A-Za-z_][\w.:-]*)(?:\s[^<>]*)?(/?)>")
 SCOPE_OPEN, SCOPE_CLOSE = "\x1c", "\x1d"
