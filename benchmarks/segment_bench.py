@@ -19,7 +19,7 @@ import argparse
 import time
 
 from promptslim.template.layout import jinja_warnings
-from promptslim.template.load import compile_source
+from promptslim.template.sandbox import compile_source
 from promptslim.template.units import segment
 
 SENTENCES = (

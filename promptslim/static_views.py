@@ -15,7 +15,8 @@ from promptslim.engine.setup import resolve_template
 from promptslim.cost.caching import shared_prefix
 from promptslim.cost.prices import price_for
 from promptslim.engine.setup import DEFAULT_MODEL, endpoint_configured
-from promptslim.template.load import NO_EVALSET, load_template, relpath
+from promptslim.template.load import load_template, relpath
+from promptslim.template.sandbox import NO_EVALSET
 from promptslim.tokens import count_messages, count_text, encoding_for
 from promptslim.template.units import large_units
 

@@ -15,7 +15,7 @@ from structure import new_problems
 
 from promptslim.errors import InputError
 from promptslim.template.layout import Lines
-from promptslim.template.load import compile_source
+from promptslim.template.sandbox import compile_source
 from promptslim.tokens import count_text
 from promptslim.template.units import remove_units, segment
 

@@ -22,7 +22,8 @@ from promptslim.template import worker as renderworker
 from promptslim.cli import app
 from promptslim.errors import SandboxRefusal
 from promptslim.engine.strategies.rewordings import apply
-from promptslim.template.load import _raw_like_blocks, compile_source, render_text, template_from_source
+from promptslim.template.load import render_text, template_from_source
+from promptslim.template.sandbox import _raw_like_blocks, compile_source
 from promptslim.tokens import count_text
 from promptslim.template.units import remove_units, segment
 

@@ -172,7 +172,7 @@ def _limit_memory() -> None:
 
 
 def _serve(source: str, rel: str, request: dict) -> dict:
-    from promptslim.template import load as template
+    from promptslim.template import sandbox as template
 
     if request["op"] == "compile":
         template.compile_source(source, rel)
@@ -239,7 +239,7 @@ def main() -> None:
         signal.signal(signal.SIGPROF, _time_up)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but replies on the pipe
-    from promptslim.template import load as template  # noqa: F401 - import before the first request so startup is not timed
+    from promptslim.template import sandbox as template  # noqa: F401 - import before the first request so startup is not timed
 
     out.write(_frame(b'{"ready": true}'))
     out.flush()
