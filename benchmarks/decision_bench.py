@@ -14,7 +14,7 @@ the 0–10 scale; harmless units only re-score.
 
 The grids run the exact functions the engine calls (promptslim.decide) on the drawn score vectors. The check
 section draws head − base deltas for the PR check's outcome. An engine-level cross-check runs
-promptslim.ablate.run_ablation with an in-process scripted backend (no HTTP, no cache) on binary cells and
+promptslim.engine.ablation.run_ablation with an in-process scripted backend (no HTTP, no cache) on binary cells and
 asserts that the engine's verdicts and slim prompt equal the pure path's on the same scores.
 
 The script also runs against an older promptslim.decide (it detects what that module offers), so a before/after
@@ -357,14 +357,13 @@ class Scripted:
 
 def engine_check(kind: str, n: int, reps: int, rng: np.random.Generator) -> tuple[int, int]:
     """Run the engine on planted binary data; count runs whose verdicts and slim equal the pure path's."""
-    from promptslim.ablate import run_ablation
+    from promptslim.engine.ablation import run_ablation
     from promptslim.config import load_config
     from promptslim.evalset import load_evalset
-    from promptslim.evaluate import Evaluator
+    from promptslim.engine.evaluator import Evaluator, Models
     from promptslim.llm.runner import Role, Runner
-    from promptslim.prices import price_for
-    from promptslim.runsetup import Models
-    from promptslim.template import load_template
+    from promptslim.cost.prices import price_for
+    from promptslim.template.load import load_template
 
     same = 0
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,7 +27,7 @@ from promptslim.llm.base import Completion, Message, Params, cache_key
 from promptslim.llm.openai_backend import OpenAIBackend, completion_from, request_body
 from promptslim.llm.retry import EmptyAnswer, FormatRefused, RetryPolicy, decide, scrub
 from promptslim.llm.store import Store
-from promptslim.prices import Price
+from promptslim.cost.prices import Price
 
 MAX_REQUESTS = 50_000  # OpenAI's limit per batch
 MAX_BYTES = 190 * 1024 * 1024  # under the 200 MB input file limit
