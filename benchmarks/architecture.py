@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, int]] = [
     # 1 leaves: tokens, prices and caching, templates, eval sets, the model seam, the decisions
     ("tokens", 1), ("prices", 1), ("prefixcache", 1), ("cost", 1), ("template", 1), ("units", 1), ("layout", 1),
     ("sentences", 1), ("renderworker", 1), ("evalset", 1), ("assertions", 1), ("llm", 1), ("decide", 1),
+    ("hierarchy", 1), ("descent", 1),
     ("caveats", 1),
     # 2 results: typed values every engine returns and every renderer reads
     ("results", 2),

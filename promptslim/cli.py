@@ -74,12 +74,16 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the full tr
 @app.command()
 @handles_errors
 def units(template: str = typer.Argument(..., help="prompts/x.j2"), as_json: bool = JSON_OPT,
-          model: str = typer.Option("gpt-4o-mini", "--model", "-m", help="Tokenizer for the token column.")) -> None:
+          model: str = typer.Option("gpt-4o-mini", "--model", "-m", help="Tokenizer for the token column."),
+          tree: bool = typer.Option(False, "--tree", help="Show the prompt's tree (sections, blocks, units) with "
+                                    "tokens per node: what `ablate --design tree` tests top-down.")) -> None:
     """List the instruction units the ablation can remove, and the fixed parts it never touches."""
     from promptslim import console, static_views
 
-    data = static_views.list_units(template, model)
-    console.to_json(data) if as_json else console.print_units(data)
+    data = static_views.list_units(template, model, tree=tree)
+    if as_json:
+        return console.to_json(data)
+    console.print_tree(data) if tree else console.print_units(data)
 
 
 @app.command()
@@ -144,6 +148,8 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
                                                         "wordings (default: config rewriter_model; 'none' = rules only)."),
            also_model: list[str] = typer.Option([], "--also-model", help="Also run the unchanged template on this "
                                                 "candidate model (repeatable), decided as `tier` decides."),
+           design: str = typer.Option("auto", "--design", help="flat (leave-one-out over every unit), tree (sections "
+                                      "first, then blocks and units), auto (the cheaper design that can decide)."),
            no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT) -> None:
     """Remove one instruction at a time, decide with statistics, verify a slim prompt, write reports/<name>/."""
     from promptslim import console
@@ -157,7 +163,7 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     levers += [CheaperModel(also_model)] if also_model else []
     request = AblateRequest(template, model=model, judge_model=judge_model, repeats=repeats, margin=margin,
                             calls_per_month=calls_per_month, max_cost=max_cost, use_cache=not no_cache, batch=batch,
-                            yes=yes, strategies=tuple(levers))
+                            yes=yes, strategies=tuple(levers), design=design)
     with console.Shown(as_json) as shown:
         result = run_ablate(request, shown)
     files = write_ablation(result, write)

@@ -78,6 +78,7 @@ class Config:
     max_retries: int = 6
     render_timeout: float = 2.0  # seconds of the render worker's CPU time per render of an untrusted template
     render_max_bytes: int = 1_000_000  # rendered characters per render
+    payback_months: float = 3.0  # the tree design tests a node only when its most possible saving repays the test
     target: Endpoint = field(default_factory=Endpoint)
     judge: Endpoint = field(default_factory=Endpoint)
     models: dict[str, Endpoint] = field(default_factory=dict)  # [models."name"]: a candidate model's own endpoint
@@ -178,11 +179,11 @@ def find_root(start: Path | None = None) -> Path:
 _TOP = {
     "model", "judge_model", "rewriter_model", "margin", "repeats", "concurrency", "max_cost_usd", "temperature",
     "max_tokens", "timeout", "max_retries", "base_url", "api_key_env", "judge", "models", "prompts", "prices",
-    "render_timeout", "render_max_bytes",
+    "render_timeout", "render_max_bytes", "payback_months",
 }
 _FLOATS = {"margin": (0.0, 1.0), "max_cost_usd": (0.0, None), "temperature": (0.0, 2.0), "timeout": (0.1, None),
-           "render_timeout": (0.0, 60.0)}
-_OPEN_LOW = {"margin", "max_cost_usd", "render_timeout"}  # must be > low: a zero margin or budget gates nothing
+           "render_timeout": (0.0, 60.0), "payback_months": (0.0, None)}
+_OPEN_LOW = {"margin", "max_cost_usd", "render_timeout", "payback_months"}  # must be > low: a zero margin or budget gates nothing
 _OPEN_HIGH = {"margin"}  # a margin of 1 lets any regression through
 _INTS = {"repeats": 1, "concurrency": 1, "max_tokens": 1, "max_retries": 0, "render_max_bytes": 1000}
 _INT_MAX = {"render_max_bytes": 100_000_000}

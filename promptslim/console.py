@@ -154,6 +154,21 @@ def print_units(data: dict[str, Any]) -> None:
         err.print(f"warning: {warning}", markup=False)
 
 
+def print_tree(data: dict[str, Any]) -> None:
+    """`units --tree`: sections, blocks and units indented under their parents, tokens per node; pinned units (not in
+    any node) and the fixed parts are left out."""
+    nodes = data["nodes"]
+    total = sum(n["tokens"] for n in nodes if n["parent"] is None)
+    rows = [["  " * (n["depth"] - 1) + n["id"], n["kind"], str(n["line"]), f"{n['tokens']}{approx(data['tokens_approximate'])}",
+             str(len(n["units"])), short(n["title"], 60 - 2 * n["depth"])] for n in nodes]
+    sections = sum(1 for n in nodes if n["parent"] is None)
+    out.print(table(f"{data['template']}: {sections} top-level nodes, {total} tokens in removable units",
+                    ["node", "kind", "line", "tokens", "units", "title"], rows,
+                    lambda c: c in ("node", "kind", "title")))
+    for warning in data["warnings"]:
+        err.print(f"warning: {warning}", markup=False)
+
+
 def print_count(data: dict[str, Any]) -> None:
     rows = [[r["model"], f"{r['input_tokens']:,.1f}{approx(r['approximate'])}", usd(r["usd_per_call"], 6),
              usd(r["usd_per_month"]), r["price_source"]] for r in data["models"]]

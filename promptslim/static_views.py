@@ -21,11 +21,22 @@ from promptslim.tokens import count_messages, count_text, encoding_for
 from promptslim.template.units import large_units
 
 
-def list_units(template_path: str, model: str = DEFAULT_MODEL) -> dict[str, Any]:
+def list_units(template_path: str, model: str = DEFAULT_MODEL, tree: bool = False) -> dict[str, Any]:
+    """`units`: every unit with its tokens and the fixed parts; with `tree`, also the prompt's tree (`nodes`, each with
+    its parent, depth and tokens), as `ablate --design tree` tests it."""
     config = load_config()
     template = load_template(resolve_template(template_path, config.root), config.root)
     _, approximate = encoding_for(model)
     tokens = [count_text(u.text, model) for u in template.units]
+    extra: dict[str, Any] = {}
+    if tree:
+        from promptslim.template.tree import build_tree
+
+        shape = build_tree(template.source, template.units, template.fixed)
+        by_id = dict(zip((u.id for u in template.units), tokens))
+        extra["nodes"] = [{"id": n.id, "kind": n.kind, "parent": n.parent, "depth": shape.depth(n.id),
+                           "line": n.line, "title": n.title, "units": list(n.units),
+                           "tokens": sum(by_id[u] for u in n.units)} for n in shape.walk()]
     return {
         "template": template.rel,
         "tokens_model": model,
@@ -35,6 +46,7 @@ def list_units(template_path: str, model: str = DEFAULT_MODEL) -> dict[str, Any]
         "fixed": [{"line": f.line, "kind": f.kind, "text": f.text} for f in template.fixed],
         "warnings": list(template.warnings)
         + large_units(template.rel, template.units, tokens, count_text(template.source, model)),
+        **extra,
     }
 
 

@@ -65,6 +65,16 @@ class Plan:
     def over_budget(self) -> bool:
         return self.usd > self.budget
 
+    def plus(self, variants: int, calls: int, judge_calls: int, input_tokens: int, output_tokens: int, usd: float,
+             usd_list: float | None = None) -> "Plan":
+        """This plan and more variants on the same eval set, estimated without rendering them (the tree design's
+        nodes: a thousand-unit prompt's plan must not render every possible variant for every case)."""
+        return Plan(variants=self.variants + variants, cases=self.cases, repeats=self.repeats,
+                    target_calls=self.target_calls + calls, cached_calls=self.cached_calls,
+                    judge_calls=self.judge_calls + judge_calls, input_tokens=self.input_tokens + input_tokens,
+                    output_tokens=self.output_tokens + output_tokens, usd=self.usd + usd,
+                    budget=self.budget, usd_list=None if self.usd_list is None else self.usd_list + (usd_list or usd))
+
     def refusal(self) -> BudgetStop:
         """Why a plan over budget does not start (unless the caller approves it)."""
         return BudgetStop(f"estimated {usd_text(self.usd)} exceeds the budget {usd_text(self.budget)} (max_cost_usd) — "
@@ -95,8 +105,8 @@ def plan_variants(ev: Priced, variants: Sequence[Planned], budget: float) -> Pla
         share = pending / calls if calls else 0
         tokens = sum(ev.input_tokens(source, model)) * ev.repeats
         input_tokens += int(tokens * share)
-        usd += _cost(target_price, judge_price, tokens * share, pending, answer)
-        usd_list += _cost(target_list, judge_list, tokens * share, pending, answer)
+        usd += calls_usd(target_price, judge_price, tokens * share, pending, answer)
+        usd_list += calls_usd(target_list, judge_list, tokens * share, pending, answer)
     pending_total = total - cached
     return Plan(variants=len(unique), cases=cases, repeats=ev.repeats, target_calls=total,
                 cached_calls=cached, judge_calls=pending_total if judge_on else 0, input_tokens=input_tokens,
@@ -104,7 +114,7 @@ def plan_variants(ev: Priced, variants: Sequence[Planned], budget: float) -> Pla
                 usd_list=usd_list if batch_backends(ev.runner) else None)
 
 
-def _cost(target: Price, judge: Price | None, tokens: float, pending: int, answer: int) -> float:
+def calls_usd(target: Price, judge: Price | None, tokens: float, pending: int, answer: int) -> float:
     """Estimated $ of a variant's pending target calls (`tokens` their input) and their judge calls."""
     usd = target.cost(tokens, answer * pending)
     if judge is not None:

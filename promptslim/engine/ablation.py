@@ -23,7 +23,9 @@ from promptslim.engine.record import (baseline_record, header, local_answers_not
 from promptslim.engine.requests import AblateRequest
 from promptslim.engine.run import Outcome, planned, run
 from promptslim.engine.setup import execute, notify, prepare
+from promptslim.engine.strategies.design import ChooseDesign
 from promptslim.engine.strategies.leave_one_out import LeaveOneOut, Procedure, Removal, RemoveUnits
+from promptslim.engine.strategies.tree import RemoveTree
 from promptslim.engine.trial import Phase, Strategy, Variant
 from promptslim.results import SCHEMA_VERSION, AblationResult, AblationRun, Section
 from promptslim.template.load import Template
@@ -63,15 +65,20 @@ class Ablation:
 
 def ablate(request: AblateRequest, events: Events = silent) -> Ablation:
     """The ablation engine as one call: validate, plan (the events decide a plan over budget), run, assemble."""
-    strategies: list[Strategy] = [RemoveUnits(), *request.strategies]
+    strategies: list[Strategy] = [ChooseDesign(request.design), *request.strategies]
     setup = prepare(request, candidates=[m for s in strategies for m in getattr(s, "models", ())], events=events)
     notify(setup)
     strategies = [s.prepare(setup) if hasattr(s, "prepare") else s for s in strategies]
     plan = setup.plan(planned(setup.template.source, strategies))
+    extra = getattr(strategies[0], "extra_plan", None)  # the tree's nodes, estimated without rendering them
+    if extra:
+        plan = plan.plus(**extra)
     events(PlanMade(plan, setup.models.model, setup.models.judge_model))
     margin = setup.settings.margin
     events(Detail(margin_line(margin.value, margin.source)))
-    events(Detail(power_plan(len(setup.evalset.cases), len(setup.template.candidates), margin.value)))
+    for line in getattr(strategies[0], "plan_lines", None) or [
+            power_plan(len(setup.evalset.cases), len(setup.template.candidates), margin.value)]:
+        events(Detail(line))
     ev = setup.evaluator
     outcome = execute(setup.runner, plan, events, lambda: run(ev, margin.value, strategies, phases(events)),
                       yes=request.yes)
@@ -85,10 +92,11 @@ def planned_variants(strategy: Strategy | Procedure, template_source: str) -> li
 
 async def run_ablation(ev: Evaluator, margin: float, phase: Phase | None = None, slim_path: str = "",
                        two_stage: bool = True, strategy: Procedure | None = None,
-                       strategies: Sequence[Strategy] = ()) -> Ablation:
+                       strategies: Sequence[Strategy] = (), design: str = "flat") -> Ablation:
     """The engine in process over an evaluator you built: the removal (leave-one-out, or `strategy`, a removal
-    procedure) and then `strategies`, already prepared."""
-    removal = RemoveUnits(strategy or LeaveOneOut(ev.template, two_stage), slim_path)
+    procedure; or the tree design with design="tree") and then `strategies`, already prepared."""
+    removal: Strategy = RemoveTree(slim_path).bind(ev, margin) if design == "tree" else \
+        RemoveUnits(strategy or LeaveOneOut(ev.template, two_stage), slim_path)
     return ablation(ev, margin, await run(ev, margin, [removal, *strategies], phase))
 
 
@@ -117,7 +125,7 @@ def ablation(ev: Evaluator, margin: float, outcome: Outcome) -> Ablation:
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), method=removal.method,
         inconclusive_hint=removal.inconclusive_hint(len(ev.evalset.cases), ev.repeats, run_),
         pinned=[u.id for u in template.units if u.pinned],
-        sections=tuple(s for s in outcome.sections if isinstance(s, Section)))
+        sections=(*removal.sections, *(s for s in outcome.sections if isinstance(s, Section))))
     return Ablation(data, removal.slim_source, removal.diff, template, ev.config.root)
 
 

@@ -46,6 +46,7 @@ class AblateRequest(RunRequest):
 
     command: ClassVar[str] = "ablate"
     strategies: tuple[Any, ...] = ()
+    design: str = "auto"  # flat (leave-one-out over units), tree (sections first), auto (the cheaper that can decide)
 
 
 @dataclass(frozen=True)

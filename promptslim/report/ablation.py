@@ -49,23 +49,34 @@ def outcome(result: AblationResult) -> str:
     """Which of the three headlines: 'removable' (a verified slim prompt), 'all keep', or 'not enough evidence'."""
     if not nothing_removable(result):
         return "removable"
-    units = result.units
-    if units and all(u.verdict == Verdict.KEEP for u in units):
-        return "all keep"
+    units, n_units, _ = _tested(result)
+    if units and all(u.verdict == Verdict.KEEP for u in units) and len(result.units) == n_units:
+        return "all keep"  # every instruction was tested on its own (a tree's sections being keep is not that)
     return "not enough evidence"
+
+
+def _tested(result: AblationResult) -> tuple[list, int, str]:
+    """What was decided one by one, how many instructions there are, and what to call the decided ones: the units of
+    a flat run; the tested nodes of a tree run (its `units` hold only the units tested on their own)."""
+    from promptslim.results.tree import TreeSection
+
+    tree = result.section(TreeSection)
+    if tree is None:
+        return list(result.units), len(result.units), "units"
+    tested = [n for n in tree.nodes if n.tested]
+    return tested, sum(len(n.units) for n in tree.nodes if n.parent is None), "tested nodes"
 
 
 def headline(result: AblationResult) -> str:
     """e.g. 'remove 4 of 12 instructions: −111 tokens/call (−27%), quality −0.004 [−0.015, +0.006], −$44/month'"""
     slim = result.slim
-    units = result.units
-    n_units = len(units)
+    units, n_units, what = _tested(result)
     kind = outcome(result)
     if kind == "all keep":
         return f"keep every instruction: removing any one of the {n_units} measurably lowers quality"
     if kind == "not enough evidence":
         count = {v: sum(1 for u in units if u.verdict == v) for v in ("inconclusive", "keep", "removable")}
-        text = (f"not enough evidence to remove anything: {count['inconclusive']} of {n_units} units inconclusive"
+        text = (f"not enough evidence to remove anything: {count['inconclusive']} of {len(units)} {what} inconclusive"
                 + (f", {count['keep']} keep" if count["keep"] else "")
                 + (f", {count['removable']} removable alone but not verified together" if count["removable"] else "")
                 + f" at {fmt.plural(result.cases, 'case')}")

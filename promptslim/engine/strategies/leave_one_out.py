@@ -87,6 +87,7 @@ class Removal:
     slim_source: str
     diff: str
     unchanged_open: bool  # an inconclusive unit whose deltas were all 0: the exact bound sets the cases it needs
+    sections: tuple = ()  # results.Section records the removal adds (the tree design's `design`, `tree`, `nodes`)
 
     def inconclusive_hint(self, n: int, repeats: int, run: AblationRun) -> str | None:
         """What would settle the inconclusive units, with its calls, $ and time; never "run again until removable"."""
@@ -145,14 +146,14 @@ class RemoveUnits:
                                             tofile=self.slim_path or "slim.j2"))
         adaptive = bool(getattr(self.procedure, "adaptive", False))
         n = len(ev.evalset.cases)
-        return Removal(units=[_unit_finding(r) for r in units], slim=_slim_finding(trial, slim, self.slim_path),
+        return Removal(units=[unit_finding(r) for r in units], slim=_slim_finding(trial, slim, self.slim_path),
                        power=_power(units, trial.margin, n),
                        method=_method(len(units), adaptive, any(step.stage for step in slim.steps)),
-                       warnings=_cache_warnings(trial, units, slim), slim_source=slim_source, diff=diff,
+                       warnings=cache_warnings(trial, units, slim), slim_source=slim_source, diff=diff,
                        unchanged_open=any(r.verdict == "inconclusive" and r.decision.sd == 0 for r in units))
 
 
-def _unit_finding(r: UnitResult) -> UnitFinding:
+def unit_finding(r: UnitResult) -> UnitFinding:
     return UnitFinding(
         id=r.unit.id, line=r.unit.line, text=r.unit.text, tokens=r.tokens,
         input_tokens_saved=round(r.input_tokens_saved, 3), output_tokens_delta=round(r.output_tokens_delta, 3),
@@ -203,7 +204,7 @@ def _method(k: int, adaptive: bool, split: bool) -> str:
             f"below 0 per unit; a unit's ci is [its lower bound at its Holm level, keep's upper bound]; {stage}; {slim}")
 
 
-def _cache_warnings(trial: Trial, units: list[UnitResult], slim: Proposal) -> list[str]:
+def cache_warnings(trial: Trial, units: list[UnitResult], slim: Proposal) -> list[str]:
     """The layout hint, and the cache cliff: removals whose static prefix falls below the provider's minimum."""
     ev = trial.ev
     template, b = ev.template, trial.baseline.summary

@@ -1,0 +1,253 @@
+"""The tree design as one procedure, pure: which node runs on which cases, the looks, the verdicts, the slim prompt.
+
+A generator (`procedure`) yields what it wants run — variants as sets of unit ids, on case indices — and is sent back
+each variant's paired deltas and money; it returns the verdicts and the slim prompt. The engine drives it with real
+calls (promptslim/engine/strategies/tree.py), benchmarks/tree_bench.py with planted scores, so the benchmark
+measures the code that ships. The statistics are decide.py's (per-node p-values, interim looks, the slim search and
+its verification) and hierarchy.py's (how α is shared over the tree).
+
+Order of play:
+1. The plan's top-level nodes (sections) in two stages, as leave-one-out runs its units: every other case first;
+   a node stops as keep at 0.1%, or as futile at the most lenient level it can still reach; the rest run on the other
+   half. hierarchy.step_down decides. A removable node is removed whole: nothing below it runs.
+2. The nodes the plan tests below each node that was not removable, the same way, level by level.
+3. The slim prompt. Large eval sets (decide.split_slim): a search on the stage-1 cases that follows the tree — a node
+   that breaks the set built so far (or whose own stage-1 answers look harmful) is not kept, and its children are
+   tried instead — then prefixes of what it kept verified on the stage-2 cases alone at 95% (decide.ladder). Smaller
+   ones: a fixed sequence on every case at 97.5% per step, first failure stops: the removable nodes by $ saved, then
+   every other unit worth testing by the $ its input tokens save (known before any score).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generator, Mapping
+
+from promptslim.decide import (ALPHA, KEEP_ALPHA_INTERIM, MIN_TWO_STAGE, UnitDecision, interim, ladder, ni_lower,
+                               ni_pvalue, search_keeps, slim_step, split_slim, stage_one_indices, upper)
+from promptslim.hierarchy import Allocation, most_lenient, step_down
+from promptslim.template.tree import Tree
+
+Key = frozenset  # a variant: the unit ids it removes
+
+
+@dataclass(frozen=True)
+class Got:
+    """One variant's answers on the asked cases: paired deltas (variant − baseline), $/call it saves there, and
+    whether it saves money at all."""
+
+    deltas: list[float]
+    usd_saved: float = 0.0
+    saves: bool = True
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Run each variant on its case indices; `phase` names the step for progress."""
+
+    runs: tuple[tuple[Key, tuple[int, ...]], ...]
+    phase: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One slim test: the units removed together, its bounds, and whether it held (stage 1: the search kept it)."""
+
+    removed: tuple[int, ...]
+    verified: bool
+    low: float | None
+    high: float | None
+    saves: bool
+    stage: int | None
+    key: Key
+
+
+@dataclass
+class Outcome:
+    """Verdicts per tested node, why the others were not tested, the shipped slim set and every slim step."""
+
+    decisions: dict[str, UnitDecision] = field(default_factory=dict)
+    untested: dict[str, str] = field(default_factory=dict)  # node id → 'removed-with:<id>' | reason from the plan
+    measured: dict[str, Got] = field(default_factory=dict)  # each tested node's answers on the cases it ran
+    slim: tuple[int, ...] = ()
+    slim_deltas: list[float] = field(default_factory=list)
+    slim_low: float | None = None
+    slim_high: float | None = None
+    steps: list[Step] = field(default_factory=list)
+    split: bool = False
+    adaptive: bool = False
+
+
+Runs = Generator[Ask, Mapping[tuple[Key, tuple[int, ...]], Got], Outcome]
+
+
+def procedure(tree: Tree, alloc: Allocation, n: int, margin: float, static_usd: Mapping[str, float],
+              worth: set[str], skipped: Mapping[str, str], two_stage: bool = True, alpha: float = ALPHA) -> Runs:
+    """The whole tree design (see the module docstring); `static_usd` is each node's $/call saving from its input
+    tokens alone, `worth` the nodes that can pay for a test, `skipped` why the plan leaves nodes untested."""
+    out = Outcome(untested=dict(skipped))
+    out.adaptive = two_stage and n >= MIN_TWO_STAGE
+    first = tuple(stage_one_indices(n)) if out.adaptive else tuple(range(n))
+    rest = tuple(i for i in range(n) if i not in set(first))
+    key = {nid: Key(node.units) for nid, node in tree.nodes.items()}
+    pvalues: dict[str, float] = {}
+    stopped: dict[str, str] = {}
+    stage1: dict[str, list[float]] = {}
+    frontier = [n_ for n_ in alloc.order() if alloc.shape.parent[n_] is None]
+    rejected: frozenset[str] = frozenset()
+    while frontier:
+        phase = _phase(tree, frontier)
+        got = yield Ask(tuple((key[v], first) for v in frontier), phase + (" (stage 1)" if out.adaptive else ""))
+        for v in frontier:
+            out.measured[v] = got[(key[v], first)]
+            stage1[v] = list(out.measured[v].deltas)
+        if out.adaptive:
+            for v in frontier:
+                high = upper(stage1[v], KEEP_ALPHA_INTERIM)
+                if high is not None and high < 0:
+                    stopped[v] = "keep"
+            for v in frontier:
+                if v not in stopped:
+                    level = most_lenient(alloc, v, set(stopped) | _withheld(alloc, rejected), alpha)
+                    early = interim(stage1[v], n, margin, level)
+                    if early is not None:
+                        stopped[v] = early
+            go = [v for v in frontier if v not in stopped]
+            if go:
+                more = yield Ask(tuple((key[v], rest) for v in go), phase + " (stage 2)")
+                for v in go:
+                    extra = more[(key[v], rest)]
+                    both = out.measured[v]
+                    out.measured[v] = Got(both.deltas + extra.deltas, (both.usd_saved + extra.usd_saved) / 2,
+                                          both.saves and extra.saves)
+        for v in frontier:
+            pvalues[v] = 1.0 if v in stopped else ni_pvalue(out.measured[v].deltas, margin)
+        rejected = step_down(alloc, pvalues, alpha).rejected
+        frontier = [k for v in frontier if v not in rejected for k in alloc.shape.kids(v)]
+    decided = step_down(alloc, pvalues, alpha)
+    _verdicts(out, alloc, decided, pvalues, stopped, alpha)
+    _untested(out, tree, decided.rejected)
+    out.split = out.adaptive and split_slim(n, margin, alpha)
+    if out.split:
+        yield from _search_and_verify(out, tree, key, first, rest, margin, static_usd, worth, stage1, alpha)
+    else:
+        yield from _sequence(out, tree, key, n, margin, static_usd, worth, decided.rejected)
+    return out
+
+
+def _phase(tree: Tree, nodes: list[str]) -> str:
+    kinds = {tree.nodes[v].kind for v in nodes}
+    return next((f"{k}s" for k in ("section", "block", "unit") if k in kinds), "nodes")
+
+
+def _withheld(alloc: Allocation, rejected: frozenset[str]) -> set[str]:
+    """Nodes below a removable one: never tested, so never rejected."""
+    return {x for v in rejected for x in alloc.shape.subtree(v)[1:]}
+
+
+def _verdicts(out: Outcome, alloc: Allocation, decided, pvalues: dict[str, float], stopped: dict[str, str],
+              alpha: float) -> None:
+    keep_alpha = alpha - KEEP_ALPHA_INTERIM if out.adaptive else alpha
+    for v, p in pvalues.items():
+        d = out.measured[v].deltas
+        level = decided.levels.get(v, alpha * alloc.weights[v])
+        mean = sum(d) / len(d) if d else None
+        sd = (sum((x - mean) ** 2 for x in d) / (len(d) - 1)) ** 0.5 if len(d) > 1 and mean is not None else None
+        if v in stopped:
+            out.decisions[v] = UnitDecision(len(d), mean, ni_lower(d, level), upper(d, KEEP_ALPHA_INTERIM), 1.0, level,
+                                            stopped[v], 1, sd)
+            continue
+        high = upper(d, keep_alpha)
+        verdict = "removable" if v in decided.rejected else \
+            ("keep" if high is not None and high < 0 else "inconclusive")
+        out.decisions[v] = UnitDecision(len(d), mean, ni_lower(d, level), high, p, level, verdict, 2, sd)
+
+
+def _untested(out: Outcome, tree: Tree, rejected: frozenset[str]) -> None:
+    """Why each node without a verdict has none: removed with a removable ancestor, else the plan's reason."""
+    for node in tree.walk():
+        if node.id in out.decisions:
+            continue
+        gone = next((a for a in tree.covering(node.id)[1:] if a in rejected), None)
+        if gone is not None:
+            out.untested[node.id] = f"removed-with:{gone}"
+        else:
+            out.untested.setdefault(node.id, "depth")
+
+
+def _covered(units: frozenset[int], kept: set[int]) -> bool:
+    return units <= kept
+
+
+def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tuple[int, ...], rest: tuple[int, ...],
+                       margin: float, static_usd: Mapping[str, float], worth: set[str],
+                       stage1: dict[str, list[float]], alpha: float):
+    """Stage-1 search down the tree, then prefixes of what it kept verified on stage 2 (decide.ladder)."""
+    kept: list[str] = []
+    kept_units: set[int] = set()
+    drop: dict[str, float] = {}  # how much the stage-1 mean fell when the node joined the set
+    last = [0.0]
+
+    def by_usd(ids) -> list[str]:
+        return sorted((i for i in ids if i in worth), key=lambda i: (-static_usd.get(i, 0.0), tree.nodes[i].line, i))
+
+    def visit(nid: str):
+        node = tree.nodes[nid]
+        if _covered(key[nid], kept_units):
+            return
+        own = out.measured.get(nid)
+        if own is not None and not (own.saves and search_keeps(stage1[nid], margin)):
+            for child in by_usd(node.children):  # its own stage-1 answers look harmful: try its parts
+                yield from visit(child)
+            return
+        trial = Key(kept_units | set(node.units))
+        if not kept and own is not None:
+            got = Got(stage1[nid], own.usd_saved, own.saves)  # the one-node set is its own leave-one-out answers
+        else:
+            got = (yield Ask(((trial, first),), "slim search (stage 1)"))[(trial, first)]
+        ok = got.saves and search_keeps(got.deltas, margin)
+        _, low, high = slim_step(got.deltas, margin, alpha)  # for reading only: a search claims nothing
+        out.steps.append(Step(tuple(sorted(trial)), ok, low, high, got.saves, 1, trial))
+        if ok:
+            kept.append(nid)
+            kept_units.update(node.units)
+            mean = sum(got.deltas) / len(got.deltas) if got.deltas else 0.0
+            drop[nid], last[0] = last[0] - mean, mean
+        else:
+            for child in by_usd(node.children):
+                yield from visit(child)
+
+    for root in by_usd(tree.roots):
+        yield from visit(root)
+    # stage 2 verifies the cleanest parts first: a node that cost the set some quality on stage 1 comes last, so if it
+    # is the one that breaks the set it takes only the last prefix with it (a stage-1 rule: stage 2 is untouched)
+    kept.sort(key=lambda nid: (round(drop[nid], 12) > 0, drop[nid], -static_usd.get(nid, 0.0)))
+    for size in ladder(len(kept)):
+        removed = Key(u for nid in kept[:size] for u in tree.nodes[nid].units)
+        got = (yield Ask(((removed, rest),), "slim (stage 2)"))[(removed, rest)]
+        ok, low, high = slim_step(got.deltas, margin, alpha)
+        out.steps.append(Step(tuple(sorted(removed)), ok, low, high, got.saves, 2, removed))
+        if not (ok and got.saves):
+            break
+        out.slim, out.slim_deltas, out.slim_low, out.slim_high = tuple(sorted(removed)), got.deltas, low, high
+
+
+def _sequence(out: Outcome, tree: Tree, key: dict[str, Key], n: int, margin: float, static_usd: Mapping[str, float],
+              worth: set[str], rejected: frozenset[str]):
+    """Nested sets on every case at 97.5% each: removable nodes first, then every other unit worth testing."""
+    cases = tuple(range(n))
+    tops = [v for v in rejected if not any(a in rejected for a in tree.covering(v)[1:])]
+    order = sorted(tops, key=lambda v: (-out.measured[v].usd_saved, tree.nodes[v].line, v))
+    covered = {u for v in order for u in tree.nodes[v].units}
+    leaves = [leaf.id for leaf in tree.leaves() if leaf.id in worth and not set(leaf.units) <= covered]
+    order += sorted(leaves, key=lambda v: (-static_usd.get(v, 0.0), tree.nodes[v].line, v))
+    removed: set[int] = set()
+    for nid in order:
+        removed |= set(tree.nodes[nid].units)
+        trial = Key(removed)
+        got = (yield Ask(((trial, cases),), f"slim ({len(out.steps) + 1})"))[(trial, cases)]
+        ok, low, high = slim_step(got.deltas, margin)
+        out.steps.append(Step(tuple(sorted(trial)), ok, low, high, got.saves, None, trial))
+        if not (ok and got.saves):
+            break
+        out.slim, out.slim_deltas, out.slim_low, out.slim_high = tuple(sorted(trial)), got.deltas, low, high
