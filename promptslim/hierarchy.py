@@ -217,6 +217,7 @@ def choose_levels(tree_parents: Mapping[str, str | None], worth: Iterable[str], 
             depth, reserve = d, rho
             break
     tested = tops + (below(depth) if depth > 1 else [])
+    depth = max((depth_of[x] for x in tested), default=1)  # the deepest level actually tested
     in_plan = set(tested)
     for node in tree_parents:
         if node not in in_plan and node not in skipped and node in worthy:

@@ -167,18 +167,23 @@ class _Builder:
         ends = {m.line for m in self.marks if m.closes}
         groups: list[tuple[str, list[Unit]]] = [("", [])]
         starts = [0]  # the line each group starts at (its cut), 0 for the text before the first cut
-        ci = 0
-        closed_at = 0
+        events = sorted([(m.line, 0, m.title) for m in cuts] + [(e, 1, "") for e in ends])
+        ei = 0
+        fresh = False  # a top-level element closed since the last cut: the next unit starts a group of its own
         for u in self.units:
-            while ci < len(cuts) and cuts[ci].line <= u.line:
-                groups.append((cuts[ci].title, []))
-                starts.append(cuts[ci].line)
-                ci += 1
-            # a unit after the closing tag of a top-level element (and before the next heading) starts anew
-            if any(closed_at < e < u.line for e in ends) and groups[-1][1]:
-                closed_at = max(e for e in ends if e < u.line)
+            while ei < len(events) and events[ei][0] <= u.line:
+                line, closing, title = events[ei]
+                if closing:
+                    fresh = True
+                else:
+                    groups.append((title, []))
+                    starts.append(line)
+                    fresh = False
+                ei += 1
+            if fresh and groups[-1][1]:
                 groups.append(("", []))
-                starts.append(closed_at + 1)
+                starts.append(max(e for e in ends if e < u.line) + 1)
+            fresh = False
             groups[-1][1].append(u)
         # each group's line range: from its cut to the line before the next group's
         bounds = [*starts[1:], len(self.lines) + 1]

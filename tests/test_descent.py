@@ -1,0 +1,131 @@
+"""The tree design's procedure (promptslim/descent.py) on planted answers, and the engine running it: the engine's
+verdicts and slim prompt are the pure procedure's (what benchmarks/tree_bench.py measures is what ships)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from scripted import ScriptedBackend
+
+from promptslim.config import load_config
+from promptslim.cost.prices import price_for
+from promptslim.decide import ALPHA
+from promptslim.descent import Got, procedure
+from promptslim.engine.ablation import run_ablation
+from promptslim.engine.evaluator import Evaluator, Models
+from promptslim.evalset import load_evalset
+from promptslim.hierarchy import allocate, choose_levels
+from promptslim.llm.runner import Role, Runner
+from promptslim.template.load import load_template
+from promptslim.template.tree import Node, Tree
+
+MARGIN = 0.05
+
+
+def planted_tree(sections: int = 6, per: int = 6) -> Tree:
+    nodes, roots = {}, []
+    for s in range(sections):
+        ids = list(range(s * per + 1, s * per + per + 1))
+        sid = f"s{s + 1}"
+        for u in ids:
+            nodes[f"u{u}"] = Node(f"u{u}", "unit", sid, f"unit {u}", u, (u,))
+        nodes[sid] = Node(sid, "section", None, sid, ids[0], tuple(ids), tuple(f"u{u}" for u in ids))
+        roots.append(sid)
+    return Tree(nodes, tuple(roots))
+
+
+def drive(tree: Tree, n: int, harmful: set[int], depth: int = 3):
+    """Run the procedure where removing any harmful unit breaks every case and nothing else changes an answer."""
+    parents = {x: node.parent for x, node in tree.nodes.items()}
+    usd = {x: float(len(node.units)) for x, node in tree.nodes.items()}
+    levels = choose_levels(parents, set(tree.nodes), usd, n, MARGIN, max_depth=depth)
+    alloc = allocate({x: parents[x] for x in levels.tested}, levels.rho)
+    gen = procedure(tree, alloc, n, MARGIN, usd, set(tree.nodes), levels.skipped)
+    asked: list[tuple[frozenset, tuple[int, ...]]] = []
+    ask = next(gen)
+    while True:
+        got = {}
+        for key, idx in ask.runs:
+            asked.append((key, idx))
+            broken = bool(key & harmful)
+            got[(key, idx)] = Got([-1.0 if broken else 0.0 for _ in idx], float(len(key)), True)
+        try:
+            ask = gen.send(got)
+        except StopIteration as stop:
+            return stop.value, levels, asked
+
+
+def test_harmless_sections_go_whole_and_harmful_ones_stop_at_the_interim_look():
+    tree = planted_tree()
+    out, levels, asked = drive(tree, 100, harmful={7, 20})  # one load-bearing unit in s2, one in s4
+    assert levels.depth == 1
+    verdicts = {x: d.verdict for x, d in out.decisions.items()}
+    assert verdicts == {"s1": "removable", "s2": "keep", "s3": "removable", "s4": "keep", "s5": "removable",
+                        "s6": "removable"}
+    assert out.decisions["s2"].stage == 1  # keep at the stage-1 look: its stage 2 never ran
+    assert not any(key == frozenset(tree.nodes["s2"].units) and idx[0] == 1 for key, idx in asked)
+    assert all(out.untested[f"u{u}"] == "removed-with:s1" for u in tree.nodes["s1"].units)
+    # the fixed sequence: the removable sections first, then units by $ (all equal: by line) until the first that
+    # breaks; every step on every case at 97.5%
+    assert out.slim and not set(out.slim) & {7, 20}
+    assert {u for s in ("s1", "s3", "s5", "s6") for u in tree.nodes[s].units} <= set(out.slim)
+    assert not out.split
+
+
+def test_an_unchanged_section_is_removable_at_100_cases_only_because_the_sections_get_all_of_alpha():
+    out, _, _ = drive(planted_tree(sections=8), 100, harmful=set())
+    assert out.decisions["s1"].level == pytest.approx(ALPHA / 8)  # the first Holm step: 0.95^100 = 0.0059 ≤ 0.00625
+    assert all(d.verdict == "removable" for d in out.decisions.values())
+
+
+def test_at_200_cases_the_search_follows_the_tree_and_stage_two_verifies():
+    tree = planted_tree()
+    out, levels, asked = drive(tree, 200, harmful={7})
+    assert levels.depth == 2 and out.split
+    # below s2 (not removable) the units were tested, u7 is keep, the others removable at the reserve's level
+    assert out.decisions["u7"].verdict == "keep"
+    assert all(out.decisions[f"u{u}"].verdict == "removable" for u in (8, 9, 10, 11, 12))
+    assert 7 not in out.slim and set(range(1, 37)) - {7} == set(out.slim)
+    verify = [s for s in out.steps if s.stage == 2]
+    assert verify and verify[-1].verified and all(len(idx) == 100 for key, idx in asked if key == verify[-1].key)
+
+
+# ---------------------------------------------------------------- the engine runs the same procedure
+SECTIONS = {"Tone": ["Be kind.", "Stay calm.", "Use plain words."], "Rules": ["Say BONJOUR first.", "Be brief.",
+                                                                          "Never guess."],
+            "Style": ["Prefer short lines.", "Avoid jargon.", "Stay polite."]}
+
+
+def test_the_engine_decides_as_the_pure_procedure_does(tmp_path):
+    root = tmp_path
+    (root / "prompts").mkdir()
+    (root / "evalsets").mkdir()
+    source = "".join(f"## {title}\n" + "".join(f"- {rule}\n" for rule in rules) + "\n"
+                     for title, rules in SECTIONS.items())
+    (root / "prompts" / "t.md").write_text(source, encoding="utf-8")
+    n = 80
+    cases = "".join(f"  - {{id: c{i}, input: 'case {i}', assert: [{{type: contains, value: BONJOUR}}]}}\n"
+                    for i in range(n))
+    (root / "evalsets" / "t.yaml").write_text("cases:\n" + cases, encoding="utf-8")
+    (root / "promptslim.toml").write_text('[prices."scripted"]\ninput = 1.0\noutput = 1.0\n', encoding="utf-8")
+    config = load_config(root)
+    template = load_template(root / "prompts" / "t.md", root)
+    backend = ScriptedBackend(lambda messages, params: "BONJOUR" if "BONJOUR" in messages[0]["content"] else "hi")
+    price = price_for("scripted", config)
+    ev = Evaluator(template=template, evalset=load_evalset(root / "evalsets" / "t.yaml", root),
+                   runner=Runner(roles={"target": Role(backend, price)}, store=None, use_cache=False),
+                   models=Models("scripted", "none", "scripted"), config=config, price=price, calls_per_month=0)
+    data = asyncio.run(run_ablation(ev, MARGIN, design="tree")).data
+    section = data.sections[0]
+    assert section.design == "tree"
+    verdicts = {nd.title: nd.verdict.value for nd in section.nodes if nd.tested}
+    # 3 sections at α/3 (0.95^80 = 0.0165 ≤ 0.0167): Tone and Style removable, Rules keep (BONJOUR breaks all)
+    assert verdicts == {"Tone": "removable", "Rules": "keep", "Style": "removable"}
+    out, _, _ = drive(Tree({nd.id: Node(nd.id, nd.kind, nd.parent, nd.title, nd.line, tuple(nd.units),
+                                        tuple(c.id for c in section.nodes if c.parent == nd.id))
+                            for nd in section.nodes}, tuple(nd.id for nd in section.nodes if nd.parent is None)),
+                       n, harmful={4})
+    assert {x: d.verdict for x, d in out.decisions.items()} == {nd.id: nd.verdict.value for nd in section.nodes
+                                                                if nd.tested}
+    assert sorted(data.slim.removed) == sorted(out.slim)
