@@ -276,6 +276,40 @@ def cell(units: int, kind: str, n: int, scenario: str, reps: int, rho: float, rn
             "plan": plan}
 
 
+def plan_time(units: int, n: int) -> tuple[float, str]:
+    """Seconds for `promptslim ablate` on a `units`-unit template to print its plan (it then stops at a tiny budget,
+    exit 3, before any call): the real command in a fresh process, imports included."""
+    import os
+    import subprocess
+    import tempfile
+
+    sections = 20
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "prompts").mkdir()
+        (root / "evalsets").mkdir()
+        lines = ["You are the support assistant of {{ shop }}.", ""]
+        per = units // sections
+        for s in range(sections):
+            lines.append(f"## Part {s}")
+            for u in range(per - (1 if s == 0 else 0)):
+                lines.append(f"- Rule {s}.{u}: handle case number {u} of part {s} with the care it needs.")
+            lines.append("")
+        (root / "prompts" / "big.j2").write_text("\n".join(lines), encoding="utf-8")
+        cases = "".join(f"  - {{id: c{i}, vars: {{shop: Acme}}, input: 'question {i}'}}\n" for i in range(n))
+        (root / "evalsets" / "big.yaml").write_text("criteria: The reply is helpful.\ncases:\n" + cases,
+                                                     encoding="utf-8")
+        (root / "promptslim.toml").write_text('[prompts."big"]\ncalls_per_month = 1_000_000\n', encoding="utf-8")
+        env = {**os.environ, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-bench",
+               "PROMPTSLIM_HOME": str(root / ".home")}
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "promptslim", "ablate", "prompts/big.j2", "--max-cost", "0.0001"],
+                              cwd=root, env=env, capture_output=True, text=True)
+        took = time.monotonic() - started
+    plan = next((line for line in done.stderr.splitlines() if line.startswith("design:")), done.stderr[-300:])
+    return took, plan
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=100)
@@ -286,7 +320,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="50,100,200")
     parser.add_argument("--scenarios", default="sections,none,boundary")
     parser.add_argument("--rho", type=float, default=H.RHO)
+    parser.add_argument("--plan", action="store_true", help="only time the plan of a 1,000-unit template")
     args = parser.parse_args()
+    if args.plan:
+        for n in (100, 200):
+            took, line = plan_time(1000, n)
+            print(f"plan of a 1,000-unit template, {n} cases: {took:.1f} s (fresh process, imports included)\n  {line}")
+        return
     shapes = [args.only] if args.only else sorted(SHAPES)
     sizes = [int(x) for x in args.sizes.split(",")]
     if args.quick:

@@ -60,6 +60,7 @@ class Step:
     saves: bool
     stage: int | None
     key: Key
+    indices: tuple[int, ...]  # the cases it ran on
 
 
 @dataclass
@@ -207,7 +208,7 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
             got = (yield Ask(((trial, first),), "slim search (stage 1)"))[(trial, first)]
         ok = got.saves and search_keeps(got.deltas, margin)
         _, low, high = slim_step(got.deltas, margin, alpha)  # for reading only: a search claims nothing
-        out.steps.append(Step(tuple(sorted(trial)), ok, low, high, got.saves, 1, trial))
+        out.steps.append(Step(tuple(sorted(trial)), ok, low, high, got.saves, 1, trial, first))
         if ok:
             kept.append(nid)
             kept_units.update(node.units)
@@ -226,7 +227,7 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
         removed = Key(u for nid in kept[:size] for u in tree.nodes[nid].units)
         got = (yield Ask(((removed, rest),), "slim (stage 2)"))[(removed, rest)]
         ok, low, high = slim_step(got.deltas, margin, alpha)
-        out.steps.append(Step(tuple(sorted(removed)), ok, low, high, got.saves, 2, removed))
+        out.steps.append(Step(tuple(sorted(removed)), ok, low, high, got.saves, 2, removed, rest))
         if not (ok and got.saves):
             break
         out.slim, out.slim_deltas, out.slim_low, out.slim_high = tuple(sorted(removed)), got.deltas, low, high
@@ -247,7 +248,7 @@ def _sequence(out: Outcome, tree: Tree, key: dict[str, Key], n: int, margin: flo
         trial = Key(removed)
         got = (yield Ask(((trial, cases),), f"slim ({len(out.steps) + 1})"))[(trial, cases)]
         ok, low, high = slim_step(got.deltas, margin)
-        out.steps.append(Step(tuple(sorted(trial)), ok, low, high, got.saves, None, trial))
+        out.steps.append(Step(tuple(sorted(trial)), ok, low, high, got.saves, None, trial, cases))
         if not (ok and got.saves):
             break
         out.slim, out.slim_deltas, out.slim_low, out.slim_high = tuple(sorted(trial)), got.deltas, low, high

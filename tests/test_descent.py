@@ -35,10 +35,10 @@ def planted_tree(sections: int = 6, per: int = 6) -> Tree:
     return Tree(nodes, tuple(roots))
 
 
-def drive(tree: Tree, n: int, harmful: set[int], depth: int = 3):
+def drive(tree: Tree, n: int, harmful: set[int], depth: int = 3, usd: dict[str, float] | None = None):
     """Run the procedure where removing any harmful unit breaks every case and nothing else changes an answer."""
     parents = {x: node.parent for x, node in tree.nodes.items()}
-    usd = {x: float(len(node.units)) for x, node in tree.nodes.items()}
+    usd = usd or {x: float(len(node.units)) for x, node in tree.nodes.items()}
     levels = choose_levels(parents, set(tree.nodes), usd, n, MARGIN, max_depth=depth)
     alloc = allocate({x: parents[x] for x in levels.tested}, levels.rho)
     gen = procedure(tree, alloc, n, MARGIN, usd, set(tree.nodes), levels.skipped)
@@ -97,14 +97,14 @@ SECTIONS = {"Tone": ["Be kind.", "Stay calm.", "Use plain words."], "Rules": ["S
             "Style": ["Prefer short lines.", "Avoid jargon.", "Stay polite."]}
 
 
-def test_the_engine_decides_as_the_pure_procedure_does(tmp_path):
+@pytest.mark.parametrize("n", [80, 160])
+def test_the_engine_decides_as_the_pure_procedure_does(tmp_path, n):
     root = tmp_path
     (root / "prompts").mkdir()
     (root / "evalsets").mkdir()
     source = "".join(f"## {title}\n" + "".join(f"- {rule}\n" for rule in rules) + "\n"
                      for title, rules in SECTIONS.items())
     (root / "prompts" / "t.md").write_text(source, encoding="utf-8")
-    n = 80
     cases = "".join(f"  - {{id: c{i}, input: 'case {i}', assert: [{{type: contains, value: BONJOUR}}]}}\n"
                     for i in range(n))
     (root / "evalsets" / "t.yaml").write_text("cases:\n" + cases, encoding="utf-8")
@@ -120,12 +120,16 @@ def test_the_engine_decides_as_the_pure_procedure_does(tmp_path):
     section = data.sections[0]
     assert section.design == "tree"
     verdicts = {nd.title: nd.verdict.value for nd in section.nodes if nd.tested}
-    # 3 sections at α/3 (0.95^80 = 0.0165 ≤ 0.0167): Tone and Style removable, Rules keep (BONJOUR breaks all)
-    assert verdicts == {"Tone": "removable", "Rules": "keep", "Style": "removable"}
+    # 3 sections at α/3 (0.95^80 = 0.0165 ≤ 0.0167): Tone and Style removable, Rules keep (BONJOUR breaks all); at
+    # 160 cases the descent tests the units of Rules and the slim prompt is searched on stage 1, verified on stage 2
+    assert {t: verdicts[t] for t in SECTIONS} == {"Tone": "removable", "Rules": "keep", "Style": "removable"}
+    assert (len(verdicts) > 3) == (n == 160)
     out, _, _ = drive(Tree({nd.id: Node(nd.id, nd.kind, nd.parent, nd.title, nd.line, tuple(nd.units),
                                         tuple(c.id for c in section.nodes if c.parent == nd.id))
                             for nd in section.nodes}, tuple(nd.id for nd in section.nodes if nd.parent is None)),
-                       n, harmful={4})
+                       n, harmful={4}, usd={nd.id: float(nd.tokens) for nd in section.nodes})
     assert {x: d.verdict for x, d in out.decisions.items()} == {nd.id: nd.verdict.value for nd in section.nodes
                                                                 if nd.tested}
-    assert sorted(data.slim.removed) == sorted(out.slim)
+    assert sorted(data.slim.removed) == sorted(out.slim) and 4 not in out.slim and len(out.slim) >= 6
+    assert [(st.removed, st.verified, st.stage) for st in data.slim.steps] == [
+        (list(st.removed), st.verified, st.stage if out.split else None) for st in out.steps]

@@ -175,6 +175,7 @@ class _Run:
         self.results: dict[tuple[frozenset, tuple[int, ...]], VariantResult] = {}
         self.errors: dict[tuple[frozenset, tuple[int, ...]], SideErrors] = {}
         self._base: dict[tuple[int, ...], object] = {}
+        self.slim_idx: list[int] = []
 
     def variant(self, key: frozenset) -> Variant:
         """The template without these units, and without the headings of the sections they empty."""
@@ -231,7 +232,7 @@ class _Run:
             var = ev.summarize(cases, source=self.variant(frozenset(node.units)).source)
             base = ev.summarize(trial.baseline_on(idx), source=template.source)
             per_call, per_month, saves = trial.saves(base, var)
-            unit = next(u for u in template.units if u.id == node.units[0])
+            unit = next(u for u in template.units if u.id == node.units[0])  # a node's first unit (units: its own)
             tested[nid] = UnitResult(
                 unit=unit, tokens=plan.tokens[nid], input_tokens_saved=base.input_tokens - var.input_tokens,
                 output_tokens_delta=var.output_tokens - base.output_tokens, decision=decision,
@@ -256,7 +257,8 @@ class _Run:
     def proposal(self, out: Outcome, tested: dict[str, UnitResult]) -> Proposal:
         trial = self.trial
         steps = [SlimStep(list(s.removed), bounds(s.low, s.high), s.verified, s.saves,
-                          self._step_errors(s.key), s.stage if out.split else None) for s in out.steps]
+                          self.errors.get((s.key, s.indices), SideErrors(0, 0)), s.stage if out.split else None)
+                 for s in out.steps]
         removable = {u for nid, r in tested.items() if r.verdict == Verdict.REMOVABLE and r.saves_money
                      for u in self.plan.tree.nodes[nid].units}
         restored = sorted(removable - set(out.slim))
@@ -264,29 +266,17 @@ class _Run:
             base = trial.baseline
             return Proposal(base, [], restored, [0.0] * len(base.cases), unverified(steps), 0.0, 0.0, steps)
         key = frozenset(out.slim)
-        idx, cases = self.cases_of(key)
-        if out.split:  # verified on the stage-2 cases: its figures are theirs
-            last = next(s for s in reversed(out.steps) if s.key == key and s.stage == 2)
-            idx = [i for i in idx if i in set(self._indices(last.key, stage2=True))]
-            at = dict(zip(*self.cases_of(key)))
-            cases = [at[i] for i in idx]
+        verified = next(s for s in reversed(out.steps) if s.key == key and s.verified and s.stage != 1)
+        self.slim_idx = list(verified.indices)  # every case, or the stage-2 cases that verified it: its figures
+        cases = list(self.results[(key, verified.indices)].cases)
         result = VariantResult(tuple(cases), self.ev.summarize(cases, source=self.variant(key).source))
-        self._slim_idx = idx
         return Proposal(result, list(out.slim), restored, out.slim_deltas, Verdict.REMOVABLE, out.slim_low,
                         out.slim_high, steps)
 
-    def _indices(self, key: frozenset, stage2: bool) -> list[int]:
-        runs = [idx for (k, idx) in self.results if k == key]
-        return list(runs[-1]) if runs else []
-
-    def _step_errors(self, key: frozenset) -> SideErrors:
-        found = [e for (k, _), e in self.errors.items() if k == key]
-        return found[-1] if found else SideErrors(0, 0)
-
     def slim_finding(self, slim: Proposal, out: Outcome) -> SlimFinding:
         trial, ev = self.trial, self.ev
-        idx = getattr(self, "_slim_idx", list(range(len(ev.evalset.cases))))
-        b = ev.summarize(trial.baseline_on(idx), source=ev.template.source) if slim.removed else trial.baseline.summary
+        b = ev.summarize(trial.baseline_on(self.slim_idx), source=ev.template.source) if slim.removed \
+            else trial.baseline.summary
         s = slim.result.summary
         per_call = b.usd_per_call - s.usd_per_call
         return SlimFinding(
