@@ -58,11 +58,11 @@ class CheckOptions:
 class _Target:
     """One changed template with both sides loaded and rendered (before any call)."""
 
-    status: str  # added | modified | renamed | deleted
+    status: str  # added | modified | renamed | copied | deleted
     path: str  # head path; the base path when deleted
-    base_path: str | None
+    base_path: str | None  # where a renamed or copied template came from
     name: str
-    prompt: PromptConfig
+    prompt: PromptConfig  # the base's settings of the file it came from (its name at the base)
     evalset: EvalSet | None = None  # the set that grades both sides: the base's whenever the base has one
     evalset_revision: str | None = None  # "base" | "head"
     evalset_note: str | None = None  # "changed" | "deleted" | "new" when the head eval set differs from the base's
@@ -74,6 +74,7 @@ class _Target:
     base_msgs: list[list[Message]] | None = None
     head_msgs: list[list[Message]] | None = None
     base_note: str | None = None  # why the base side has no figures
+    review_note: str | None = None  # what a reviewer must know about how this file was matched to the base
 
     @property
     def evaluable(self) -> bool:
@@ -105,6 +106,7 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
         check_candidates(list(o.also_models), models.model, option="check: --also-model")
     price = price_for(models.price_model, config)
     targets = [_load(change, root, sha, config) for change in changed]
+    _review_notes(targets, config, head_config)
     results: dict[tuple[int, str], Any] = {}
     run: CheckRun | None = None
     prices: Prices | None = None
@@ -134,7 +136,8 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
     head_rel = None if change.status == "deleted" else change.path
     base_rel = change.base_path
     name = template_name(head_rel or base_rel or change.path)
-    t = _Target(change.status, change.path, base_rel, name, config.prompt(name))
+    # a renamed or copied template is gated by the settings of the file it came from, never by a name the PR chose
+    t = _Target(change.status, change.path, base_rel, name, config.prompt(template_name(base_rel) if base_rel else name))
     if head_rel:
         source = read_repo_text(root / head_rel, root, "template", MAX_TEMPLATE_BYTES)
         t.head = template_from_source(source, head_rel)
@@ -169,6 +172,20 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
             t.base_note = (f"the base version does not render with {_whose(t)} eval set"
                            if t.evalset else "the base version does not render without variables")
     return t
+
+
+def _review_notes(targets: list[_Target], config: Config, head_config: Config) -> None:
+    """How a renamed, copied or replacing file was gated, for the reviewer (a rename git cannot see is an add)."""
+    deleted = [t.path for t in targets if t.status == "deleted"]
+    for t in targets:
+        if t.status in ("renamed", "copied") and t.base_path:
+            old, new = template_name(t.base_path), t.name
+            if old in config.prompts and new not in head_config.prompts:
+                t.review_note = (f"gated by the base settings of `{t.base_path}` ([prompts.\"{old}\"]); this PR's "
+                                 f"config has no [prompts.\"{new}\"], so once merged it has none")
+        elif t.status == "added" and deleted:
+            t.review_note = (f"new in this PR while it deletes {', '.join(f'`{p}`' for p in deleted)} — if it replaces "
+                             "it, it was gated as new, without that template's settings and eval set")
 
 
 def _whose(t: _Target) -> str:
@@ -316,8 +333,9 @@ def _base_output(t: _Target, root: Path, sha: str) -> Output | None:
     """
     if t.base is None:
         return None
-    text = show(root, sha, f"reports/{t.name}/ablation.json")
-    found = static_output(root, t.name, t.base.source, text or "")
+    name = template_name(t.base_path) if t.base_path else t.name  # the base's ablation is filed under its own name
+    text = show(root, sha, f"reports/{name}/ablation.json")
+    found = static_output(root, name, t.base.source, text or "")
     return Output(found.tokens, found.basis, found.note + " (the base's, assumed for both sides)") \
         if found.basis != NOT_INCLUDED else found
 
@@ -378,6 +396,7 @@ def _row(i: int, t: _Target, results: dict, price: Price, models: Models, gates:
         cheaper_model=results[(i, "also")][1] if (i, "also") in results else None,
         cheaper_model_usd_per_month_saved=results[(i, "also")][2] if (i, "also") in results else None,
         evalset_revision=t.evalset_revision, evalset_changes=_changes(t, results.get((i, "head_cases"))),
+        review_note=t.review_note,
     )
 
 

@@ -175,4 +175,7 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = md_cell
+    from promptslim.report.mdsafe import code
+
+    env.filters["code"] = code
     return env

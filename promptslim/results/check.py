@@ -89,7 +89,7 @@ class CheckRow(JsonRecord):
 
     template: str
     base_path: str | None
-    status: str  # added | modified | renamed | deleted
+    status: str  # added | modified | renamed | copied | deleted
     name: str
     evalset: str | None
     evalset_note: str | None
@@ -114,6 +114,8 @@ class CheckRow(JsonRecord):
     # which revision's eval set graded both sides: "base" whenever the base has one; "head" only when it has none
     evalset_revision: str | None = None
     evalset_changes: EvalsetChanges | None = field(default=None, metadata=OPTIONAL)
+    # how a renamed, copied or replacing template was matched to the base, for the reviewer
+    review_note: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
