@@ -191,3 +191,17 @@ def test_a_batch_left_in_progress_past_its_expiry_is_given_up(project, hostile, 
     assert len(polls) == 1
     db = sqlite3.connect(Path(_isolated_env) / "cache.sqlite")
     assert db.execute("SELECT status FROM batches").fetchall() == [("abandoned",)]
+
+
+# ---------------------------------------------------------------- 7. a judge's numbers are provider data too
+@pytest.mark.parametrize("score", ["1" + "0" * 400, "NaN", "1e400", "-1e308", '"ten"'])
+def test_a_judge_score_that_is_no_number_is_a_judge_error_not_a_crash(make_repo, fake, score):
+    from test_eval import CONFIG as JUDGED, TEMPLATE, evalset, make_handler
+
+    make_repo({"promptslim.toml": JUDGED, "prompts/x.j2": TEMPLATE, "evalsets/x.yaml": evalset()})
+    fake.handler = make_handler(score=lambda output: '{"reason": "x", "score": ' + score + "}")
+    result = CliRunner().invoke(app, ["eval", "prompts/x.j2", "--model", "fake-model", "--judge-model", "fake-judge",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["judge_errors"] == 5 and summary["graded"] == 0
