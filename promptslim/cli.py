@@ -307,6 +307,7 @@ def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Op
              csv: Optional[Path] = typer.Option(None, "--csv", help="Write the per-case rows to this CSV file.")) -> None:
     """Run the eval set once: per-case table, mean score with 95% CI, pass rate, $ and cost per usable output."""
     from promptslim.evalresult import eval_result
+    from promptslim.report.csvsafe import csv_text
     from promptslim.report.evalcsv import eval_frame
     from promptslim.runsetup import prepare
     from promptslim.strategy import Variant
@@ -324,7 +325,7 @@ def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Op
     result = _execute(ev.runner, plan, yes, not as_json, start)
     data = eval_result(prepared, result)
     if csv is not None:
-        eval_frame(data).to_csv(csv, index=False)
+        Path(csv).write_text(csv_text(eval_frame(data)), encoding="utf-8")  # answers and ids never run as formulas
     if as_json:
         return _json(data.to_json())
     _print_eval(data)
