@@ -114,7 +114,9 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
         results, run, prices = _evaluate(targets, config, models, price, o, notice)
     gates = Gates(margin=config.margin, fail_on_cost_increase=o.fail_on_cost_increase,
                   allow_missing_evalset=o.allow_missing_evalset, require_noninferior=o.require_noninferior)
-    rows = [_row(i, t, results, price, models, gates, _base_output(t, root, sha)) for i, t in enumerate(targets)]
+    outputs = [_base_output(t, root, sha) for t in targets]
+    rows = [_row(i, t, results, price, models, gates, outputs[i]) for i, t in enumerate(targets)]
+    skipped = list(dict.fromkeys(o.warning for o in outputs if o is not None and o.warning))
     sources = {side.tokens_source for r in rows for side in (r.base, r.head) if side}
     tokens_source = "estimated" if "estimated" in sources or not sources else (
         "server-reported" if "server-reported" in sources else "exact")
@@ -124,7 +126,7 @@ def run_check(options: CheckOptions, notice: Callable[[str], None], root: Path |
         price_model=models.price_model, price_source=price.source,
         prices=prices or price_facts(price, None), tokens_source=tokens_source,
         tokens_note=tokens_note(tokens_source, models.price_model, models.local),
-        warnings=warnings(run.facts, models.local) if run else [],
+        warnings=(warnings(run.facts, models.local) if run else []) + skipped,
         usd_per_mtok=UsdPerMtok(input=price.input, cached_input=price.cached_input, output=price.output),
         restricted_to=sorted(o.templates) if o.templates else None, gates=gates, templates=rows,
         failed=any(r.failed for r in rows), run=run,
@@ -329,14 +331,22 @@ def _quality(base_res: Any, head_res: Any, margin: float) -> Quality:
 def _base_output(t: _Target, root: Path, sha: str) -> Output | None:
     """Static output tokens for both sides: the base revision's own ablation of the base text, read from git.
 
-    Never the checkout's reports/: a pull request must not set the cost figure its own gate compares.
+    Never the checkout's reports/: a pull request must not set the cost figure its own gate compares. A base
+    report that cannot be believed (a symlink in git, a forged figure) is left out with a warning.
     """
     if t.base is None:
         return None
     name = template_name(t.base_path) if t.base_path else t.name  # the base's ablation is filed under its own name
-    text = show(root, sha, f"reports/{name}/ablation.json")
-    found = static_output(root, name, t.base.source, text or "")
-    return Output(found.tokens, found.basis, found.note + " (the base's, assumed for both sides)") \
+    rel = f"reports/{name}/ablation.json"
+    try:
+        text = show(root, sha, rel)
+    except InputError as exc:
+        return Output(0.0, NOT_INCLUDED, "not included (its ablation.json was skipped)", f"{exc.message} — skipped")
+    if text is None:
+        return Output(0.0, NOT_INCLUDED, "not included (no measured answers for this template text yet — "
+                                         "run promptslim eval or ablate)")
+    found = static_output(root, name, t.base.source, text)
+    return replace(found, note=found.note + " (the base's, assumed for both sides)") \
         if found.basis != NOT_INCLUDED else found
 
 

@@ -557,8 +557,12 @@ def report(as_json: bool = JSON_OPT) -> None:
     from promptslim.report import total_line, write_index_result
     from promptslim.savings import build_index
 
+    from promptslim.report.mdsafe import one_line
+
     result = build_index()
     files = write_index_result(result, find_root())
+    for warning in result.warnings or []:  # a report that could not be believed: skipped, named, never a crash
+        err.print(one_line(f"warning: {warning}"), markup=False)
     if as_json:
         return _json(result.to_json())
     _line(total_line(result.totals))

@@ -9,7 +9,6 @@ same template text measured — and say "estimated" on the line — or leave out
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +32,7 @@ class Output:
     tokens: float
     basis: str  # MEASURED | ESTIMATED | NOT_INCLUDED
     note: str
+    warning: str | None = None  # the latest ablation.json was skipped: why (reportfile.py), for the command to show
 
 
 @dataclass(frozen=True)
@@ -127,23 +127,21 @@ def static_output(root: Path, template_name: str, template_source: str, text: st
     """Output tokens for a command that makes no call: the latest ablation's baseline, if it ran on this text.
 
     `text` is ablation.json's content when the caller read it elsewhere (check reads the base revision's, never
-    the pull request's: a PR must not set its own cost figure).
+    the pull request's: a PR must not set its own cost figure). A file that cannot be believed (reportfile.py) is
+    left out, and the note says why.
     """
+    from promptslim.reportfile import read_report
+
     rel = f"reports/{template_name}/ablation.json"
-    if text is None:
-        path = root / rel
-        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
-    data = None
-    if text is not None:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
+    found = read_report(root, rel, text)
+    data = found.data or {}
     sha = hashlib.sha256(template_source.encode()).hexdigest()
-    tokens = ((data or {}).get("baseline") or {}).get("output_tokens") if isinstance(data, dict) else None
-    if isinstance(data, dict) and data.get("template_sha256") == sha and isinstance(tokens, (int, float)):
+    tokens = (data.get("baseline") or {}).get("output_tokens")
+    if data.get("template_sha256") == sha and isinstance(tokens, (int, float)):
         return Output(float(tokens), ESTIMATED, f"≈ {tokens:.1f} tokens/call, estimated from {rel} "
                                                 f"({data.get('model')}, {str(data.get('created_at') or '')[:10]})")
+    if found.warning:
+        return Output(0.0, NOT_INCLUDED, "not included (its ablation.json was skipped)", found.warning)
     return Output(0.0, NOT_INCLUDED, "not included (no measured answers for this template text yet — "
                                      "run promptslim eval or ablate)")
 

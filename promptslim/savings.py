@@ -8,12 +8,12 @@ from the latest ablation's baseline when that ablation still matches the templat
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from promptslim.config import Config, load_config
 from promptslim.cost import Cost, cost_of, layout_hint, static_output
 from promptslim.errors import InputError
+from promptslim.reportfile import read_report
 from promptslim.evalset import evalset_for, load_evalset
 from promptslim.paths import PROMPTS, find_prompts, reports_dir
 from promptslim.prefixcache import Prefix, shared_prefix
@@ -33,7 +33,8 @@ def build_index(root: Path | None = None) -> IndexResult:
     price = price_for(model, config)
     folder = root / PROMPTS
     paths = find_prompts(folder)
-    entries = [_entry(load_template(path, root), config, model, price) for path in paths]
+    skipped: list[str] = []
+    entries = [_entry(load_template(path, root), config, model, price, skipped) for path in paths]
     totals = IndexTotals(
         usd_per_month_now=sum(e.usd_per_month or 0.0 for e in entries),
         usd_per_month_removable=sum(saving(e) for e in entries),
@@ -41,7 +42,8 @@ def build_index(root: Path | None = None) -> IndexResult:
         ablated=sum(1 for e in entries if e.ablation),
         stale=sum(1 for e in entries if e.ablation and e.ablation.stale),
     )
-    return IndexResult(entries=entries, totals=totals, model=model, price_source=price.source)
+    return IndexResult(entries=entries, totals=totals, model=model, price_source=price.source,
+                       warnings=list(dict.fromkeys(skipped)) or None)
 
 
 def _input_tokens(template: Template, root: Path, model: str) -> tuple[float | None, bool, str, Prefix | None]:
@@ -64,21 +66,13 @@ def _input_tokens(template: Template, root: Path, model: str) -> tuple[float | N
     return float(counted.tokens), counted.approximate, "no variables (no eval set)", shared_prefix([render], model)
 
 
-def _ablation(template: Template, root: Path, sha256: str, calls_per_month: int) -> IndexAblation | None:
-    """What the latest ablation.json says, read leniently: files written by older versions lack newer keys."""
-    path = root / reports_dir(template.name) / "ablation.json"
-    if not path.is_file():
+def _ablation(template: Template, data: dict | None, sha256: str, calls_per_month: int) -> IndexAblation | None:
+    """What the latest ablation.json says (validated by reportfile.read_report; None when absent or skipped)."""
+    if data is None:
         return None
-    rel = path.relative_to(root).as_posix()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{rel}: not a readable ablation result ({exc}) — rerun promptslim ablate {template.rel}") \
-            from None
-    if not isinstance(data, dict):
-        raise InputError(f"{rel}: not an ablation result — rerun promptslim ablate {template.rel}")
-    slim = data.get("slim") or {}
-    units = data.get("units") or []
+    rel = f"{reports_dir(template.name)}/ablation.json"
+    slim = data["slim"]
+    units = data["units"]
     # Savings at today's traffic: the ablation priced a call; calls_per_month may have changed since.
     per_call = slim.get("usd_per_call_saved")
     saved = per_call * calls_per_month if per_call is not None else slim.get("usd_per_month_saved")
@@ -101,15 +95,12 @@ def _ablation(template: Template, root: Path, sha256: str, calls_per_month: int)
     )
 
 
-def _read(path: Path, root: Path) -> dict | None:
-    """A report's JSON, or None when absent or unreadable (the levers are read leniently: a hint, not a gate)."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+def _read(root: Path, rel: str, skipped: list[str]) -> dict | None:
+    """A report's validated JSON, or None when absent or not believable (its warning goes to `skipped`)."""
+    found = read_report(root, rel)
+    if found.warning:
+        skipped.append(found.warning)
+    return found.data
 
 
 def _scaled(saved: float | None, run_calls: object, calls_per_month: int) -> float:
@@ -121,12 +112,12 @@ def _scaled(saved: float | None, run_calls: object, calls_per_month: int) -> flo
     return float(saved)
 
 
-def _levers(template: Template, root: Path, sha256: str, calls_per_month: int) -> list[Lever]:
+def _levers(template: Template, root: Path, sha256: str, calls_per_month: int, ablation: dict | None,
+            tier: dict | None) -> list[Lever]:
     """The best proven saving per lever: the verified slim prompt, the verified rewritten prompt, the recommended
     cheaper model; a lever with nothing proven is left out."""
     folder = root / reports_dir(template.name)
     out: list[Lever] = []
-    ablation = _read(folder / "ablation.json", root)
     if ablation is not None:
         stale = ablation.get("template_sha256") != sha256
         cpm = ablation.get("calls_per_month")
@@ -141,13 +132,14 @@ def _levers(template: Template, root: Path, sha256: str, calls_per_month: int) -
                              "whole text reworded" if rewritten.get("whole_text") else
                              f"slim prompt with units {', '.join(map(str, rewritten.get('rewritten') or []))} reworded",
                              report, stale))
-    model = _model_lever(folder, root, sha256, calls_per_month, ablation)
+    model = _model_lever(folder, root, sha256, calls_per_month, ablation, tier)
     if model is not None:
         out.append(model)
     return out
 
 
-def _model_lever(folder: Path, root: Path, sha256: str, calls_per_month: int, ablation: dict | None) -> Lever | None:
+def _model_lever(folder: Path, root: Path, sha256: str, calls_per_month: int, ablation: dict | None,
+                 tier: dict | None) -> Lever | None:
     """The cheaper-model lever from the newer of tier.json and ablation.json's `models` (ablate --also-model).
 
     A run of the current template wins over a newer run of an older revision; among runs of the same revision the
@@ -155,7 +147,6 @@ def _model_lever(folder: Path, root: Path, sha256: str, calls_per_month: int, ab
     With no run of the current template, the newer one is shown stale (its saving is not counted).
     """
     runs = []
-    tier = _read(folder / "tier.json", root)
     if tier is not None:
         runs.append((tier, tier.get("recommendation"), tier.get("usd_per_month_saved"), "tier.md"))
     if ablation is not None and ablation.get("models") is not None:
@@ -182,11 +173,14 @@ def _cache_note(figure: Cost | None) -> str:
     return "; ".join(parts + ([hint] if hint else []))
 
 
-def _entry(template: Template, config: Config, model: str, price: Price) -> IndexEntry:
+def _entry(template: Template, config: Config, model: str, price: Price, skipped: list[str]) -> IndexEntry:
     prompt = config.prompt(template.name)
     sha256 = hashlib.sha256(template.source.encode()).hexdigest()
     input_tokens, approximate, rendered_with, prefix = _input_tokens(template, config.root, model)
-    ablation = _ablation(template, config.root, sha256, prompt.calls_per_month)
+    folder = reports_dir(template.name)
+    report = _read(config.root, f"{folder}/ablation.json", skipped)
+    tier = _read(config.root, f"{folder}/tier.json", skipped)
+    ablation = _ablation(template, report, sha256, prompt.calls_per_month)
     output = static_output(config.root, template.name, template.source)
     figure = None if input_tokens is None else cost_of(price, input_tokens, output, prompt, prompt.calls_per_month,
                                                        prefix)
@@ -196,6 +190,7 @@ def _entry(template: Template, config: Config, model: str, price: Price) -> Inde
         rendered_with=rendered_with, calls_per_month=prompt.calls_per_month,
         usd_per_call=None if figure is None else figure.usd_per_call,
         usd_per_month=None if figure is None else figure.usd_per_month,
-        ablation=ablation, levers=_levers(template, config.root, sha256, prompt.calls_per_month) or None,
+        ablation=ablation,
+        levers=_levers(template, config.root, sha256, prompt.calls_per_month, report, tier) or None,
         output_basis=output.basis, cache_note=_cache_note(figure), output_note=output.note,
     )

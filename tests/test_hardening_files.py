@@ -68,3 +68,71 @@ def test_ablation_csv_writes_unit_texts_as_text_not_formulas(make_repo, fake):
                                            "usd_per_month_saved", "judge_errors", "truncated", "in_slim"})
     texts = [r["text"] for r in table]
     assert "'- =HYPERLINK(\"https://example.invalid\",\"x\")" in texts and "'- @SUM(1+1)" in texts
+
+
+# ---------------------------------------------------------------- 9. a report is read back only when it can be believed
+REPORTS = CORPUS / "reports"
+FORGED = sorted(p.name for p in REPORTS.glob("*.ablation.json") if p.name != "valid.ablation.json")
+SOURCE = "Be brief.\n- Greet the customer.\n"  # the template the corpus's reports were written for
+
+
+@pytest.fixture
+def indexed(make_repo):
+    return make_repo({"promptslim.toml": '[prompts."a"]\ncalls_per_month = 1000\n', "prompts/a.j2": SOURCE})
+
+
+def test_the_valid_report_of_the_corpus_is_believed(indexed):
+    (indexed / "reports" / "a").mkdir(parents=True)
+    (indexed / "reports" / "a" / "ablation.json").write_bytes((REPORTS / "valid.ablation.json").read_bytes())
+    result = cli("report", "--json")
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    data = json.loads(result.stdout)
+    assert data["entries"][0]["ablation"]["usd_per_month_saved"] == pytest.approx(0.000001 * 1000)
+    assert "warnings" not in data
+
+
+@pytest.mark.parametrize("name", FORGED)
+def test_a_forged_or_malformed_ablation_json_is_skipped_with_one_warning(indexed, name):
+    (indexed / "reports" / "a").mkdir(parents=True)
+    (indexed / "reports" / "a" / "ablation.json").write_bytes((REPORTS / name).read_bytes())
+    result = cli("report")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: reports/a/ablation.json: ") and "skipped" in lines[0], \
+        lines
+    assert len(lines[0]) < 400
+    assert "$0.00/month found removable" in result.stdout  # nothing forged is printed as fact
+    index = (indexed / "reports" / "index.md").read_text(encoding="utf-8")
+    assert "inf" not in index.lower() and "10,000,000" not in index
+
+
+def test_a_forged_tier_json_is_skipped(indexed):
+    (indexed / "reports" / "a").mkdir(parents=True)
+    (indexed / "reports" / "a" / "tier.json").write_bytes((REPORTS / "forged.tier.json").read_bytes())
+    result = cli("report", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: reports/a/tier.json: not a valid tier result (")
+    assert json.loads(result.stdout)["totals"]["usd_per_month_removable"] == 0
+
+
+def test_a_symlinked_report_is_not_followed(indexed, tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_bytes((REPORTS / "valid.ablation.json").read_bytes())
+    (indexed / "reports" / "a").mkdir(parents=True)
+    (indexed / "reports" / "a" / "ablation.json").symlink_to(outside)
+    result = cli("report")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: reports/a/ablation.json: is a symlink")
+    assert "$0.00/month found removable" in result.stdout
+
+
+def test_count_skips_a_forged_report_and_says_so(indexed):
+    (indexed / "reports" / "a").mkdir(parents=True)
+    (indexed / "reports" / "a" / "ablation.json").write_bytes((REPORTS / "output_tokens_negative.ablation.json")
+                                                              .read_bytes())
+    result = cli("count", "prompts/a.j2", "--model", "gpt-4o-mini", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [row["output_tokens"] for row in data["models"]] == [0.0] and data["models"][0]["usd_per_call"] > 0
+    notes = data["notes"]
+    assert any(n.startswith("reports/a/ablation.json: not a valid ablation result (baseline/output_tokens: ") for n in notes)

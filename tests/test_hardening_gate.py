@@ -4,6 +4,7 @@ summary. A real git repository, the real SDK against the fake server."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -172,3 +173,41 @@ def test_a_refusal_naming_a_hostile_file_is_one_line(repo, server):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: prompts/x␤<!--�[2J.j2:2: refused by the sandbox"), lines
+
+
+# ---------------------------------------------------------------- 9. the base's own reports are read back with care
+REPORTS = Path(__file__).parent / "hostile" / "reports"
+
+
+def base_report(name: str, **changes) -> str:
+    data = json.loads((REPORTS / name).read_text(encoding="utf-8"))
+    if isinstance(data, dict):
+        data["template_sha256"] = hashlib.sha256(WITH_RULE.encode()).hexdigest()
+        for key, value in changes.items():
+            data["baseline"][key] = value
+    return json.dumps(data)
+
+
+def on_main(repo: Path, report: str) -> None:
+    """A report committed on main (reports/ is git-ignored in the fixture: force-added, as a past PR could)."""
+    write(repo, {"reports/greet/ablation.json": report})
+    git(repo, "add", "-f", "reports/greet/ablation.json")
+    git(repo, "commit", "-q", "-m", "a report on main")
+
+
+def test_a_malformed_base_report_is_a_warning_not_a_crash(repo, server):
+    on_main(repo, base_report("baseline_is_a_list.ablation.json"))
+    commit(repo, "a small change", {"prompts/greet.j2": WITH_RULE + "- Be kind.\n"})
+    result = check("--no-eval")
+    assert result.exit_code == 0, result.output
+    assert "> ⚠️ **Warning:** reports/greet/ablation.json: not a valid ablation result (baseline: " in result.stdout
+
+
+def test_a_negative_base_output_count_cannot_disable_the_cost_gate(repo, server):
+    on_main(repo, base_report("valid.ablation.json", output_tokens=-1_000_000.0))
+    longer = WITH_RULE + "- " + "Mention our opening hours, our address and our phone number. " * 20 + "\n"
+    commit(repo, "longer", {"prompts/greet.j2": longer})
+    result = check("--no-eval", "--fail-on-cost-increase", "10")
+    assert result.exit_code == 1, result.output
+    assert "exceeds --fail-on-cost-increase 10%" in result.stdout
+    assert "is negative) — skipped" in result.stdout

@@ -78,3 +78,5 @@ class IndexResult(JsonRecord):
     totals: IndexTotals
     model: str
     price_source: str
+    # reports that were skipped, one line each (reportfile.py): present when any was
+    warnings: list[str] | None = field(default=None, metadata=OPTIONAL)
