@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Sequence, TypeVar
 
-from promptslim import paths
+from promptslim import limits, paths
 from promptslim.config import Config, Endpoint, ensure_home, load_config
 from promptslim.errors import BudgetStop, InputError
 from promptslim.evalset import EvalSet, evalset_for, load_evalset
@@ -200,6 +200,8 @@ def prepare(template_path: str, *, model: str | None, judge_model: str | None, r
     config = load_config(root)
     path = resolve_template(template_path, config.root)
     template = load_template(path, config.root)
+    if command == "ablate":  # each unit is a variant of its own: bounded before any variant is built
+        limits.check_units(len(template.candidates), template.rel)
     evalset_path = evalset_for(template.rel, config.root)
     if evalset_path is None:
         raise InputError(f"{template.rel}: no eval set — create {paths.evalset_rel(template.rel)} "

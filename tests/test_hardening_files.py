@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,112 @@ def test_count_skips_a_forged_report_and_says_so(indexed):
     assert [row["output_tokens"] for row in data["models"]] == [0.0] and data["models"][0]["usd_per_call"] > 0
     notes = data["notes"]
     assert any(n.startswith("reports/a/ablation.json: not a valid ablation result (baseline/output_tokens: ") for n in notes)
+
+
+# ---------------------------------------------------------------- 10. resource limits, named and configurable
+def eval_plan(*extra: str):
+    """An eval that stops at its plan (a budget of a millionth of a cent): what gets refused, and how fast."""
+    return cli("eval", "prompts/p.j2", "--model", "fake-model", "--judge-model", "none", "--max-cost", "0.0000001",
+               *extra)
+
+
+def one_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+PRICED = '[prices."fake-model"]\ninput = 1.0\noutput = 1.0\n'
+
+
+def many_cases(n: int) -> str:
+    return "cases:\n" + "".join(f"  - id: c{i}\n    input: \"question {i}\"\n    assert: [{{type: contains, value: ok}}]\n"
+                                for i in range(n))
+
+
+def test_100000_cases_are_refused_at_once_naming_the_limit_and_the_file(make_repo, fake):
+    make_repo({"promptslim.toml": PRICED, "prompts/p.j2": "Be brief.\n", "evalsets/p.yaml": many_cases(100_000)})
+    result = eval_plan()
+    assert result.exit_code == 2, result.output
+    assert one_line(result) == ("error: evalsets/p.yaml:30002: more than 10,000 cases (max_cases) — split the eval "
+                                "set, or raise max_cases in promptslim.toml")
+    assert fake.calls == 0
+
+
+@pytest.mark.parametrize("suffix", ["yaml", "jsonl"])
+def test_max_cases_is_configurable(make_repo, fake, suffix):
+    cases = [{"id": f"c{i}", "input": "q", "assert": [{"type": "contains", "value": "ok"}]} for i in range(6)]
+    text = yaml.safe_dump({"cases": cases}) if suffix == "yaml" else "".join(json.dumps(c) + "\n" for c in cases)
+    make_repo({"promptslim.toml": "max_cases = 5\n" + PRICED, "prompts/p.j2": "Be brief.\n",
+               f"evalsets/p.{suffix}": text})
+    result = eval_plan()
+    assert result.exit_code == 2 and "more than 5 cases (max_cases)" in one_line(result), result.output
+    Path("promptslim.toml").write_text("max_cases = 6\n" + PRICED)
+    assert eval_plan().exit_code == 3  # planned, then stopped at its budget
+
+
+@pytest.mark.parametrize("where", ["yaml", "jsonl", "vars", "config"])
+def test_nesting_10000_deep_is_refused_with_one_line(make_repo, fake, where):
+    deep = "[" * 10_000 + "]" * 10_000
+    case = {"id": "a", "input": "hi", "assert": [{"type": "contains", "value": "ok"}]}
+    files = {"promptslim.toml": PRICED, "prompts/p.j2": "Be brief.\n", "evalsets/p.yaml": yaml.safe_dump({"cases": [case]})}
+    if where == "yaml":
+        files["evalsets/p.yaml"] = (CORPUS / "deep_nesting.yaml").read_text()
+    elif where == "jsonl":
+        files.pop("evalsets/p.yaml")
+        files["evalsets/p.jsonl"] = json.dumps(case) + "\n" + '{"id": "b", "vars": {"x": ' + deep + "}}\n"
+    elif where == "config":
+        files["promptslim.toml"] = PRICED + "[prompts.\"p\"]\ncalls_per_month = 1\n" + f"x = {deep}\n"
+    make_repo(files)
+    if where == "vars":
+        Path("vars.yaml").write_text(f"x: {deep}\n")
+        result = cli("count", "prompts/p.j2", "--vars", "vars.yaml")
+    else:
+        result = eval_plan()
+    assert result.exit_code == 2, result.output
+    line = one_line(result)
+    expected = {"yaml": "error: evalsets/p.yaml:6: ", "jsonl": "error: evalsets/p.jsonl:2: ",
+                "vars": "error: vars.yaml:1: ", "config": "error: promptslim.toml: invalid TOML: "}[where]
+    assert line.startswith(expected) and "nest" in line, line  # libyaml may refuse first, at its own 1,000 levels
+
+
+def test_nesting_is_bounded_by_max_nesting(make_repo, fake):
+    nested = "[" * 65 + "]" * 65
+    make_repo({"promptslim.toml": PRICED, "prompts/p.j2": "Be brief.\n",
+               "evalsets/p.yaml": f"cases:\n  - id: a\n    input: hi\n    vars: {{x: {nested}}}\n"})
+    result = eval_plan()
+    assert result.exit_code == 2, result.output
+    assert one_line(result).startswith("error: evalsets/p.yaml:4: nested deeper than 64 levels (max_nesting)")
+    Path("promptslim.toml").write_text("max_nesting = 80\n" + PRICED)
+    result = eval_plan()
+    assert "max_nesting" not in result.output
+
+
+def test_20000_units_are_refused_before_any_variant_is_built(make_repo, fake):
+    source = "You are helpful.\n" + "".join(f"- Rule number {i}: be nice.\n" for i in range(20_000))
+    make_repo({"promptslim.toml": PRICED, "prompts/p.j2": source, "evalsets/p.yaml": many_cases(3)})
+    result = cli("ablate", "prompts/p.j2", "--model", "fake-model", "--judge-model", "none", "--yes")
+    assert result.exit_code == 2, result.output
+    assert one_line(result) == ("error: prompts/p.j2: 20,001 instruction units, more than 500 (max_units) — an "
+                                "ablation tests each one; group lines with {# promptslim: unit #} … {# promptslim: "
+                                "end #}, or raise max_units in promptslim.toml")
+    assert fake.calls == 0
+    Path("promptslim.toml").write_text("max_units = 20001\n" + PRICED)
+    result = cli("ablate", "prompts/p.j2", "--model", "fake-model", "--judge-model", "none", "--max-cost", "1e-9",
+                 "--help")
+    assert result.exit_code == 0  # the setting is accepted; planning 20,000 variants is left to the benchmark
+
+
+# ---------------------------------------------------------------- 11. chart labels are plain text
+@pytest.mark.parametrize("name", ["a$\\foo{$", "b$x^2$ and $", "c\\$mathdefault{1}$"])
+def test_a_template_name_with_math_markup_is_drawn_as_it_is(make_repo, name):
+    make_repo({"promptslim.toml": f'[prompts.{json.dumps(name)}]\ncalls_per_month = 1000\n',
+               f"prompts/{name}.j2": "Be brief.\n"})
+    result = cli("report")
+    assert result.exit_code == 0, result.output
+    html = Path("reports/index.html").read_text(encoding="utf-8")
+    svg = html[html.index("<svg"):html.index("</svg>")]
+    import html as htmllib
+
+    assert htmllib.escape(name, quote=False) in svg  # the label as typed, not typeset
+    assert re.search(r"> *\$\d", svg)  # money ticks keep their dollar sign, no stray backslash
