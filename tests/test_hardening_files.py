@@ -246,3 +246,12 @@ def test_a_template_name_with_math_markup_is_drawn_as_it_is(make_repo, name):
 
     assert htmllib.escape(name, quote=False) in svg  # the label as typed, not typeset
     assert re.search(r"> *\$\d", svg)  # money ticks keep their dollar sign, no stray backslash
+
+
+def test_the_readme_config_block_is_a_valid_config_with_the_limits(tmp_path):
+    from promptslim.config import config_from_texts
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Configuration", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    config = config_from_texts(tmp_path, block, None)
+    assert (config.max_cases, config.max_units, config.max_nesting, config.timeout) == (10_000, 500, 64, 60.0)
