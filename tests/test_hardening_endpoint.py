@@ -205,3 +205,18 @@ def test_a_judge_score_that_is_no_number_is_a_judge_error_not_a_crash(make_repo,
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)["summary"]
     assert summary["judge_errors"] == 5 and summary["graded"] == 0
+
+
+def test_a_priced_answer_without_usage_cannot_slip_past_the_budget(project, hostile, _isolated_env):
+    hostile.respond = lambda request: Answer(completion(usage="null"))
+    result = run()
+    assert result.exit_code == 4, result.output
+    assert "sent no usage for model 'pricey', which is priced" in one_line(result)
+    assert hostile.chat_calls() == 1 and cached(_isolated_env) == 0
+
+
+def test_a_free_model_without_usage_still_runs(project, hostile, _isolated_env):
+    Path("promptslim.toml").write_text(CONFIG.replace("input = 1000.0\noutput = 1000.0", "input = 0.0\noutput = 0.0"))
+    hostile.respond = lambda request: Answer(completion(usage="null"))
+    result = run()
+    assert result.exit_code == 0, result.output

@@ -109,5 +109,7 @@ def completion_from(response: Any, limits: guard.AnswerLimits | None = None, whe
     text = getattr(message, "content", None)
     if text is not None and not isinstance(text, str):
         raise EmptyAnswer("the answer's content is not text")
+    reported = usage is not None and getattr(usage, "prompt_tokens", None) is not None \
+        and getattr(usage, "completion_tokens", None) is not None
     return Completion(text=text or "", prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
-                      finish_reason=getattr(choice, "finish_reason", None))
+                      finish_reason=getattr(choice, "finish_reason", None), usage_reported=reported)
