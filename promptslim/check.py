@@ -138,8 +138,10 @@ def _load(change: gitutil.Change, root: Path, sha: str, config: Config) -> _Targ
     head_rel = None if change.status == "deleted" else change.path
     base_rel = change.base_path
     name = template_name(head_rel or base_rel or change.path)
-    # a renamed or copied template is gated by the settings of the file it came from, never by a name the PR chose
-    t = _Target(change.status, change.path, base_rel, name, config.prompt(template_name(base_rel) if base_rel else name))
+    # a renamed or copied template is gated by the settings of the file it came from, never by a name the PR chose —
+    # unless the base already has settings of its own for the new name (landed first, so trusted)
+    gate = name if name in config.prompts or not base_rel else template_name(base_rel)
+    t = _Target(change.status, change.path, base_rel, name, config.prompt(gate))
     if head_rel:
         source = read_repo_text(root / head_rel, root, "template", MAX_TEMPLATE_BYTES)
         t.head = template_from_source(source, head_rel)

@@ -211,3 +211,15 @@ def test_a_negative_base_output_count_cannot_disable_the_cost_gate(repo, server)
     assert result.exit_code == 1, result.output
     assert "exceeds --fail-on-cost-increase 10%" in result.stdout
     assert "is negative) — skipped" in result.stdout
+
+
+def test_a_copy_whose_own_eval_set_landed_first_is_gated_by_that_set(repo, server):
+    # the way out of "the head needs variables the base eval set does not give" for a copy: land its eval set first
+    needs_plan = WITH_RULE + "- The customer is on the {{ plan }} plan.\n"
+    own = {"cases": [dict(c, vars={**c["vars"], "plan": "pro"}) for c in EVAL["cases"]]}
+    commit(repo, "the copy's eval set, on its own", {"evalsets/pro.yaml": yaml.safe_dump(own, sort_keys=False)})
+    commit(repo, "the copy", {"prompts/pro.j2": needs_plan})
+    result = check("--no-eval")
+    assert result.exit_code == 0, result.output
+    row = direct(repo, no_eval=True).data["templates"][0]
+    assert (row["status"], row["evalset"], row["evalset_revision"]) == ("copied", "evalsets/pro.yaml", "base")
