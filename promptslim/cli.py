@@ -522,6 +522,11 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
                                                         "within the margin of base (inconclusive)."),
           also_model: list[str] = typer.Option([], "--also-model", help="Also try the head on this cheaper model "
                                                "(repeatable): says which would pass; never fails the check."),
+          md: Optional[str] = typer.Option(None, "--md", help="Write the markdown report to FILE instead of "
+                                           "reports/check.md (CI: a fresh path outside the checkout); '-' writes "
+                                           "no file (stdout only, e.g. in a pre-commit hook)."),
+          junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML to FILE: one test case "
+                                               "per template, a failure on a regression or a budget breach."),
           as_json: bool = JSON_OPT) -> None:
     """PR check: base vs head for changed templates — tokens, quality, dollars; exit 1 on a regression."""
     from promptslim.check import CheckOptions, run_check
@@ -536,7 +541,17 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
                            also_models=tuple(dict.fromkeys(also_model)))
     result = run_check(options, notice=lambda line: err.print(line, markup=False))
     markdown = render_markdown(result)
-    write_check(find_root(), markdown)
+    if md is None:
+        write_check(find_root(), markdown)
+    elif md != "-":
+        from promptslim.safeio import atomic_write
+
+        atomic_write(Path(md), markdown + "\n")
+    if junit is not None:
+        from promptslim.report.junit import junit_xml
+        from promptslim.safeio import atomic_write
+
+        atomic_write(junit, junit_xml(result))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
@@ -603,3 +618,99 @@ def cache_clear() -> None:
     removed = store.clear()
     store.close()
     out.print(f"removed {removed} cached responses", markup=False)
+
+
+# ---------------------------------------------------------------- import / export (other tools' suites)
+import_app = typer.Typer(no_args_is_help=True, context_settings=HELP_FLAGS,
+                         help="Write prompts/ and evalsets/ from an existing promptfoo or deepeval suite.")
+export_app = typer.Typer(no_args_is_help=True, context_settings=HELP_FLAGS,
+                         help="Write a result for another tool's viewer.")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+FORCE_OPT = typer.Option(False, "--force", help="Overwrite files that already exist.")
+
+
+def _imported(result: Any, force: bool, as_json: bool) -> None:
+    """Write an import's files (refusing to overwrite without --force) and list what was not mapped."""
+    from promptslim.config import find_root
+    from promptslim.writers import write_planned, write_settings
+
+    root = find_root()
+    written = write_planned(root, result.files, force)
+    config = write_settings(root, result.settings, Path(result.source).name)
+    if as_json:
+        return _json({**result.to_json(), "written": written + (["promptslim.toml"] if config else [])})
+    for path in written:
+        _line(f"wrote {path}")
+    shown = ", ".join(f"{k} = {json.dumps(v)}" for k, v in result.settings.items())
+    if config:
+        _line(f"wrote promptslim.toml ({shown})")
+    elif result.settings:
+        _line(f"promptslim.toml not changed (a config exists) — the suite's model settings: {shown}")
+    _line(f"{result.cases} cases")
+    groups: dict[tuple[str, str], list[str]] = {}
+    for item in result.skipped:
+        groups.setdefault((item.kind, item.why), []).append(item.where)
+    if groups:
+        _line(f"not mapped ({len(result.skipped)}; listed, not dropped):")
+    for (kind, why), places in groups.items():
+        more = f" … and {len(places) - 3} more" if len(places) > 3 else ""
+        _line(f"  {kind} ×{len(places)}: {why} — {'; '.join(places[:3])}{more}")
+    for note in result.notes:
+        _line(f"note: {note}")
+    templates = [f.path for f in result.files if f.path.startswith("prompts/")]
+    if templates:
+        _line(f"next: promptslim eval {templates[0]}")
+
+
+@import_app.command("promptfoo")
+@handles_errors
+def import_promptfoo_cmd(config: Path = typer.Argument(..., help="promptfooconfig.yaml"),
+                         criteria: Optional[str] = typer.Option(None, "--criteria", help="The judge's rubric for every "
+                                                                "case (replaces the suite's llm-rubric)."),
+                         force: bool = FORCE_OPT, as_json: bool = JSON_OPT) -> None:
+    """prompts/<name>.j2|.txt and evalsets/<name>.yaml from a promptfoo config; lists what could not be mapped."""
+    from promptslim.importers.promptfoo import import_promptfoo
+
+    _imported(import_promptfoo(config, criteria), force, as_json)
+
+
+@import_app.command("deepeval")
+@handles_errors
+def import_deepeval_cmd(goldens: Path = typer.Argument(..., help="goldens.json, .jsonl or .csv (EvaluationDataset."
+                                                       "save_as)"),
+                        template: str = typer.Option(..., "--template", "-t", help="The prompt these goldens grade: "
+                                                     "prompts/<name>.j2 (its eval set is evalsets/<name>.yaml)."),
+                        criteria: Optional[str] = typer.Option(None, "--criteria", help="The judge's rubric."),
+                        geval: Optional[Path] = typer.Option(None, "--geval", help="A GEval definition (YAML/JSON: "
+                                                             "criteria, evaluation_steps, threshold)."),
+                        force: bool = FORCE_OPT, as_json: bool = JSON_OPT) -> None:
+    """evalsets/<name>.yaml from deepeval goldens: input, expected_output, context, additional_metadata."""
+    from promptslim.importers.deepeval import import_deepeval
+
+    _imported(import_deepeval(goldens, template, criteria, geval), force, as_json)
+
+
+@export_app.command("promptfoo")
+@handles_errors
+def export_promptfoo_cmd(template: str = typer.Argument(..., help="prompts/x.j2 (after `promptslim ablate`)"),
+                         variant: str = typer.Option("slim", "--variant", help="slim or rewritten"),
+                         output: Optional[str] = typer.Option(None, "--output", "-o", help="Where to write the "
+                                                              "config (default reports/<name>/promptfooconfig.yaml)."),
+                         as_json: bool = JSON_OPT) -> None:
+    """A promptfoo config comparing the original and the slim prompt on the eval set, for promptfoo's viewer."""
+    from promptslim.config import find_root
+    from promptslim.importers.export import export_promptfoo
+    from promptslim.safeio import atomic_write
+
+    result = export_promptfoo(template, variant, output)
+    root = find_root()
+    target = Path(result.path)
+    atomic_write(target if target.is_absolute() else root / target, result.text, root)
+    if as_json:
+        return _json({"path": result.path, "variant": result.variant_path, "cases": result.cases,
+                      "skipped": [s.to_json() for s in result.skipped], "notes": result.notes})
+    _line(f"wrote {result.path} ({result.cases} cases: original vs {result.variant_path})")
+    for item in result.skipped:
+        _line(f"  not exported: {item.where} — {item.why}")
+    _line(f"run: npx promptfoo@latest eval -c {result.path} && npx promptfoo@latest view")

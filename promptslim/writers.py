@@ -12,6 +12,7 @@ from promptslim.safeio import atomic_write, safe_dir
 from promptslim.template import Template
 
 if TYPE_CHECKING:
+    from promptslim.importers import PlannedFile
     from promptslim.results import TierResult
 
 CHECK_REPORT = "reports/check.md"
@@ -48,3 +49,31 @@ def write_tier(root: Path, template: Template, result: "TierResult") -> dict[str
 def write_check(root: Path, markdown: str) -> Path:
     """reports/check.md: the PR comment as rendered."""
     return atomic_write(root / CHECK_REPORT, markdown + "\n", root)
+
+
+def write_planned(root: Path, files: "list[PlannedFile]", force: bool) -> list[str]:
+    """Write an import's files under the repository root; an existing file is refused unless force (exit 2)."""
+    from promptslim.errors import InputError
+
+    existing = [f.path for f in files if (root / f.path).exists() or (root / f.path).is_symlink()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise InputError(f"{existing[0]}: exists{more} — nothing written; pass --force to overwrite")
+    for f in files:
+        atomic_write(root / f.path, f.text, root)
+    return [f.path for f in files]
+
+
+def write_settings(root: Path, settings: dict, source: str) -> bool:
+    """promptslim.toml from an imported suite's model settings, only when the repository has no config yet."""
+    from promptslim.config import CONFIG_FILE, config_from_texts
+    from promptslim.importers.pfprovider import settings_toml
+
+    pyproject = root / "pyproject.toml"
+    if not settings or (root / CONFIG_FILE).exists() or (pyproject.is_file() and "[tool.promptslim" in
+                                                         pyproject.read_text(encoding="utf-8", errors="replace")):
+        return False
+    text = settings_toml(settings, source)
+    config_from_texts(root, text, None)  # what we write must load
+    atomic_write(root / CONFIG_FILE, text, root)
+    return True
