@@ -23,7 +23,9 @@ from fakeserver import FakeServer  # noqa: E402
 PRICED = 'judge_model = "none"\n[prices."fake-model"]\ninput = 1.0\noutput = 1.0\n'
 
 
-def cases(n: int) -> str:
+def cases(n: int, compact: bool = False) -> str:
+    if compact:  # the shape: 769,656 cases in under 20 MB (the eval-set size limit)
+        return "cases:\n" + "".join(f"- {{id: {i}, input: q}}\n" for i in range(n))
     return "cases:\n" + "".join(f"  - id: c{i}\n    input: \"question {i}\"\n    assert: [{{type: contains, value: ok}}]\n"
                                 for i in range(n))
 
@@ -46,8 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     scenarios = [("eval, 10,000 cases (the default max_cases): plan", "eval", units(2), cases(10_000)),
                  ("eval, 100,000 cases: refused", "eval", units(2), cases(100_000)),
-                 (f"eval, {args.big_cases:,} cases: refused", "eval", units(2), cases(args.big_cases)),
-                 ("ablate, 500 units x 20 cases (the default max_units): plan", "ablate", units(500), cases(20)),
+                 (f"eval, {args.big_cases:,} cases: refused", "eval", units(2), cases(args.big_cases, compact=True)),
+                 ("ablate, 300 units x 20 cases (the default max_units): plan", "ablate", units(300), cases(20)),
                  ("ablate, 20,000 units: refused", "ablate", units(20_000), cases(20))]
     with FakeServer() as server, tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-bench",

@@ -73,7 +73,7 @@ class Config:
     render_timeout: float = 2.0  # seconds of the render worker's CPU time per render of an untrusted template
     render_max_bytes: int = 1_000_000  # rendered characters per render
     max_cases: int = 10_000  # cases in one eval set (limits.py)
-    max_units: int = 500  # units one ablation tests
+    max_units: int = 300  # units one ablation tests
     max_nesting: int = 64  # YAML/JSON nesting levels in an eval set
     target: Endpoint = field(default_factory=Endpoint)
     judge: Endpoint = field(default_factory=Endpoint)

@@ -27,7 +27,7 @@ WORKER_MEMORY_BYTES = 512 << 20  # address space of the render worker
 # Sizes a plan is built for: above them the plan itself takes minutes and gigabytes (issue 25 measured 770,000
 # cases and 20,000 units), so they are refused with a one-line error naming the limit; config raises them.
 DEFAULT_MAX_CASES = 10_000  # cases in one eval set (config: max_cases)
-DEFAULT_MAX_UNITS = 500  # instruction units `ablate` tests one by one (config: max_units)
+DEFAULT_MAX_UNITS = 300  # instruction units `ablate` tests one by one (config: max_units)
 DEFAULT_MAX_NESTING = 64  # levels of YAML/JSON nesting in an eval set (config: max_nesting; at most 200)
 
 

@@ -223,7 +223,7 @@ def test_20000_units_are_refused_before_any_variant_is_built(make_repo, fake):
     make_repo({"promptslim.toml": PRICED, "prompts/p.j2": source, "evalsets/p.yaml": many_cases(3)})
     result = cli("ablate", "prompts/p.j2", "--model", "fake-model", "--judge-model", "none", "--yes")
     assert result.exit_code == 2, result.output
-    assert one_line(result) == ("error: prompts/p.j2: 20,001 instruction units, more than 500 (max_units) — an "
+    assert one_line(result) == ("error: prompts/p.j2: 20,001 instruction units, more than 300 (max_units) — an "
                                 "ablation tests each one; group lines with {# promptslim: unit #} … {# promptslim: "
                                 "end #}, or raise max_units in promptslim.toml")
     assert fake.calls == 0
@@ -254,4 +254,4 @@ def test_the_readme_config_block_is_a_valid_config_with_the_limits(tmp_path):
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     block = text.split("## Configuration", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     config = config_from_texts(tmp_path, block, None)
-    assert (config.max_cases, config.max_units, config.max_nesting, config.timeout) == (10_000, 500, 64, 60.0)
+    assert (config.max_cases, config.max_units, config.max_nesting, config.timeout) == (10_000, 300, 64, 60.0)
