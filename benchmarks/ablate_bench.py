@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import fakeserver  # noqa: E402
 from fakeserver import FakeServer  # noqa: E402
 
-from promptslim.ablate import run_ablation  # noqa: E402
-from promptslim.runsetup import prepare  # noqa: E402
+from promptslim.engine.ablation import run_ablation  # noqa: E402
+from promptslim.engine.requests import AblateRequest  # noqa: E402
+from promptslim.engine.setup import prepare  # noqa: E402
 from promptslim.writers import write_ablation  # noqa: E402
 from promptslim.report import headline  # noqa: E402
 from promptslim.tokens import get_encoding  # noqa: E402
@@ -94,8 +95,7 @@ def cases(n: int) -> str:
 
 def ablate_once() -> dict:
     """What `promptslim ablate prompts/bench.j2 --model fake-model --judge-model none` does, instrumented."""
-    prepared = prepare("prompts/bench.j2", model="fake-model", judge_model="none", repeats=None,
-                       calls_per_month=None, max_cost=None, use_cache=True, command="ablate")
+    prepared = prepare(AblateRequest("prompts/bench.j2", model="fake-model", judge_model="none"))
     ev, runner = prepared.evaluator, prepared.evaluator.runner
     store_hits = 0
     get = runner.store.get
@@ -126,7 +126,7 @@ def ablate_once() -> dict:
     timings = [(name, (phases[i + 1][1] if i + 1 < len(phases) else ended) - t0,
                 (phases[i + 1][2] if i + 1 < len(phases) else runner.api_calls) - c0)
                for i, (name, t0, c0) in enumerate(phases)]
-    write_ablation(prepared.config.root, prepared.template, result, apply_in_place=False)
+    write_ablation(result)
     runner.store.finish_run(runner.run_id, "done")
     return {"result": result, "wall": wall, "api": runner.api_calls, "hits": runner.cache_hits,
             "store_hits": store_hits, "dedup": runner.cache_hits - store_hits, "usd": runner.spent,

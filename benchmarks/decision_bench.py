@@ -286,14 +286,13 @@ class Scripted:
 
 def engine_check(kind: str, n: int, reps: int, rng: np.random.Generator) -> tuple[int, int]:
     """Run the engine on planted binary data; count runs whose verdicts and slim equal the pure path's."""
-    from promptslim.ablate import run_ablation
+    from promptslim.engine.ablation import run_ablation
     from promptslim.config import load_config
     from promptslim.evalset import load_evalset
-    from promptslim.evaluate import Evaluator
+    from promptslim.engine.evaluator import Evaluator, Models
     from promptslim.llm.runner import Role, Runner
-    from promptslim.prices import price_for
-    from promptslim.runsetup import Models
-    from promptslim.template import load_template
+    from promptslim.cost.prices import price_for
+    from promptslim.template.load import load_template
 
     same = 0
     with tempfile.TemporaryDirectory() as tmp:

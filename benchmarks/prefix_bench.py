@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from promptslim.prefixcache import OPENAI, billable_cached, layout_gain, shared_prefix
+from promptslim.cost.caching import OPENAI, billable_cached, layout_gain, shared_prefix
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from promptslim.llm.openai_backend import OpenAIBackend  # noqa: E402
 from promptslim.llm.retry import RetryPolicy  # noqa: E402
 from promptslim.llm.runner import Role, Runner  # noqa: E402
 from promptslim.llm.store import Store  # noqa: E402
-from promptslim.prices import Price  # noqa: E402
+from promptslim.cost.prices import Price  # noqa: E402
 
 MODEL = "fake-model"
 PRICE = Price(MODEL, 2.0, 2.0, 8.0, "benchmark")  # USD per million tokens

@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from promptslim.layout import jinja_warnings
-from promptslim.template import compile_source
-from promptslim.units import segment
+from promptslim.template.layout import jinja_warnings
+from promptslim.template.sandbox import compile_source
+from promptslim.template.units import segment
 
 SENTENCES = (
     "Answer the customer's question, e.g. about invoices or refunds. "

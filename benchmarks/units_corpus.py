@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from structure import new_problems  # noqa: E402
 
-from promptslim.template import compile_source  # noqa: E402
+from promptslim.template.sandbox import compile_source  # noqa: E402
 from promptslim.tokens import count_text  # noqa: E402
-from promptslim.units import remove_units, segment  # noqa: E402
+from promptslim.template.units import remove_units, segment  # noqa: E402
 
 FAMILIES = ("leave-one-out", "random half", "all-but-one", "all removed")
 

@@ -5,7 +5,7 @@ One place for these sentences, so the terminal, ablation.md/.html and check.md s
 
 from __future__ import annotations
 
-from promptslim.config import Config
+from promptslim.config import DEFAULT_MARGIN
 
 
 def local_verdicts(model_name: str) -> str:
@@ -15,17 +15,7 @@ def local_verdicts(model_name: str) -> str:
             "rerun with your own endpoint before deleting anything")
 
 
-def margin_for(config: Config, template_name: str, flag: float | None) -> tuple[float, str]:
-    """The margin a run uses and where it came from: --margin, the prompt's own entry, else the top-level key."""
-    if flag is not None:
-        return flag, "--margin"
-    own = config.prompt(template_name).margin
-    if own is not None:
-        return own, f'[prompts."{template_name}"] margin in {config.source or "promptslim.toml"}'
-    return config.margin, "margin" + (f" in {config.source}" if config.source else " (default)")
-
-
-def margin_line(margin: float, source: str, default: float = 0.05) -> str:
+def margin_line(margin: float, source: str, default: float = DEFAULT_MARGIN) -> str:
     """Printed before a run, so a wider demo margin is never silent."""
     text = f"margin: {margin:g} (from {source})"
     if margin > default:

@@ -8,7 +8,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Iterator, TypeVar
 
 from promptslim.errors import InputError
 
@@ -18,6 +18,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 CONFIG_FILE = "promptslim.toml"
+DEFAULT_MARGIN = 0.05
+# The embedded model's answer cap when neither the prompt nor the config sets one: support_reply's longest
+# passing answer (three sentences, a phone number and a sign-off) is ~90 tokens, so 20 cut the very strings its
+# assertions look for; 128 leaves room for it without letting a rambling 135M model run on to the 512 default.
+LOCAL_MAX_TOKENS = 128
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class Config:
     model: str | None = None
     judge_model: str | None = None
     rewriter_model: str | None = None  # proposes shorter wordings (ablate --rewrite); None/"none" = rules only
-    margin: float = 0.05
+    margin: float = DEFAULT_MARGIN
     repeats: int = 1
     concurrency: int = 8
     max_cost_usd: float = 5.0
@@ -84,6 +90,33 @@ class Config:
     def prompt(self, name: str) -> PromptConfig:
         return self.prompts.get(name, PromptConfig())
 
+    def settings(self, name: str, *, margin: float | None = None, calls_per_month: int | None = None,
+                 local: bool = False) -> "TemplateSettings":
+        """What one template's run uses, resolved once: a flag wins, then the prompt's own entry, then the top
+        level, then the default; `local` applies the embedded model's answer cap."""
+        prompt = self.prompt(name)
+        where = self.source or CONFIG_FILE
+        own = f'[prompts."{name}"]'
+        top = f" in {self.source}" if self.source else " (default)"
+        if margin is not None:
+            the_margin = Setting(margin, "--margin")
+        elif prompt.margin is not None:
+            the_margin = Setting(prompt.margin, f"{own} margin in {where}")
+        else:
+            the_margin = Setting(self.margin, "margin" + top)
+        cap = Setting(prompt.max_tokens, f"{own} max_tokens in {where}") if prompt.max_tokens is not None else \
+            Setting(self.max_tokens, "max_tokens" + top)
+        if local and prompt.max_tokens is None:
+            cap = Setting(min(cap.value or LOCAL_MAX_TOKENS, LOCAL_MAX_TOKENS),
+                          f"the embedded model's cap ({LOCAL_MAX_TOKENS}; set {own} max_tokens to change it)")
+        if calls_per_month is not None:
+            traffic = Setting(calls_per_month, "--calls-per-month")
+        elif name in self.prompts:
+            traffic = Setting(prompt.calls_per_month, f"{own} calls_per_month in {where}")
+        else:
+            traffic = Setting(prompt.calls_per_month, "not set")
+        return TemplateSettings(name, the_margin, cap, traffic, prompt)
+
     def endpoint_of(self, model: str) -> Endpoint:
         """Where a model's calls go: its own [models."name"] table, else the model under test's endpoint."""
         return self.models.get(model, self.target)
@@ -91,6 +124,26 @@ class Config:
     @property
     def home(self) -> Path:
         return state_home(self.root)
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One effective value and where it came from (a flag, the prompt's entry, the top level, a default)."""
+
+    value: T
+    source: str
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    """The settings one template's run uses, resolved once (Config.settings): every command reads them here, so
+    ablate, tier and check decide the same prompt at the same margin."""
+
+    name: str
+    margin: Setting[float]
+    max_tokens: Setting[int | None]
+    calls_per_month: Setting[int]
+    prompt: PromptConfig  # the prompt's own entry: budgets, cached input, criteria and threshold for .jsonl sets
 
 
 def state_home(root: Path) -> Path:
@@ -286,35 +339,35 @@ _PROMPT_KEYS = ("calls_per_month", "cached_input_fraction", "max_input_tokens", 
                 "max_tokens", "cache_hit_rate")
 
 
+def _tables(data: Any, where: _Where, kind: str, known: tuple[str, ...], not_tables: str,
+            not_table: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Each [kind."name"] section as (name, keys, table): refused, naming it, when the section is no table or holds a
+    key not in `known` (`not_table` is formatted with the name)."""
+    if not isinstance(data, dict):
+        raise where.error(not_tables, kind)
+    for name, section in data.items():
+        table = f'{kind}."{name}"'
+        if not isinstance(section, dict):
+            raise where.error(not_table.format(name=name), name, kind)
+        for key in section:
+            if key not in known:
+                raise where.error(f"unknown key '{kind}.\"{name}\".{key}' (known: {', '.join(known)})", key, table)
+        yield name, section, table
+
+
 def _models(data: Any, where: _Where, target: Endpoint) -> dict[str, Endpoint]:
     """[models."name"] base_url / api_key_env: a candidate model on its own endpoint (as [judge] is for the judge)."""
-    if not isinstance(data, dict):
-        raise where.error("'models' must be a table of [models.\"name\"] sections (base_url, api_key_env)", "models")
-    out = {}
-    for name, section in data.items():
-        table = f'models."{name}"'
-        if not isinstance(section, dict):
-            raise where.error(f"'models.{name}' must be a table: [models.\"{name}\"] base_url / api_key_env", name,
-                              "models")
-        for key in section:
-            if key not in ("base_url", "api_key_env"):
-                raise where.error(f"unknown key 'models.\"{name}\".{key}' (known: base_url, api_key_env)", key, table)
-        out[name] = _endpoint(section, where, table, fallback=target)
-    return out
+    return {name: _endpoint(section, where, table, fallback=target) for name, section, table in _tables(
+        data, where, "models", ("base_url", "api_key_env"),
+        "'models' must be a table of [models.\"name\"] sections (base_url, api_key_env)",
+        "'models.{name}' must be a table: [models.\"{name}\"] base_url / api_key_env")}
 
 
 def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
-    if not isinstance(data, dict):
-        raise where.error("'prompts' must be a table of [prompts.\"name\"] sections", "prompts")
     out = {}
-    for name, section in data.items():
-        table = f'prompts."{name}"'
-        if not isinstance(section, dict):
-            raise where.error(f"'prompts.{name}' must be a table", name, "prompts")
-        for key in section:
-            if key not in _PROMPT_KEYS:
-                raise where.error(f"unknown key 'prompts.\"{name}\".{key}' (known: {', '.join(_PROMPT_KEYS)})",
-                                  key, table)
+    for name, section, table in _tables(data, where, "prompts", _PROMPT_KEYS,
+                                        "'prompts' must be a table of [prompts.\"name\"] sections",
+                                        "'prompts.{name}' must be a table"):
         calls = section.get("calls_per_month", 0)
         if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
             raise where.error(f"'prompts.\"{name}\".calls_per_month' must be a whole number >= 0", "calls_per_month", table)
@@ -347,17 +400,11 @@ def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
 
 
 def _prices(data: Any, where: _Where) -> dict[str, PriceOverride]:
-    if not isinstance(data, dict):
-        raise where.error("'prices' must be a table of [prices.\"model\"] sections", "prices")
     out = {}
-    for model, section in data.items():
-        table = f'prices."{model}"'
-        if not isinstance(section, dict):
-            raise where.error(f"'prices.{model}' must be a table with input and output", model, "prices")
-        for key in section:
-            if key not in ("input", "cached_input", "output", "batch_input", "batch_output"):
-                raise where.error(f"unknown key 'prices.\"{model}\".{key}' (known: input, cached_input, output, "
-                                  "batch_input, batch_output)", key, table)
+    for model, section, table in _tables(data, where, "prices", ("input", "cached_input", "output", "batch_input",
+                                                                  "batch_output"),
+                                         "'prices' must be a table of [prices.\"model\"] sections",
+                                         "'prices.{name}' must be a table with input and output"):
         for key in ("input", "output"):
             if key not in section:
                 raise where.error(f"'prices.\"{model}\"' needs '{key}' (USD per million tokens)", model, "prices")

@@ -14,11 +14,19 @@ import json
 import types
 import typing
 from functools import lru_cache
-from typing import Any, TypeVar, Union
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar, Union
 
 T = TypeVar("T")
 FLAT = {"flat": True}  # field metadata: this dataclass-valued field's keys sit in the parent object
 OPTIONAL = {"optional": True}  # field metadata: the key is left out when the value is None (and may be absent)
+INTERNAL = {"internal": True}  # field metadata: a value the engine carries along that is not part of the JSON
+
+
+def sections(kinds: Callable[[], Sequence[type]]) -> dict[str, Any]:
+    """Field metadata: a tuple of records, each laid out flat in the parent after the other keys; `kinds` lists every
+    type an item may have (read back by the keys present, in the order the file has them)."""
+    return {"sections": kinds}
 
 
 class JsonRecord:
@@ -43,14 +51,27 @@ def _flat(f: dataclasses.Field) -> bool:
     return bool(f.metadata.get("flat"))
 
 
+def _fields(cls: type) -> list[dataclasses.Field]:
+    """The fields that are JSON (internal ones are not)."""
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+def _section_types(f: dataclasses.Field) -> Sequence[type] | None:
+    kinds = f.metadata.get("sections")
+    return None if kinds is None else list(kinds())
+
+
 def dump(value: Any) -> Any:
     """A value as JSON data: dataclasses by field order (flat fields inlined), enums by value, tuples as lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
+        for f in _fields(type(value)):
             item = getattr(value, f.name)
             if _flat(f):
                 out.update(dump(item))
+            elif _section_types(f) is not None:
+                for section in item:
+                    out.update(dump(section))
             elif item is None and f.metadata.get("optional"):
                 continue
             else:
@@ -68,8 +89,12 @@ def dump(value: Any) -> Any:
 def _keys(cls: type) -> list[str]:
     """Every JSON key of a dataclass, flat fields expanded."""
     keys: list[str] = []
-    for f in dataclasses.fields(cls):
-        keys += _keys(_hints(cls)[f.name]) if _flat(f) else [f.name]
+    for f in _fields(cls):
+        kinds = _section_types(f)
+        if kinds is not None:
+            keys += [k for t in kinds for k in _keys(t)]
+        else:
+            keys += _keys(_hints(cls)[f.name]) if _flat(f) else [f.name]
     return keys
 
 
@@ -88,9 +113,12 @@ def load(tp: Any, data: Any, where: str = "$") -> Any:
         if unknown:
             raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
         kwargs = {}
-        for f in dataclasses.fields(tp):
+        for f in _fields(tp):
             hint = _hints(tp)[f.name]
-            if _flat(f):
+            kinds = _section_types(f)
+            if kinds is not None:
+                kwargs[f.name] = _load_sections(kinds, data, where)
+            elif _flat(f):
                 kwargs[f.name] = load(hint, {k: data[k] for k in _keys(hint) if k in data}, where)
             elif f.name in data:
                 kwargs[f.name] = load(hint, data[f.name], f"{where}.{f.name}")
@@ -113,6 +141,65 @@ def load(tp: Any, data: Any, where: str = "$") -> Any:
     return data
 
 
+def _load_sections(kinds: Sequence[type], data: dict[str, Any], where: str) -> tuple[Any, ...]:
+    """The sections present in an object, in the order their first keys appear."""
+    owner = {k: t for t in kinds for k in _keys(t)}
+    found: list[type] = []
+    for key in data:
+        t = owner.get(key)
+        if t is not None and t not in found:
+            found.append(t)
+    return tuple(load(t, {k: data[k] for k in _keys(t) if k in data}, where) for t in found)
+
+
+def blank(tp: Any) -> Any:
+    """The empty value of a type (None, 0, "", False, [], {}, or a record of empty values): what a key an older file
+    did not write reads as. An enum has no empty value: a file without it is not this document."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return None if type(None) in args else blank(args[0])
+    if dataclasses.is_dataclass(tp):
+        return complete(tp, {})
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        raise ValueError(f"no value for {tp.__name__}")
+    if origin in (list, tuple) or tp in (list, tuple):
+        return []
+    if origin is dict or tp is dict:
+        return {}
+    return {str: "", bool: False, int: 0, float: 0.0}.get(tp)
+
+
+def complete(tp: Any, data: Any) -> Any:
+    """JSON data of type `tp` with every key a newer version added filled with its blank (records nested in lists and
+    in sections included), so an older file reads as the current type."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        return data if data is None or len(options) != 1 else complete(options[0], data)
+    if dataclasses.is_dataclass(tp) and isinstance(data, dict):
+        out = dict(data)
+        for f in _fields(tp):
+            hint = _hints(tp)[f.name]
+            kinds = _section_types(f)
+            if kinds is not None:
+                for t in kinds:
+                    if any(k in out for k in _keys(t)):
+                        out.update(complete(t, {k: out[k] for k in _keys(t) if k in out}))
+            elif _flat(f):
+                out.update(complete(hint, {k: out[k] for k in _keys(hint) if k in out}))
+            elif f.name in out:
+                out[f.name] = complete(hint, out[f.name])
+            elif not f.metadata.get("optional") and f.default is dataclasses.MISSING:
+                try:
+                    out[f.name] = blank(hint)
+                except ValueError as exc:
+                    raise ValueError(f"missing key '{f.name}' ({exc})") from None
+        return out
+    if origin in (list, tuple) and isinstance(data, list) and args:
+        return [complete(args[0], v) for v in data]
+    return data
+
+
 _SCALARS = {str: {"type": "string"}, bool: {"type": "boolean"}, int: {"type": "integer"},
             float: {"type": "number"}, type(None): {"type": "null"}}
 
@@ -130,9 +217,13 @@ def schema(tp: Any, defs: dict[str, Any] | None = None) -> dict[str, Any]:
             defs[name] = {}  # placeholder: recursion stops here
             props: dict[str, Any] = {}
             required: list[str] = []
-            for f in dataclasses.fields(tp):
+            for f in _fields(tp):
                 hint = _hints(tp)[f.name]
-                if _flat(f):
+                kinds = _section_types(f)
+                if kinds is not None:  # each section's keys, present only when its lever ran
+                    for t in kinds:
+                        props.update(_object(t, defs)["properties"])
+                elif _flat(f):
                     inner = _object(hint, defs)
                     props.update(inner["properties"])
                     required += inner["required"]
@@ -172,6 +263,27 @@ def _object(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
     return defs[tp.__name__]
 
 
+@dataclasses.dataclass(frozen=True)
+class SchemaFile:
+    """A report file's JSON Schema (ablation.json, tier.json): generated from its result type, shipped as package data
+    under promptslim/, and a test checks the two are the same."""
+
+    cls: Any
+    version: int
+    file: str
+    title: str
+
+    def generate(self) -> dict[str, Any]:
+        return document_schema(self.cls, self.version, self.file, self.title)
+
+    def shipped(self) -> dict[str, Any]:
+        return shipped(self.file)
+
+    def write(self) -> Path:
+        """Regenerate the shipped file from the types (run after changing a result type)."""
+        return write_shipped(self.file, self.generate())
+
+
 def document_schema(cls: Any, version: int, file: str, title: str) -> dict[str, Any]:
     """The JSON Schema of a report file (ablation.json, tier.json) generated from its result type."""
     out = schema(cls)
@@ -188,10 +300,8 @@ def shipped(file: str) -> dict[str, Any]:
     return json.loads(files("promptslim").joinpath(file).read_text(encoding="utf-8"))
 
 
-def write_shipped(file: str, document: dict[str, Any]) -> "Path":
+def write_shipped(file: str, document: dict[str, Any]) -> Path:
     """Regenerate a shipped schema file from the types (run after changing a result type)."""
-    from pathlib import Path
-
     path = Path(__file__).resolve().parent / file
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path

@@ -5,7 +5,7 @@ Two layers. The sandbox below intercepts the operators that build big values fro
 literals (`**`, `*`, `%`, `+`) and refuses them before they run; Jinja does not constant-fold an
 intercepted operator, so `{{ 9**(9**9) }}` no longer hangs the compiler. Everything else that
 can burn CPU or memory (nested loops, filters with huge widths) is bounded by rendering in a
-separate worker process (promptslim/renderworker.py) with an address-space limit. The time limit
+separate worker process (promptslim/template/worker.py) with an address-space limit. The time limit
 counts the worker's CPU time, not wall time: on a busy machine (CI runners, shared cores) a prompt
 that renders in 50 ms of CPU can take seconds of wall time, and a bomb burns CPU wherever it runs.
 A CPU timer in the worker stops the render with the template line it was on; a kernel CPU limit

@@ -57,11 +57,11 @@ def prompt_of_evalset(path: str | None, root: Path) -> str | None:
 
 def slim_file(rel: str) -> str:
     """The slim prompt keeps the original's suffix: slim.j2, slim.txt or slim.md."""
-    return "slim" + PurePosixPath(_path_part(rel)).suffix
+    return prompt_file("slim", rel)
 
 
 def slim_rel(name: str, rel: str) -> str:
-    return f"{REPORTS}/{name}/{slim_file(rel)}"
+    return prompt_rel("slim", name, rel)
 
 
 def evalset_rel(template_rel: str, suffix: str = ".yaml") -> str:
@@ -77,13 +77,13 @@ def evalset_candidates(template_rel: str) -> list[str]:
     return [evalset_rel(template_rel, suffix) for suffix in EVALSET_SUFFIXES]
 
 
-def rewritten_file(rel: str) -> str:
-    """The slim prompt with its verified rewrites, next to slim.j2 (same suffix)."""
-    return "rewritten" + PurePosixPath(_path_part(rel)).suffix
+def prompt_file(stem: str, rel: str) -> str:
+    """A prompt a lever proposes, next to slim.j2 with the original's suffix: rewritten.j2, …"""
+    return stem + PurePosixPath(_path_part(rel)).suffix
 
 
-def rewritten_rel(name: str, rel: str) -> str:
-    return f"{REPORTS}/{name}/{rewritten_file(rel)}"
+def prompt_rel(stem: str, name: str, rel: str) -> str:
+    return f"{REPORTS}/{name}/{prompt_file(stem, rel)}"
 
 
 def reports_dir(name: str) -> str:

@@ -2,43 +2,42 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptslim import paths
-from promptslim.ablate import Ablation
+from promptslim.engine.ablation import Ablation
 from promptslim.report import write_ablation_reports
+from promptslim.report.junit import junit_xml
+from promptslim.report.tier import tier_html, tier_markdown
+from promptslim.results import CheckResult, TierResult
 from promptslim.safeio import atomic_write, safe_dir
-from promptslim.template import Template
+from promptslim.template.load import template_name
 
 if TYPE_CHECKING:
     from promptslim.importers import PlannedFile
-    from promptslim.results import TierResult
 
 CHECK_REPORT = "reports/check.md"
 
 
-def write_ablation(root: Path, template: Template, result: Ablation, apply_in_place: bool) -> dict[str, Path]:
-    """Four report files plus slim.j2; paths returned relative to the repo root for display."""
+def write_ablation(result: Ablation, apply_in_place: bool = False) -> dict[str, Path]:
+    """Four report files, slim.j2 and any prompt a lever proposes; paths relative to the repo root for display."""
+    root, template = result.root, result.template
     folder = safe_dir(root / paths.reports_dir(template.name), root)  # never through a link, never outside the repo
     files = write_ablation_reports(result.data, folder, result.diff)
-    slim = atomic_write(folder / paths.slim_file(template.rel), result.slim_source, root)
-    files["slim"] = slim
-    if result.rewritten_source is not None:
-        files["rewritten"] = atomic_write(folder / paths.rewritten_file(template.rel), result.rewritten_source, root)
+    files["slim"] = atomic_write(folder / paths.slim_file(template.rel), result.slim_source, root)
+    for name, source in result.proposals.items():  # the further levers' verified prompts (rewritten.j2 …)
+        files[name] = atomic_write(folder / paths.prompt_file(name, template.rel), source, root)
     chosen = result.to_apply() if apply_in_place else None
     if chosen is not None:
         atomic_write(root / template.rel, chosen[0], root)
     return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
 
 
-def write_tier(root: Path, template: Template, result: "TierResult") -> dict[str, Path]:
+def write_tier(root: Path, result: TierResult) -> dict[str, Path]:
     """reports/<name>/tier.json, tier.md and tier.html; paths returned relative to the repo root for display."""
-    import json
-
-    from promptslim.report.tier import tier_html, tier_markdown
-
-    folder = safe_dir(root / paths.reports_dir(template.name), root)
+    folder = safe_dir(root / paths.reports_dir(template_name(result.template)), root)
     files = {"json": atomic_write(folder / "tier.json", json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n",
                                   root),
              "md": atomic_write(folder / "tier.md", tier_markdown(result), root),
@@ -46,9 +45,17 @@ def write_tier(root: Path, template: Template, result: "TierResult") -> dict[str
     return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
 
 
-def write_check(root: Path, markdown: str) -> Path:
-    """reports/check.md: the PR comment as rendered."""
-    return atomic_write(root / CHECK_REPORT, markdown + "\n", root)
+def write_check(root: Path, markdown: str, md: str | None = None) -> Path | None:
+    """reports/check.md: the PR comment as rendered; `md` writes it elsewhere instead (CI: a fresh path outside the
+    checkout), "-" nowhere (a pre-commit hook: stdout only)."""
+    if md is None:
+        return atomic_write(root / CHECK_REPORT, markdown + "\n", root)
+    return None if md == "-" else atomic_write(Path(md), markdown + "\n")
+
+
+def write_junit(path: Path, result: CheckResult) -> Path:
+    """JUnit XML of a check: one test case per template, a failure on a regression or a budget breach."""
+    return atomic_write(path, junit_xml(result))
 
 
 def write_planned(root: Path, files: "list[PlannedFile]", force: bool) -> list[str]:

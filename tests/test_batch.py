@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from promptslim.cli import app
 from promptslim.llm.batch import batch_price, custom_id
 from promptslim.llm.base import Params, cache_key
-from promptslim.prices import Price, price_for
+from promptslim.cost.prices import Price, price_for
 
 import test_ablate as planted
 import test_eval as judged

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from promptslim.cli import app
-from promptslim.prices import price_for
+from promptslim.cost.prices import price_for
 from promptslim.tokens import get_encoding
 
 ENC = get_encoding("o200k_base")
@@ -109,8 +109,8 @@ def test_an_explicit_cached_input_fraction_overrides_the_model(make_repo):
 
 def test_anthropic_misses_pay_the_write_premium_in_the_figure():
     from promptslim.config import PromptConfig
-    from promptslim.cost import Output, cost_of
-    from promptslim.prefixcache import Prefix
+    from promptslim.cost.figure import Output, cost_of
+    from promptslim.cost.caching import Prefix
 
     price = price_for("anthropic/claude-sonnet-4-5")
     prompt = PromptConfig(calls_per_month=1000, cache_hit_rate=0.8)

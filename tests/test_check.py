@@ -14,7 +14,8 @@ from genai_prices import Usage, calc_price
 from typer.testing import CliRunner
 
 import promptslim.cli
-from promptslim.check import CheckOptions, run_check
+from promptslim.prcheck.engine import CheckRequest as CheckOptions
+from promptslim.prcheck.engine import check as run_check
 from promptslim.report.check import render_markdown
 from promptslim.writers import write_check
 from promptslim.tokens import get_encoding

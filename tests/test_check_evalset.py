@@ -204,7 +204,7 @@ def test_a_pr_fixing_a_base_eval_set_that_does_not_load_is_graded_on_its_own_and
 
 # ---------------------------------------------------------------- what counts as a changed case
 def test_a_case_changes_when_what_it_asks_or_checks_changes_not_where_it_sits():
-    from promptslim.evalsetgate import diff, from_text
+    from promptslim.prcheck.evalset_gate import diff, from_text
 
     base = from_text("evalsets/x.yaml", dump(EVAL))
     cases = [dict(c) for c in EVAL["cases"]]

@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from promptslim.cli import app
-from promptslim.prices import price_for
+from promptslim.cost.prices import price_for
 from promptslim.tokens import get_encoding
 
 TEMPLATE = """You are a helpful assistant. Answer briefly.

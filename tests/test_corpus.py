@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from structure import new_problems
 
 from promptslim.errors import InputError
-from promptslim.layout import Lines
-from promptslim.template import compile_source
+from promptslim.template.layout import Lines
+from promptslim.template.sandbox import compile_source
 from promptslim.tokens import count_text
-from promptslim.units import remove_units, segment
+from promptslim.template.units import remove_units, segment
 
 CORPUS = Path(__file__).parent / "corpus"
 FILES = sorted(p.name for p in CORPUS.iterdir())

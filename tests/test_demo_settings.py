@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 import promptslim.cli
 from promptslim.caveats import local_verdicts, margin_line
 from promptslim.decide import min_cases_unchanged
-from promptslim.evaluate import LOCAL_MAX_TOKENS
+from promptslim.config import LOCAL_MAX_TOKENS
 from promptslim.evalset import load_evalset
-from promptslim.template import load_template
+from promptslim.template.load import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = """margin = 0.05

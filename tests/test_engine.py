@@ -11,15 +11,18 @@ import jsonschema
 import pytest
 import yaml
 
-from promptslim.ablate import planned_variants, run_ablation
+from promptslim.engine.ablation import planned_variants, run_ablation
 from promptslim.config import load_config
 from promptslim.evalset import load_evalset
 from promptslim.llm.runner import Role, Runner
-from promptslim.prices import price_for
+from promptslim.cost.prices import price_for
 from promptslim.results import AblationResult, Verdict, shipped_schema
-from promptslim.runsetup import Models, make_evaluator, plan_variants
-from promptslim.strategy import LeaveOneOut, Proposal, Trial, UnitResult, Variant, paired
-from promptslim.template import load_template
+from promptslim.cost.plan import plan_variants
+from promptslim.engine.evaluator import Models
+from promptslim.engine.setup import make_evaluator
+from promptslim.engine.strategies.leave_one_out import LeaveOneOut, Proposal, UnitResult
+from promptslim.engine.trial import Trial, Variant, paired
+from promptslim.template.load import load_template
 
 try:
     from tests.scripted import ScriptedBackend

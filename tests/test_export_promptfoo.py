@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from promptslim.assertions import check
 from promptslim.cli import app
 from promptslim.evalset import Assertion
-from promptslim.template import render_messages
+from promptslim.template.load import render_messages
 
 TEMPLATE = """You are a support agent for {{ company }}.
 - Be polite.

@@ -458,7 +458,7 @@ def test_unexpected_exception_exits_70_with_a_hint(repo, monkeypatch, exc):
     def explode(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr("promptslim.counting.list_units", explode)
+    monkeypatch.setattr("promptslim.static_views.list_units", explode)
     result = cli("units", "prompts/greet.j2")
     assert result.exit_code == 70
     line = one_line(result)
@@ -466,7 +466,7 @@ def test_unexpected_exception_exits_70_with_a_hint(repo, monkeypatch, exc):
 
 
 def test_debug_shows_the_traceback(repo, monkeypatch):
-    monkeypatch.setattr("promptslim.counting.list_units", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr("promptslim.static_views.list_units", lambda *a, **k: 1 / 0)
     result = cli("--debug", "units", "prompts/greet.j2")
     assert isinstance(result.exception, ZeroDivisionError)
 

@@ -73,7 +73,8 @@ def test_ablation_csv_writes_unit_texts_as_text_not_formulas(make_repo, fake):
 
 # ---------------------------------------------------------------- 9. a report is read back only when it can be believed
 REPORTS = CORPUS / "reports"
-FORGED = sorted(p.name for p in REPORTS.glob("*.ablation.json") if p.name != "valid.ablation.json")
+FORGED = sorted(p.name for p in REPORTS.glob("*.ablation.json")
+                if p.name != "valid.ablation.json" and not p.name.startswith("tolerated_"))
 SOURCE = "Be brief.\n- Greet the customer.\n"  # the template the corpus's reports were written for
 
 
@@ -105,6 +106,16 @@ def test_a_forged_or_malformed_ablation_json_is_skipped_with_one_warning(indexed
     assert "$0.00/month found removable" in result.stdout  # nothing forged is printed as fact
     index = (indexed / "reports" / "index.md").read_text(encoding="utf-8")
     assert "inf" not in index.lower() and "10,000,000" not in index
+
+
+def test_a_unit_without_id_reads_as_an_older_file_would_without_a_crash(indexed):
+    # main exited 70 here; a key a file lacks now reads as its blank (0), as for a file an older version wrote
+    (indexed / "reports" / "a").mkdir(parents=True)
+    (indexed / "reports" / "a" / "ablation.json").write_bytes((REPORTS / "tolerated_unit_without_id.ablation.json")
+                                                              .read_bytes())
+    result = cli("report", "--json")
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    assert json.loads(result.stdout)["entries"][0]["ablation"]["units"] == 1
 
 
 def test_a_forged_tier_json_is_skipped(indexed):

@@ -9,7 +9,7 @@ from test_cli import invoke, repo  # noqa: F401  (the CLI fixture repo)
 from test_units_structure import JSX, TWIG
 
 from promptslim.errors import InputError
-from promptslim.template import render_messages, render_text, template_from_source
+from promptslim.template.load import render_messages, render_text, template_from_source
 
 HINT = ("prompts/x.j2 is read as Jinja: for literal braces rename it to x.txt (plain text) "
         "or wrap them in {% raw %}…{% endraw %}")

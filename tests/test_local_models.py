@@ -87,7 +87,7 @@ def test_the_cores_passed_to_llama_cpp_are_the_ones_this_process_may_use():
 
 def test_report_notes_name_the_model_chosen(monkeypatch):
     # the ablation report said "the embedded 135M-parameter model" while the demo ran the 1.5B one
-    from promptslim.runfacts import local_answers_note, tiny_judge_note
+    from promptslim.engine.record import local_answers_note, tiny_judge_note
 
     monkeypatch.delenv("PROMPTSLIM_LOCAL_MODEL", raising=False)
     assert "SmolLM2-135M-Instruct (135M parameters)" in local_answers_note()

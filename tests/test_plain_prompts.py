@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from promptslim.cli import app
 from promptslim.errors import InputError
 from promptslim.paths import find_prompts, is_prompt, prompt_of_evalset
-from promptslim.template import load_template, template_from_source
-from promptslim.units import segment
+from promptslim.template.load import load_template, template_from_source
+from promptslim.template.units import segment
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = "prompts/ci_helper.txt"

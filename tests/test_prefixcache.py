@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from promptslim.prefixcache import (OPENAI, CacheRule, billable_cached, crosses_cliff, genai_write_multiplier,
+from promptslim.cost.caching import (OPENAI, CacheRule, billable_cached, crosses_cliff, genai_write_multiplier,
                                     hit_rate, layout_gain, request_tokens, rule_for, shared_prefix, split_input)
-from promptslim.prices import price_for
+from promptslim.cost.prices import price_for
 from promptslim.tokens import count_messages, get_encoding
 
 ENC = get_encoding("o200k_base")

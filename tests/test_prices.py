@@ -7,7 +7,7 @@ from genai_prices import Usage, calc_price
 
 from promptslim.config import load_config
 from promptslim.errors import InputError
-from promptslim.prices import Price, price_for
+from promptslim.cost.prices import Price, price_for
 
 MTOK = 1_000_000
 

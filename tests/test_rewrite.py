@@ -140,8 +140,8 @@ def test_an_ablation_without_rewrite_has_no_rewrite_keys(repo, fake):
 
 # -- the parts on their own ---------------------------------------------------------------------------------------
 
-from promptslim.rewrite import Rewrite, apply, check_rewrite, rule_rewrites  # noqa: E402
-from promptslim.template import template_from_source  # noqa: E402
+from promptslim.engine.strategies.rewordings import Rewrite, apply, check_rewrite, rule_rewrites  # noqa: E402
+from promptslim.template.load import template_from_source  # noqa: E402
 
 
 @pytest.mark.parametrize("rewrite, why", [

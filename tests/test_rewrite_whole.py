@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from promptslim.cli import app
 from promptslim.decide import slim_step
 from promptslim.results import shipped_schema
-from promptslim.rewrite import WHOLE_SYSTEM
+from promptslim.engine.strategies.rewordings import WHOLE_SYSTEM
 
 N = 100
 SOURCE = ("You answer questions about orders. You are always friendly and helpful to every customer.\n"

@@ -499,7 +499,7 @@ def test_the_embedded_judge_gets_generic_steps_instead_of_writing_them(fake, tmp
     from promptslim.llm.openai_backend import OpenAIBackend
     from promptslim.llm.runner import Role, Runner
     from promptslim.llm.store import Store
-    from promptslim.prices import Price
+    from promptslim.cost.prices import Price
 
     fake.handler = judge_handler()
     backend = OpenAIBackend(fake.url, "sk-test", timeout=5)

@@ -14,7 +14,7 @@ from promptslim.llm.openai_backend import OpenAIBackend
 from promptslim.llm.retry import RetryPolicy
 from promptslim.llm.runner import Role, Runner
 from promptslim.llm.store import Store
-from promptslim.prices import Price
+from promptslim.cost.prices import Price
 
 try:
     from tests.fakeserver import Reply

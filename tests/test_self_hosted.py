@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from promptslim.cli import app
 from promptslim.config import Config
 from promptslim.errors import InputError
-from promptslim.prices import is_self_hosted, price_for
+from promptslim.cost.prices import is_self_hosted, price_for
 
 TEMPLATE = "You are a helpful assistant.\n- Answer in one word.\n"
 EVALSET = """criteria: "The answer agrees."

@@ -10,11 +10,15 @@ import yaml
 from promptslim.config import load_config
 from promptslim.evalset import load_evalset
 from promptslim.llm.runner import Role, Runner
-from promptslim.prices import price_for
-from promptslim.runsetup import Models, candidate_role, make_evaluator, plan_variants
-from promptslim.strategy import Variant
-from promptslim.template import load_template
-from promptslim.tier import CheaperModel, run_tier
+from promptslim.cost.prices import price_for
+from promptslim.cost.plan import plan_variants
+from promptslim.engine.evaluator import Models
+from promptslim.engine.setup import make_evaluator
+from promptslim.engine.strategies.cheaper_model import CheaperModel
+from promptslim.engine.tier import run_tier
+from promptslim.engine.trial import Variant
+from promptslim.llm.runner import candidate_role
+from promptslim.template.load import load_template
 
 try:
     from tests.scripted import ScriptedBackend

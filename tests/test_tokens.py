@@ -17,7 +17,7 @@ import tiktoken_ext.openai_public
 import yaml
 
 from promptslim.errors import InputError
-from promptslim.template import load_template
+from promptslim.template.load import load_template
 from promptslim.tokens import (
     _pinned,
     bpe_cache_dir,

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from structure import new_problems, problems
 
 from promptslim.errors import InputError
-from promptslim.template import load_template, render_messages, render_text, template_from_source
-from promptslim.units import Fixed, Unit, remove_units, segment
+from promptslim.template.load import load_template, render_messages, render_text, template_from_source
+from promptslim.template.units import Fixed, Unit, remove_units, segment
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "prompts").glob("*.j2"))

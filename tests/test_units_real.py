@@ -17,13 +17,15 @@ from hypothesis import strategies as st
 from structure import new_problems, problems
 from typer.testing import CliRunner
 
-from promptslim import limits, renderworker
+from promptslim import limits
+from promptslim.template import worker as renderworker
 from promptslim.cli import app
 from promptslim.errors import SandboxRefusal
-from promptslim.rewrite import apply
-from promptslim.template import _raw_like_blocks, compile_source, render_text, template_from_source
+from promptslim.engine.strategies.rewordings import apply
+from promptslim.template.load import render_text, template_from_source
+from promptslim.template.sandbox import _raw_like_blocks, compile_source
 from promptslim.tokens import count_text
-from promptslim.units import remove_units, segment
+from promptslim.template.units import remove_units, segment
 
 
 def cut(source: str, plain: bool = True):

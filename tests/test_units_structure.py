@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from structure import new_problems, problems
 
 from promptslim.errors import InputError
-from promptslim.sentences import sentence_cuts
-from promptslim.template import compile_source, template_from_source
-from promptslim.units import remove_units, segment
+from promptslim.template.sentences import sentence_cuts
+from promptslim.template.load import template_from_source
+from promptslim.template.sandbox import compile_source
+from promptslim.template.units import remove_units, segment
 
 CODE_FENCE = """You are an assistant for a docs team.
 
@@ -169,7 +170,7 @@ def check_leave_one_out(source: str, plain: bool) -> None:
         gone = {u.id for u in removed}
         assert [u.text for u in again] == [u.text for u in units if u.id not in gone]
         if not plain:
-            from promptslim.template import compile_source
+            from promptslim.template.sandbox import compile_source
             compile_source(variant, "prompts/x.j2")
 
 

@@ -24,7 +24,7 @@ from promptslim.errors import InputError
 from promptslim.evalset import Assertion, evalset_for, load_evalset
 from promptslim.importers import Skipped
 from promptslim.safeio import MAX_TEMPLATE_BYTES, read_repo_text
-from promptslim.template import load_template, render_messages, template_from_source
+from promptslim.template.load import load_template, render_messages, template_from_source
 
 VARIANTS = ("slim", "rewritten")
 _FENCE_JSON = r"/^\s*```(?:json)?\s*([\s\S]*?)\s*```\s*$/"
@@ -54,7 +54,7 @@ def export_promptfoo(template: str, variant: str = "slim", output: str | None = 
     if refusal:
         raise InputError(refusal)
     original = load_template(path, root)
-    other_rel = (paths.slim_rel if variant == "slim" else paths.rewritten_rel)(original.name, original.rel)
+    other_rel = paths.prompt_rel(variant, original.name, original.rel)
     if not (root / other_rel).is_file():
         raise InputError(f"{other_rel}: no {variant} prompt yet — run `promptslim ablate {original.rel}"
                          f"{' --rewrite' if variant == 'rewritten' else ''}` first")

@@ -29,7 +29,7 @@ from promptslim.llm.base import Completion, Message, Params, cache_key
 from promptslim.llm.openai_backend import OpenAIBackend, completion_from, request_body
 from promptslim.llm.retry import EmptyAnswer, FormatRefused, RetryPolicy, decide, scrub
 from promptslim.llm.store import Store
-from promptslim.prices import Price
+from promptslim.cost.prices import Price
 
 MAX_REQUESTS = 50_000  # OpenAI's limit per batch
 MAX_BYTES = 190 * 1024 * 1024  # under the 200 MB input file limit
@@ -247,15 +247,7 @@ class BatchBackend:
                                    _count(counts, "failed", 0), time.monotonic() - started, resumed))
             if batch.status in TERMINAL:
                 break
-            expires = getattr(batch, "expires_at", None)
-            if _finite(expires):  # the provider's own deadline, if it gives a sane one, and never a later one
-                give_up = min(give_up, float(expires) + self.grace)
-            if time.time() > give_up:
-                self.store.finish_batch(batch_id, "abandoned")  # a rerun submits its requests again
-                raise EndpointError(f"{self.endpoint}: batch {batch_id} is still {_shown(batch.status)} "
-                                    f"{(time.time() - give_up + self.grace) / 3600:,.1f} h past its expiry "
-                                    f"(expires_at + {self.grace:g} s grace) — given up; nothing of it was cached, "
-                                    "rerun the same command to submit it again")
+            give_up = self._overdue(batch_id, batch, give_up)
             await asyncio.sleep(wait)
             wait = min(wait * 1.5, max(self.poll, 60.0))
         answers, errors = await self._collect(batch, model, requests, len(self.store.batch_keys(batch_id)))
@@ -295,6 +287,20 @@ class BatchBackend:
         for request in retry:
             request.round += 1
             self._enqueue(request)
+
+    def _overdue(self, batch_id: str, batch: Any, give_up: float) -> float:
+        """The time to give up on an unfinished batch (its expires_at, if sane, never later than our own 24 h plus
+        the grace); past it, the batch is abandoned (a rerun submits its requests again) and the run ends."""
+        expires = getattr(batch, "expires_at", None)
+        if _finite(expires):
+            give_up = min(give_up, float(expires) + self.grace)
+        if time.time() > give_up:
+            self.store.finish_batch(batch_id, "abandoned")
+            raise EndpointError(f"{self.endpoint}: batch {batch_id} is still {_shown(batch.status)} "
+                                f"{(time.time() - give_up + self.grace) / 3600:,.1f} h past its expiry "
+                                f"(expires_at + {self.grace:g} s grace) — given up; nothing of it was cached, rerun "
+                                "the same command to submit it again")
+        return give_up
 
     async def _collect(self, batch: Any, model: str, requests: dict[str, _Request],
                        lines: int) -> tuple[dict[str, Completion], dict[str, _LineError]]:

@@ -14,7 +14,7 @@ from promptslim.llm.base import Backend, Completion, Message, Params, cache_key
 from promptslim.llm.limiter import AdaptiveLimit
 from promptslim.llm.retry import FormatRefused, RetryPolicy, decide, fault_kind, refuses_format
 from promptslim.llm.store import Store
-from promptslim.prices import Price, usd_text
+from promptslim.cost.prices import Price, usd_text
 
 T = TypeVar("T")
 
@@ -37,6 +37,11 @@ class RoleTotals:
                 "timeouts": self.faults.get("timeout", 0), "rate_limited": self.faults.get("rate_limit", 0),
                 "server_errors": self.faults.get("server_error", 0),
                 "other_errors": self.faults.get("connection", 0) + self.faults.get("other", 0)}
+
+
+def candidate_role(model: str) -> str:
+    """The runner role a candidate model's calls go through (its own endpoint, billed at its own price)."""
+    return f"model:{model}"
 
 
 @dataclass

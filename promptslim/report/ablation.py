@@ -1,7 +1,6 @@
 """Ablation reports: ablation.json, .md, .csv and .html from the engine's typed result."""
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ from . import fmt
 from .chart import ablation_chart_svg
 from .csvsafe import csv_text
 from .facts import fact_lines
+from .sections import parts
 
 if TYPE_CHECKING:
     import pandas
@@ -120,27 +120,8 @@ def render_markdown(result: AblationResult, diff: str) -> str:
 def render_html(result: AblationResult, diff: str) -> str:
     view = _view(result, diff)
     view["chart_svg"] = ablation_chart_svg(result) if result.units else ""
-    view["diff_lines"] = diff_lines(diff)
-    view["whole_diff_lines"] = diff_lines(view.get("whole_diff") or "")
+    view["diff_lines"] = fmt.diff_lines(diff)
     return fmt.environment().get_template("ablation.html.j2").render(**view)
-
-
-def diff_lines(diff: str) -> list[tuple[str, str]]:
-    """(css class, line) per unified-diff line: add, del, hunk, meta or ctx."""
-    out = []
-    for line in (diff or "").splitlines():
-        if line.startswith(("+++", "---")):
-            kind = "meta"
-        elif line.startswith("+"):
-            kind = "add"
-        elif line.startswith("-"):
-            kind = "del"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        else:
-            kind = "ctx"
-        out.append((kind, line))
-    return out
 
 
 def _view(result: AblationResult, diff: str) -> dict:
@@ -160,7 +141,7 @@ def _view(result: AblationResult, diff: str) -> dict:
         rows.append({
             "id": u.id, "line": u.line, "verdict": verdict, "verdict_label": label,
             "verdict_note": note,
-            "tokens_saved": fmt.tokens(u.input_tokens_saved) + _approx(result),
+            "tokens_saved": fmt.tokens(u.input_tokens_saved) + fmt.approx(result.tokens_source),
             "output_delta": fmt.signed(u.output_tokens_delta, 1),
             "score": fmt.delta_ci(u.score_delta, u.ci),
             "n": u.n,
@@ -186,70 +167,12 @@ def _view(result: AblationResult, diff: str) -> dict:
         "removed": fmt.ids(removed),
         "slim_path": slim.path,
         "diff": (diff or "").rstrip("\n"),
-        "fence": "`" * max(3, _longest_backtick_run(diff or "") + 1),
+        "fence": fmt.fence(diff or ""),
         "method": result.method,
-        **_rewrites(result),
-        **_models(result),
+        "sections": parts(result),
         "facts": _facts(result),
         "warnings": list(result.warnings),
     }
-
-
-def _rewrites(result: AblationResult) -> dict:
-    """The say-it-shorter section (ablate --rewrite): before/after, tokens saved, verdict; None when not run. A
-    whole-text rewrite is too long for a table cell: its row points to its diff, shown below the table."""
-    if result.rewrites is None:
-        return {"rewrites": None, "rewritten_line": "", "refused": [], "whole_diff": ""}
-    rows = [{"unit": "all" if r.whole_text else ", ".join(map(str, r.unit_ids)),
-             "before": f"(the whole text, {len(r.original.splitlines())} lines)" if r.whole_text else r.original,
-             "after": "(the diff below)" if r.whole_text else r.rewrite or "(dropped: repeat)",
-             "by": r.proposer, "tokens_saved": fmt.tokens(r.input_tokens_saved) + _approx(result),
-             "score": fmt.delta_ci(r.score_delta, r.ci), "verdict": str(r.verdict) + (" (adopted)" if r.adopted else ""),
-             # a saving is shown only where quality was shown to hold, as for units
-             "usd_month": fmt.usd(r.usd_per_month_saved) if r.verdict == "non-inferior" else f"— ({r.verdict})"}
-            for r in result.rewrites]
-    whole = next((r for r in result.rewrites if r.whole_text), None)
-    diff = "".join(difflib.unified_diff(whole.original.splitlines(keepends=True),
-                                        whole.rewrite.splitlines(keepends=True), fromfile=result.template,
-                                        tofile="whole-text rewrite")) if whole else ""
-    w = result.rewritten
-    level = f"{w.step_level * 100:g}%" if w is not None else ""
-    if w is not None and w.verified:
-        what = ("the whole text reworded" if w.whole_text
-                else f"the slim prompt with units {fmt.ids(w.rewritten)} reworded")
-        line = (f"`{w.path}`: {what}, verified on its own run at {level}: {fmt.tokens(w.input_tokens_saved)} input "
-                f"tokens/call fewer than the original, quality {fmt.delta_ci(w.score_delta, w.ci)}, "
-                f"{fmt.usd(w.usd_per_month_saved)}/month saved")
-    else:
-        line = "No rewrite was verified on top of the slim prompt; nothing rewritten is proposed."
-    if w is not None and w.whole_text_step is not None:
-        step = w.whole_text_step
-        held = "held" if step.verified else "did not hold"
-        low = fmt.signed(step.ci[0]) if step.ci else "—"
-        line = (line.rstrip(".") + f". The whole-text rewrite and the unit rewrites shared the 2.5% (each tested at "
-                f"{level}); the whole text {held} (lower bound {low})"
-                + ("" if step.saves_money else " and does not save money") + ".")
-    refused = [f"{'the whole text' if r.whole_text else 'unit ' + ', '.join(map(str, r.unit_ids))} ({r.proposer}): "
-               f"{_short(r.rewrite) if r.whole_text else repr(r.rewrite)} {r.why}"
-               for r in result.rewrites_refused or []]
-    return {"rewrites": rows, "rewritten_line": line, "refused": refused, "whole_diff": diff.rstrip("\n"),
-            "whole_fence": "`" * max(3, _longest_backtick_run(diff) + 1)}
-
-
-def _short(text: str, limit: int = 80) -> str:
-    one = " ".join(text.split())
-    return repr(one if len(one) <= limit else one[:limit - 1] + "…")
-
-
-def _models(result: AblationResult) -> dict:
-    """The same-prompt-cheaper-model section (ablate --also-model): report/tier.py's table; None when not run."""
-    if result.models is None:
-        return {"models_md": None, "models": None}
-    from promptslim.report.tier import ModelTable, html_table, markdown_section
-
-    table = ModelTable.of(result)
-    return {"models_md": "\n".join([f"**{html_table(table)['headline']}**", ""] + markdown_section(table)),
-            "models": html_table(table)}
 
 
 def _facts(result: AblationResult) -> list[str]:
@@ -309,7 +232,7 @@ def _summary(result: AblationResult, base: Baseline, slim: SlimFinding) -> list[
     """Baseline and slim side by side."""
     rows = [{
         "prompt": "baseline",
-        "input_tokens": fmt.tokens(base.input_tokens) + _approx(result),
+        "input_tokens": fmt.tokens(base.input_tokens) + fmt.approx(result.tokens_source),
         "output_tokens": fmt.tokens(base.output_tokens),
         "score": fmt.score_ci(base.score, base.ci) + f" (n={result.cases})",
         "pass_rate": fmt.pct(base.pass_rate),
@@ -325,7 +248,7 @@ def _summary(result: AblationResult, base: Baseline, slim: SlimFinding) -> list[
         usd_month = (base.usd_per_month or 0.0) - (slim.usd_per_month_saved or 0.0)
         rows.append({
             "prompt": "slim",
-            "input_tokens": fmt.tokens(slim.input_tokens) + _approx(result),
+            "input_tokens": fmt.tokens(slim.input_tokens) + fmt.approx(result.tokens_source),
             "output_tokens": fmt.tokens(slim.output_tokens),
             "score": fmt.number(slim.score) + " (Δ " + fmt.delta_ci(slim.score_delta, slim.ci) + ")",
             "pass_rate": "—",
@@ -334,16 +257,3 @@ def _summary(result: AblationResult, base: Baseline, slim: SlimFinding) -> list[
             "usd_usable": "—",
         })
     return rows
-
-
-def _approx(result: AblationResult) -> str:
-    """' ≈' after an input-token figure that is an estimate, on every line it appears."""
-    return " ≈" if result.tokens_source == "estimated" else ""
-
-
-def _longest_backtick_run(text: str) -> int:
-    best = run = 0
-    for ch in text:
-        run = run + 1 if ch == "`" else 0
-        best = max(best, run)
-    return best

@@ -139,7 +139,7 @@ def index_chart_svg(entries: "list[IndexEntry]") -> str:
     rows = sorted(entries, key=lambda e: -(e.usd_per_month or 0.0))
     names = [e.name or e.template or "?" for e in rows]
     now = [float(e.usd_per_month or 0.0) for e in rows]
-    slim = [n - saving(e) for n, e in zip(now, rows)]
+    slim = [n - e.saving for n, e in zip(now, rows)]
     with _figure(8.0, 1.2 + 0.55 * max(1, len(rows))) as fig:
         ax = fig.add_subplot()
         ys = list(range(len(rows)))[::-1]
@@ -169,14 +169,6 @@ def index_chart_svg(entries: "list[IndexEntry]") -> str:
         ax.xaxis.set_major_formatter(lambda v, _pos: f"${v:,.0f}")
         fig.legend(handles=handles, loc="outside upper center", ncols=3, fontsize=8, frameon=False)
         return _svg(fig)
-
-
-def saving(entry: "IndexEntry") -> float:
-    """Monthly saving that counts: only from a current (non-stale) ablation."""
-    ab = entry.ablation
-    if not ab or ab.stale:
-        return 0.0
-    return float(ab.usd_per_month_saved or 0.0)
 
 
 def _money(x: float) -> str:

@@ -252,7 +252,7 @@ def _view(data: CheckResult) -> dict[str, Any]:
         "details": [_details_row(r) for r in rows],
         "cheaper": [_cheaper_line(r) for r in rows if r.also_models is not None],
         "data": data,
-        "margin": f"{data.gates.margin:g}",
+        "margin": _margin(data),
         "facts": _facts(data),
         "sections": sections,
         "evalset_changes": [line for r in rows for line in _evalset_changes(r)],
@@ -262,6 +262,13 @@ def _view(data: CheckResult) -> dict[str, Any]:
         "output_notes": text("; ".join(f"{code(r.template)} {(r.base or r.head).output_note}"
                                        for r in rows if r.base or r.head)),
     }
+
+
+def _margin(data: CheckResult) -> str:
+    """The check's margin, and any template the base config gives a margin of its own."""
+    own = [f"`{r.template}` {r.margin:g} ({r.margin_source})" for r in data.templates
+           if r.margin is not None and r.margin != data.gates.margin]
+    return f"{data.gates.margin:g}" + (f" ({'; '.join(own)})" if own else "")
 
 
 def _cheaper_line(r: CheckRow) -> str:

@@ -9,31 +9,16 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-# A typographic minus lines up with "+" in tables; "-" looks like a hyphen next to "$".
-MINUS = "\u2212"
+from promptslim.numfmt import MINUS, signed
+from promptslim.numfmt import finite as _finite
+
+# A typographic minus lines up with "+" in tables (numfmt.MINUS); "-" looks like a hyphen next to "$".
 NO_CI = "n<2, no CI"
 VERDICT_MARK = {"removable": "✅", "keep": "❌", "inconclusive": "❔"}
 
 
-def _finite(x: float | None) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
-
-
 def _neg(s: str) -> str:
     return s.replace("-", MINUS)
-
-
-def signed(x: float | None, digits: int = 3) -> str:
-    """'+0.003' / '−0.004' / '0.000': the sign is decided after rounding, so no '−0.000'."""
-    if not _finite(x):
-        return "n/a"
-    r = round(x, digits)
-    body = f"{abs(r):,.{digits}f}"
-    if r > 0:
-        return "+" + body
-    if r < 0:
-        return MINUS + body
-    return body
 
 
 def number(x: float | None, digits: int = 3) -> str:
@@ -179,3 +164,39 @@ def environment() -> Environment:
 
     env.filters["code"] = code
     return env
+
+
+def diff_lines(diff: str) -> list[tuple[str, str]]:
+    """(css class, line) per unified-diff line: add, del, hunk, meta or ctx."""
+    out = []
+    for line in (diff or "").splitlines():
+        if line.startswith(("+++", "---")):
+            kind = "meta"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        else:
+            kind = "ctx"
+        out.append((kind, line))
+    return out
+
+
+def fence(text: str) -> str:
+    """A markdown code fence longer than any run of backticks inside the text."""
+    return "`" * max(3, _longest_backtick_run(text) + 1)
+
+
+def approx(tokens_source: str) -> str:
+    """' ≈' after an input-token figure that is an estimate, on every line it appears."""
+    return " ≈" if tokens_source == "estimated" else ""
+
+
+def _longest_backtick_run(text: str) -> int:
+    best = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        best = max(best, run)
+    return best

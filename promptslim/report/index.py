@@ -9,7 +9,7 @@ from promptslim.results import IndexEntry, IndexResult, IndexTotals
 from promptslim.safeio import atomic_write
 
 from . import fmt
-from .chart import index_chart_svg, saving
+from .chart import index_chart_svg
 
 STALE = "stale — template changed since"
 COST_NOTE = ("$/month: input tokens are the mean over each template's eval set; output tokens are estimated from its "
@@ -121,7 +121,7 @@ def _row(e: IndexEntry) -> dict:
     if ab.stale:
         row.update(saves="stale", status=STALE, status_class="stale", stale=True)
     else:
-        row.update(saves=fmt.usd(saving(e)), status="current", status_class="")
+        row.update(saves=fmt.usd(e.saving), status="current", status_class="")
     return row
 
 

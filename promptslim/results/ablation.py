@@ -1,61 +1,21 @@
-"""reports/<name>/ablation.json: baseline, unit findings, the slim prompt, power and the run; its JSON Schema."""
+"""reports/<name>/ablation.json: baseline, unit findings, the slim prompt, power and the run, then the sections of
+the other levers that ran; its JSON Schema."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from promptslim.jsontypes import FLAT, OPTIONAL, JsonRecord, document_schema, shipped, write_shipped
-from promptslim.results.eval import AnswerCounts
-from promptslim.results.run import AblationRun, Prices
+from promptslim.jsontypes import FLAT, JsonRecord, SchemaFile
+from promptslim.jsontypes import sections as section_fields
+from promptslim.results.run import AblationRun, Prices, RunHeader
+from promptslim.results.sections import Proven, Section, section_types
+from promptslim.results.variants import Baseline, SideErrors, SlimStep, VariantFacts, Verdict
 
 SCHEMA_VERSION = 2
-
-
-class Verdict(str, enum.Enum):
-    """What a test of a removal concluded (DESIGN.md, in this order)."""
-
-    REMOVABLE = "removable"  # non-inferior: lower bound of the score delta above −margin
-    KEEP = "keep"  # removing it measurably hurts: upper bound below 0
-    INCONCLUSIVE = "inconclusive"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True)
-class VariantFacts(AnswerCounts):
-    """A variant's own run facts: its answers (cut, cached) and how its input tokens were counted."""
-
-    tokens_source: str
-
-
-@dataclass(frozen=True)
-class Baseline(JsonRecord):
-    """The template as it is, over the whole eval set: the figures every variant is compared with."""
-
-    input_tokens: float
-    output_tokens: float
-    score: float | None
-    ci: list[float] | None
-    n: int
-    se: float | None
-    pass_rate: float | None
-    judge_errors: int
-    usd_per_call: float
-    usd_per_month: float
-    usd_per_usable_output: float | None
-    facts: VariantFacts = field(metadata=FLAT)
-
-
-@dataclass(frozen=True)
-class SideErrors(JsonRecord):
-    """Cases left out of the paired deltas because the judge failed on that side."""
-
-    baseline: int
-    variant: int
+S = TypeVar("S", bound=Section)
+__all__ = ["SCHEMA_VERSION", "AblationResult", "Baseline", "Power", "SideErrors", "SlimFinding", "SlimStep",
+           "UnitFinding", "VariantFacts", "Verdict", "ablation_schema", "shipped_schema", "write_schema"]
 
 
 @dataclass(frozen=True)
@@ -80,17 +40,6 @@ class UnitFinding(JsonRecord):
     answers: int
     usd_per_call_saved: float
     usd_per_month_saved: float
-
-
-@dataclass(frozen=True)
-class SlimStep(JsonRecord):
-    """One test of the slim sequence: the units removed together, its bounds, and whether it held."""
-
-    removed: list[int]
-    ci: list[float] | None
-    verified: bool
-    saves_money: bool
-    judge_errors: SideErrors
 
 
 @dataclass(frozen=True)
@@ -129,21 +78,9 @@ class Power(JsonRecord):
 
 
 @dataclass(frozen=True)
-class AblationResult(JsonRecord):
+class AblationResult(RunHeader):
     """reports/<name>/ablation.json: the machine-readable result of `promptslim ablate`."""
 
-    schema_version: int
-    template: str
-    template_sha256: str
-    git_commit: str | None
-    model: str
-    judge_model: str
-    evalset: str
-    cases: int
-    repeats: int
-    temperature: float
-    margin: float
-    calls_per_month: int
     tokens_approximate: bool
     tokens_source: str
     unit_tokens_approximate: bool
@@ -161,36 +98,32 @@ class AblationResult(JsonRecord):
     method: str
     inconclusive_hint: str | None
     pinned: list[int]
-    # say it shorter (ablate --rewrite): present only when run
-    rewrites: "list[RewriteFinding] | None" = field(default=None, metadata=OPTIONAL)
-    rewrites_refused: "list[RefusedRewrite] | None" = field(default=None, metadata=OPTIONAL)
-    rewritten: "RewrittenPrompt | None" = field(default=None, metadata=OPTIONAL)
-    # same prompt, cheaper model (ablate --also-model): present only when run
-    models: "list[ModelFinding] | None" = field(default=None, metadata=OPTIONAL)
-    model_recommendation: "ModelRecommendation | None" = field(default=None, metadata=OPTIONAL)
+    # the other levers that ran (say it shorter, cheaper model, …): each one's keys, present only when it ran
+    sections: tuple[Section, ...] = field(default=(), metadata=section_fields(section_types))
 
     @property
     def nothing_removable(self) -> bool:
         return not self.slim.removed or self.slim.verdict != Verdict.REMOVABLE
 
+    def section(self, kind: type[S]) -> S | None:
+        """The section a lever added, or None when it did not run."""
+        return next((s for s in self.sections if isinstance(s, kind)), None)
 
-from promptslim.results.rewrites import RefusedRewrite, RewriteFinding, RewrittenPrompt  # noqa: E402
-from promptslim.results.tier import ModelFinding, ModelRecommendation  # noqa: E402
-
-
-SCHEMA_FILE = "schemas/ablation.schema.json"  # inside the promptslim package
-
-
-def ablation_schema() -> dict[str, Any]:
-    """The JSON Schema of ablation.json, generated from the types above (shipped as package data)."""
-    return document_schema(AblationResult, SCHEMA_VERSION, SCHEMA_FILE, "promptslim ablation.json")
-
-
-def shipped_schema() -> dict[str, Any]:
-    """The JSON Schema file installed with the package."""
-    return shipped(SCHEMA_FILE)
+    def levers(self) -> dict[str, Proven | None]:
+        """The saving each lever of this run proved (None: it ran and proved none), removal first."""
+        removed = self.slim
+        out: dict[str, Proven | None] = {"remove": Proven(
+            removed.usd_per_month_saved, f"remove units {', '.join(map(str, removed.removed))}")
+            if removed.removed and removed.verdict == Verdict.REMOVABLE else None}
+        for s in self.sections:
+            if s.lever:
+                out[s.lever] = s.proven(self.model)
+        return out
 
 
-def write_schema() -> Path:
-    """Regenerate the shipped schema file from the types (run after changing a result type)."""
-    return write_shipped(SCHEMA_FILE, ablation_schema())
+ABLATION_SCHEMA = SchemaFile(AblationResult, SCHEMA_VERSION, "schemas/ablation.schema.json", "promptslim ablation.json")
+
+
+ablation_schema = ABLATION_SCHEMA.generate  # the JSON Schema of ablation.json, every registered section included
+shipped_schema = ABLATION_SCHEMA.shipped  # the schema file installed with the package
+write_schema = ABLATION_SCHEMA.write  # regenerate the shipped file (run after changing a result type)

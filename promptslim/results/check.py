@@ -7,7 +7,7 @@ from typing import Any
 
 from promptslim.jsontypes import OPTIONAL, JsonRecord
 from promptslim.results.run import CheckRun, Prices
-from promptslim.results.tier import ModelFinding
+from promptslim.results.models import ModelFinding
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class CheckSide(JsonRecord):
     answers: int
     truncated: int
     judge_errors: int
-    output_basis: str = ""  # measured | estimated | not included (promptslim/cost.py); "" in older files
+    output_basis: str = ""  # measured | estimated | not included (promptslim/cost/figure.py); "" in older files
     output_note: str = ""
 
 
@@ -114,6 +114,9 @@ class CheckRow(JsonRecord):
     # which revision's eval set graded both sides: "base" whenever the base has one; "head" only when it has none
     evalset_revision: str | None = None
     evalset_changes: EvalsetChanges | None = field(default=None, metadata=OPTIONAL)
+    # the margin that decided this row's quality: the template's own when the base config sets one, else Gates.margin
+    margin: float | None = None
+    margin_source: str = ""
     # how a renamed, copied or replacing template was matched to the base, for the reviewer
     review_note: str | None = field(default=None, metadata=OPTIONAL)
 

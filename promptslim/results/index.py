@@ -54,9 +54,17 @@ class IndexEntry(JsonRecord):
     usd_per_month: float | None
     ablation: IndexAblation | None
     levers: list[Lever] | None = field(default=None, metadata=OPTIONAL)  # present when some lever is proven
-    output_basis: str = ""  # measured | estimated | not included (promptslim/cost.py); "" in older files
+    output_basis: str = ""  # measured | estimated | not included (promptslim/cost/figure.py); "" in older files
     output_note: str = ""
     cache_note: str = ""  # the provider prompt cache as modelled, and the layout hint; "" when not modelled
+
+    @property
+    def saving(self) -> float:
+        """Monthly saving that counts: only from a current (non-stale) ablation."""
+        ab = self.ablation
+        if not ab or ab.stale:
+            return 0.0
+        return float(ab.usd_per_month_saved or 0.0)
 
 
 @dataclass(frozen=True)
@@ -78,5 +86,5 @@ class IndexResult(JsonRecord):
     totals: IndexTotals
     model: str
     price_source: str
-    # reports that were skipped, one line each (reportfile.py): present when any was
+    # reports that were skipped, one line each (results/readback.py): present when any was
     warnings: list[str] | None = field(default=None, metadata=OPTIONAL)

@@ -1,12 +1,14 @@
-"""The say-it-shorter keys of ablation.json: one entry per tested rewrite, the refused ones, the rewritten prompt."""
+"""The say-it-shorter lever's result: one entry per tested rewrite, the refused ones, the rewritten prompt
+(ablation.json's `rewrites`, `rewrites_refused`, `rewritten`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
-from promptslim.jsontypes import JsonRecord
-from promptslim.results.ablation import SideErrors, SlimStep
-from promptslim.results.tier import ModelVerdict
+from promptslim.jsontypes import INTERNAL, JsonRecord
+from promptslim.results.sections import PromptFile, Proven, Section
+from promptslim.results.variants import ModelVerdict, SideErrors, SlimStep
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,27 @@ class RewrittenPrompt(JsonRecord):
     whole_text: bool  # the prompt shipped is the whole-text rewrite
     step_level: float  # confidence of each step: 0.975, or 0.9875 each when a whole-text rewrite shares the 2.5%
     whole_text_step: SlimStep | None  # the whole-text rewrite's own test at step_level (None: there was none)
+
+
+@dataclass(frozen=True)
+class RewritesSection(Section):
+    """Say it shorter: every tested wording, the refused ones, and the verified rewritten prompt."""
+
+    lever: ClassVar[str] = "rewrite"
+    rewrites: list[RewriteFinding]
+    rewrites_refused: list[RefusedRewrite]
+    rewritten: RewrittenPrompt
+    source: str | None = field(default=None, metadata=INTERNAL, compare=False)  # rewritten.j2's text when verified
+
+    def proven(self, model: str) -> Proven | None:
+        w = self.rewritten
+        if not w.verified:
+            return None
+        return Proven(w.usd_per_month_saved, "whole text reworded" if w.whole_text else
+                      f"slim prompt with units {', '.join(map(str, w.rewritten))} reworded")
+
+    def prompt_file(self) -> PromptFile | None:
+        w = self.rewritten
+        if self.source is None or not w.verified:
+            return None
+        return PromptFile("rewritten", self.source, w.usd_per_month_saved, w.input_tokens_saved or 0)

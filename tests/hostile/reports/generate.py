@@ -34,7 +34,8 @@ def mutate(fn):
 
 write("valid.ablation.json", valid)
 write("slim_is_a_list.ablation.json", mutate(lambda d: d.update(slim=[1, 2])))
-write("unit_without_id.ablation.json", mutate(lambda d: d["units"][0].pop("id")))
+# a missing key reads as its blank, as in a file an older promptslim wrote (results/readback.migrate): tolerated
+write("tolerated_unit_without_id.ablation.json", mutate(lambda d: d["units"][0].pop("id")))
 write("baseline_is_a_list.ablation.json", mutate(lambda d: d.update(baseline=[1])))
 text = json.dumps(valid, indent=1).replace('"output_tokens": 10.0', '"output_tokens": Infinity', 1)
 write("output_tokens_infinity.ablation.json", text=text)
@@ -45,7 +46,7 @@ write("saving_negative.ablation.json", mutate(lambda d: d["slim"].update(usd_per
 write("saving_above_cost.ablation.json", mutate(lambda d: d["slim"].update(usd_per_month_saved=10_000_000.0)))
 write("output_tokens_negative.ablation.json", mutate(lambda d: d["baseline"].update(output_tokens=-1_000_000.0)))
 write("calls_2000_digits.ablation.json", text=json.dumps(valid, indent=1).replace('"calls_per_month": 1000', '"calls_per_month": 1' + "0" * 2000))
-write("old_schema.ablation.json", mutate(lambda d: d.update(schema_version=1)))
+write("future_schema.ablation.json", mutate(lambda d: d.update(schema_version=99)))  # an older one is migrated
 write("unknown_key.ablation.json", mutate(lambda d: d.update(injected="<!--")))
 write("nested_10000_deep.ablation.json", text="[" * 10000 + "]" * 10000)
 write("not_an_object.ablation.json", text="[]")
