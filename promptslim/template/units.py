@@ -246,7 +246,7 @@ class _Segmenter:
                                       (c.literal.endswith(":") and len(c.literal.split()) <= 6)):
             self.add_fixed(first, _collapse(stripped), "variable")
         elif kind == "head" and first == last and self.heading(c):
-            pass
+            pass  # fixed as a heading or tag line; a bold sentence falls through: it is an instruction
         elif kind == "bullet":
             self.line_unit("bullet", first, c.whole, text)
         elif mstripped[:1] in "{[" and mstripped.rstrip(",")[-1:] in "}]":
