@@ -83,9 +83,11 @@ Runs = Generator[Ask, Mapping[tuple[Key, tuple[int, ...]], Got], Outcome]
 
 
 def procedure(tree: Tree, alloc: Allocation, n: int, margin: float, static_usd: Mapping[str, float],
-              worth: set[str], skipped: Mapping[str, str], two_stage: bool = True, alpha: float = ALPHA) -> Runs:
+              worth: set[str], skipped: Mapping[str, str], two_stage: bool = True, alpha: float = ALPHA,
+              max_steps: int = 300) -> Runs:
     """The whole tree design (see the module docstring); `static_usd` is each node's $/call saving from its input
-    tokens alone, `worth` the nodes that can pay for a test, `skipped` why the plan leaves nodes untested."""
+    tokens alone, `worth` the nodes that can pay for a test, `skipped` why the plan leaves nodes untested,
+    `max_steps` how many new sets the slim prompt may try (max_units: each is a variant of its own)."""
     out = Outcome(untested=dict(skipped))
     out.adaptive = two_stage and n >= MIN_TWO_STAGE
     first = tuple(stage_one_indices(n)) if out.adaptive else tuple(range(n))
@@ -130,9 +132,9 @@ def procedure(tree: Tree, alloc: Allocation, n: int, margin: float, static_usd: 
     _untested(out, tree, decided.rejected)
     out.split = out.adaptive and split_slim(n, margin, alpha)
     if out.split:
-        yield from _search_and_verify(out, tree, key, first, rest, margin, static_usd, worth, stage1, alpha)
+        yield from _search_and_verify(out, tree, key, first, rest, margin, static_usd, worth, stage1, alpha, max_steps)
     else:
-        yield from _sequence(out, tree, key, n, margin, static_usd, worth, decided.rejected)
+        yield from _sequence(out, tree, key, n, margin, static_usd, worth, decided.rejected, max_steps)
     return out
 
 
@@ -182,7 +184,7 @@ def _covered(units: frozenset[int], kept: set[int]) -> bool:
 
 def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tuple[int, ...], rest: tuple[int, ...],
                        margin: float, static_usd: Mapping[str, float], worth: set[str],
-                       stage1: dict[str, list[float]], alpha: float):
+                       stage1: dict[str, list[float]], alpha: float, max_steps: int):
     """Stage-1 search down the tree, then prefixes of what it kept verified on stage 2 (decide.ladder)."""
     kept: list[str] = []
     kept_units: set[int] = set()
@@ -201,6 +203,8 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
             for child in by_usd(node.children):  # its own stage-1 answers look harmful: try its parts
                 yield from visit(child)
             return
+        if sum(1 for st in out.steps if st.stage == 1) >= max_steps:
+            return  # the search has tried as many sets as one run may
         trial = Key(kept_units | set(node.units))
         if not kept and own is not None:
             got = Got(stage1[nid], own.usd_saved, own.saves)  # the one-node set is its own leave-one-out answers
@@ -234,7 +238,7 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
 
 
 def _sequence(out: Outcome, tree: Tree, key: dict[str, Key], n: int, margin: float, static_usd: Mapping[str, float],
-              worth: set[str], rejected: frozenset[str]):
+              worth: set[str], rejected: frozenset[str], max_steps: int):
     """Nested sets on every case at 97.5% each: removable nodes first, then every other unit worth testing."""
     cases = tuple(range(n))
     tops = [v for v in rejected if not any(a in rejected for a in tree.covering(v)[1:])]
@@ -242,6 +246,7 @@ def _sequence(out: Outcome, tree: Tree, key: dict[str, Key], n: int, margin: flo
     covered = {u for v in order for u in tree.nodes[v].units}
     leaves = [leaf.id for leaf in tree.leaves() if leaf.id in worth and not set(leaf.units) <= covered]
     order += sorted(leaves, key=lambda v: (-static_usd.get(v, 0.0), tree.nodes[v].line, v))
+    order = order[:max_steps]
     removed: set[int] = set()
     for nid in order:
         removed |= set(tree.nodes[nid].units)

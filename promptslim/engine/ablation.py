@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from promptslim import limits
 from promptslim.caveats import margin_line
 from promptslim.cost.figure import traffic_warnings
 from promptslim.decide import power_plan
@@ -69,6 +70,10 @@ def ablate(request: AblateRequest, events: Events = silent) -> Ablation:
     setup = prepare(request, candidates=[m for s in strategies for m in getattr(s, "models", ())], events=events)
     notify(setup)
     strategies = [s.prepare(setup) if hasattr(s, "prepare") else s for s in strategies]
+    # each unit (the tree: each node it plans to test) is a variant of its own: bounded before any variant is built
+    removal = strategies[0]
+    tested = removal.plan.levels.tested if isinstance(removal, RemoveTree) and removal.plan else setup.template.candidates
+    limits.check_units(len(tested), setup.template.rel)
     plan = setup.plan(planned(setup.template.source, strategies))
     extra = getattr(strategies[0], "extra_plan", None)  # the tree's nodes, estimated without rendering them
     if extra:

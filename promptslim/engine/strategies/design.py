@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from promptslim import limits
 from promptslim.decide import min_cases_unchanged, power_plan
 from promptslim.engine.strategies.leave_one_out import RemoveUnits
 from promptslim.engine.strategies.tree import DEPTH_NAMES, RemoveTree, TreeDesign
@@ -65,6 +66,9 @@ class ChooseDesign:
         tree_n = plan.facts().cases_unchanged_section
         if not plan.applicable:
             return "flat", "the prompt has fewer than two sections to test"
+        limit = limits.current().max_units
+        if k > limit:
+            return "tree", f"{k:,} units are more than flat may test one by one (max_units {limit:,})"
         flat_ok, tree_ok = n >= flat_n, plan.can_decide()
         if tree_ok and not flat_ok:
             return "tree", (f"a unit that changes no answer needs {flat_n} cases under flat, a section {tree_n}; "

@@ -13,7 +13,7 @@ import difflib
 import statistics
 from dataclasses import dataclass, field
 
-from promptslim import paths
+from promptslim import limits, paths
 from promptslim.cost.design import DesignCost, Rates, design_cost
 from promptslim.cost.figure import NOT_INCLUDED, Output, cost_of
 from promptslim.cost.payback import not_worth_text, worth_testing
@@ -192,7 +192,8 @@ class _Run:
         plan, trial = self.plan, self.trial
         n = len(self.ev.evalset.cases)
         static = {x: plan.rates.saves_per_call(plan.tokens[x]) for x in plan.tree.nodes}
-        gen = procedure(plan.tree, plan.alloc, n, trial.margin, static, plan.worth, plan.reasons())
+        gen = procedure(plan.tree, plan.alloc, n, trial.margin, static, plan.worth, plan.reasons(),
+                        max_steps=limits.current().max_units)
         ask = next(gen)
         while True:
             todo = [(k, idx) for k, idx in ask.runs if (k, idx) not in self.results]
