@@ -62,7 +62,9 @@ def main() -> None:
             (root / "prompts" / "p.j2").write_text(source)
             (root / "evalsets" / "p.yaml").write_text(evalset)
             size = (root / "evalsets" / "p.yaml").stat().st_size
-            seconds, code, line = run(root, env, command, "prompts/p.j2")
+            # max_units bounds the flat design, which tests every unit (the tree bounds its own nodes: tree_bench.py)
+            design = ("--design", "flat") if command == "ablate" else ()
+            seconds, code, line = run(root, env, command, "prompts/p.j2", *design)
             print(f"{label}: {seconds:.1f} s, exit {code} (eval set {size / 1e6:.1f} MB) — {line}")
         assert server.calls == 0
 
