@@ -206,15 +206,23 @@ def worth(p: Planted, n: int, usd: dict[str, float]) -> set[str]:
             if worth_testing(usd[nid] * CALLS_PER_MONTH, n * CALL_USD, PAYBACK_MONTHS)}
 
 
+VARIANT = {"rank": True, "reserve_always": 0.0, "clean_first": True}  # the alternatives a flag measures
+
+
 def run_tree(p: Planted, a: Answers, rho: float) -> tuple[dict, H.Levels]:
     usd = static_usd(p)
     good = worth(p, a.n, usd)
     parents = {nid: node.parent for nid, node in p.tree.nodes.items()}
-    levels = H.choose_levels(parents, good, usd, a.n, MARGIN, rho=rho)
+    levels = H.choose_levels(parents, good, usd, a.n, MARGIN, rho=rho, rank=VARIANT["rank"])
     tested = set(levels.tested)
     alloc = H.allocate({x: parents[x] for x in levels.tested}, levels.rho)
+    if VARIANT["reserve_always"] and not levels.rho:  # the reserve kept back even where the descent cannot decide
+        alloc = H.Allocation(alloc.shape, {k: w * (1 - VARIANT["reserve_always"]) for k, w in alloc.weights.items()},
+                             VARIANT["reserve_always"])
     a.run((), range(a.n))  # the baseline
-    gen = procedure(p.tree, alloc, a.n, MARGIN, usd, good, levels.skipped)
+    gen = procedure(p.tree, alloc, a.n, MARGIN, usd, good, {**levels.skipped, **{x: "payback" for x in p.tree.nodes
+                                                                                  if x not in good}},
+                    clean_first=VARIANT["clean_first"])
     ask = next(gen)
     while True:
         got = {}
@@ -321,7 +329,13 @@ def main() -> None:
     parser.add_argument("--scenarios", default="sections,none,boundary")
     parser.add_argument("--rho", type=float, default=H.RHO)
     parser.add_argument("--plan", action="store_true", help="only time the plan of a 1,000-unit template")
+    parser.add_argument("--no-rank", action="store_true", help="alternative: every section at α/R even when R > α/0.95^N")
+    parser.add_argument("--reserve-always", type=float, default=0.0,
+                        help="alternative: keep this share of α back for the descent even where it cannot decide")
+    parser.add_argument("--kept-order", action="store_true",
+                        help="alternative: stage 2 verifies the search's set in the order kept")
     args = parser.parse_args()
+    VARIANT.update(rank=not args.no_rank, reserve_always=args.reserve_always, clean_first=not args.kept_order)
     if args.plan:
         for n in (100, 200):
             took, line = plan_time(1000, n)

@@ -84,7 +84,7 @@ Runs = Generator[Ask, Mapping[tuple[Key, tuple[int, ...]], Got], Outcome]
 
 def procedure(tree: Tree, alloc: Allocation, n: int, margin: float, static_usd: Mapping[str, float],
               worth: set[str], skipped: Mapping[str, str], two_stage: bool = True, alpha: float = ALPHA,
-              max_steps: int = 300) -> Runs:
+              max_steps: int = 300, clean_first: bool = True) -> Runs:
     """The whole tree design (see the module docstring); `static_usd` is each node's $/call saving from its input
     tokens alone, `worth` the nodes that can pay for a test, `skipped` why the plan leaves nodes untested,
     `max_steps` how many new sets the slim prompt may try (max_units: each is a variant of its own)."""
@@ -132,7 +132,8 @@ def procedure(tree: Tree, alloc: Allocation, n: int, margin: float, static_usd: 
     _untested(out, tree, decided.rejected)
     out.split = out.adaptive and split_slim(n, margin, alpha)
     if out.split:
-        yield from _search_and_verify(out, tree, key, first, rest, margin, static_usd, worth, stage1, alpha, max_steps)
+        yield from _search_and_verify(out, tree, key, first, rest, margin, static_usd, worth, stage1, alpha, max_steps,
+                                      clean_first)
     else:
         yield from _sequence(out, tree, key, n, margin, static_usd, worth, decided.rejected, max_steps)
     return out
@@ -184,7 +185,7 @@ def _covered(units: frozenset[int], kept: set[int]) -> bool:
 
 def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tuple[int, ...], rest: tuple[int, ...],
                        margin: float, static_usd: Mapping[str, float], worth: set[str],
-                       stage1: dict[str, list[float]], alpha: float, max_steps: int):
+                       stage1: dict[str, list[float]], alpha: float, max_steps: int, clean_first: bool):
     """Stage-1 search down the tree, then prefixes of what it kept verified on stage 2 (decide.ladder)."""
     kept: list[str] = []
     kept_units: set[int] = set()
@@ -226,7 +227,8 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
         yield from visit(root)
     # stage 2 verifies the cleanest parts first: a node that cost the set some quality on stage 1 comes last, so if it
     # is the one that breaks the set it takes only the last prefix with it (a stage-1 rule: stage 2 is untouched)
-    kept.sort(key=lambda nid: (round(drop[nid], 12) > 0, drop[nid], -static_usd.get(nid, 0.0)))
+    if clean_first:  # (False: in the order kept, for benchmarks/tree_bench.py --kept-order)
+        kept.sort(key=lambda nid: (round(drop[nid], 12) > 0, drop[nid], -static_usd.get(nid, 0.0)))
     for size in ladder(len(kept)):
         removed = Key(u for nid in kept[:size] for u in tree.nodes[nid].units)
         got = (yield Ask(((removed, rest),), "slim (stage 2)"))[(removed, rest)]

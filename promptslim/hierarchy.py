@@ -176,7 +176,7 @@ class Levels:
 
 
 def choose_levels(tree_parents: Mapping[str, str | None], worth: Iterable[str], saving: Mapping[str, float], n: int,
-                  margin: float, alpha: float = ALPHA, max_depth: int = 3, rho: float = RHO) -> Levels:
+                  margin: float, alpha: float = ALPHA, max_depth: int = 3, rho: float = RHO, rank: bool = True) -> Levels:
     """Which nodes get α, before any data (so the choice costs no validity).
 
     - Only nodes `worth` testing (they can pay for their test) and whose parent is tested.
@@ -197,7 +197,7 @@ def choose_levels(tree_parents: Mapping[str, str | None], worth: Iterable[str], 
     floor_p = unchanged_p(n, margin)
     k = math.floor(alpha / floor_p)
     skipped: dict[str, str] = {}
-    if 1 <= k < len(tops):
+    if rank and 1 <= k < len(tops):  # (rank=False: every section at α/R, for benchmarks/tree_bench.py --no-rank)
         skipped.update({x: "rank" for x in tops[k:]})
         tops = tops[:k]
     chosen = set(tops)
