@@ -34,6 +34,7 @@ from typing import Iterable, Mapping
 
 from promptslim.decide import ALPHA
 
+METHOD = "tree-closed-weighted-bonferroni"  # names the procedure in ablation.json's `method`
 RHO = 0.5  # share of α set aside for the descent when it can decide anything at this N (benchmarks/tree_bench.py)
 
 

@@ -11,6 +11,7 @@ from promptslim.cli import app
 from promptslim.engine.requests import AblateRequest
 from promptslim.engine.setup import prepare
 from promptslim.engine.strategies.tree import plan_design
+from promptslim.hierarchy import cases_unchanged
 from promptslim.results.readback import read_ablation
 
 RULES = {"Tone": ["Be kind to people.", "Stay calm always.", "Use plain words.", "Avoid long words."],
@@ -95,6 +96,9 @@ def test_without_traffic_nothing_is_ruled_out_and_the_plan_says_so(make_repo, fa
     assert "tree: no calls_per_month — no node is ruled out as not worth testing" in result.stderr
     data = json.loads(open("reports/p/ablation.json", encoding="utf-8").read())
     assert data["tree"]["traffic"] is False and data["tree"]["not_worth_testing"] == 0
+    # 0.95^30 = 0.21: the three harmless sections stay inconclusive, and what would settle them is said
+    assert data["inconclusive_hint"].startswith("3 of 4 tested nodes are inconclusive at 30 cases")
+    assert f"about {cases_unchanged(0.05 / 4, 0.05)} cases" in data["inconclusive_hint"]  # 86: Holm's first step
 
 
 def test_max_cost_caps_the_descent_and_the_plan_and_report_say_what_is_left_untested(make_repo, fake):

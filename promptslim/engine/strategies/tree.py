@@ -26,8 +26,9 @@ from promptslim.engine.strategies.leave_one_out import (Proposal, Removal, UnitR
                                                         unverified)
 from promptslim.engine.trial import State, Trial, Variant, bounds, paired
 from promptslim.errors import PromptslimError
+from promptslim.hierarchy import METHOD as TREE_METHOD
 from promptslim.hierarchy import Allocation, Levels, allocate, cases_unchanged, choose_levels, unchanged_p
-from promptslim.results import Power, SideErrors, SlimFinding, SlimStep, Verdict
+from promptslim.results import AblationRun, Power, SideErrors, SlimFinding, SlimStep, Verdict
 from promptslim.results.tree import NodeFinding, TreePlanFacts, TreeSection
 from promptslim.template.tree import Tree, build_tree, without
 from promptslim.tokens import count_text
@@ -132,6 +133,28 @@ def plan_design(ev: Evaluator, margin: float, budget: float | None = None, max_d
     levels.skipped.update({x: "budget" for x in capped})
     alloc = allocate({x: parents[x] for x in levels.tested}, levels.rho)
     return TreeDesign(tree, rates, tokens, worth, levels, alloc, cost, flat, margin, uncapped, capped, months)
+
+
+@dataclass(frozen=True)
+class TreeRemoval(Removal):
+    """The removal's section of a tree run: what would settle it speaks of the nodes it tested."""
+
+    def inconclusive_hint(self, n: int, repeats: int, run: AblationRun) -> str | None:
+        nodes = [x for s in self.sections if isinstance(s, TreeSection) for x in s.nodes if x.tested]
+        open_nodes = [x for x in nodes if x.verdict == Verdict.INCONCLUSIVE]
+        if not open_nodes:
+            return None
+        power = self.power
+        text = f"{len(open_nodes)} of {len(nodes)} tested nodes are inconclusive at {n} cases"
+        if power.min_detectable_margin is not None:
+            text += f" (smallest margin this run could detect with 80% power: {power.min_detectable_margin:.3f})"
+        target = max(power.min_cases_unchanged, power.cases_for_80pct_power or 0)
+        if target <= n:
+            return text + "; their score deltas sit near −margin: more cases of the same kind will not settle them"
+        per_call_usd = run.usd / run.calls if run.calls else 0.0
+        calls = (1 + len(nodes)) * target * repeats * (2 if run.usd_judge else 1)
+        return text + (f"; about {target} cases in a new, larger eval set would settle the sections (and let the plan "
+                       f"descend further): ~{calls:,} calls, ~${per_call_usd * calls:.2f} at this run's rates")
 
 
 class RemoveTree:
@@ -249,7 +272,7 @@ class _Run:
                                             tofile=self.slim_path or "slim.j2"))
         n = len(ev.evalset.cases)
         section = TreeSection(design="tree", tree=plan.facts(), nodes=self.nodes(out, tested, set(proposal.removed)))
-        return Removal(units=[unit_finding(r) for r in units], slim=self.slim_finding(proposal, out),
+        return TreeRemoval(units=[unit_finding(r) for r in units], slim=self.slim_finding(proposal, out),
                        power=self.power(out, n), method=self.method(out), warnings=cache_warnings(trial, units, proposal),
                        slim_source=slim_source, diff=diff,
                        unchanged_open=any(r.verdict == "inconclusive" and r.decision.sd == 0 for r in units),
@@ -344,7 +367,8 @@ class _Run:
                 "verified on the stage-2 cases alone at 95% each, first failure stops" if out.split else
                 "slim prompt = fixed sequence of nested sets on every case at 97.5% each (removable nodes by $ saved, "
                 "then every other unit worth testing by the $ its input tokens save), first failure stops")
-        return (f"{METHOD} over the prompt's tree: the same per-node p-value as leave-one-out; familywise 5% over every "
+        return (f"{TREE_METHOD}+{METHOD}: the prompt's tree, the same per-node p-value as leave-one-out; familywise 5% "
+                f"over every "
                 f"node by a closed test with weighted Bonferroni local tests (graphical step-down): "
                 f"{len(plan.sections)} sections share {1 - plan.levels.rho:.0%} of α (Holm among them), the "
                 f"{len(plan.levels.tested) - len(plan.sections)} nodes below them {plan.levels.rho:.0%}; a removable "
