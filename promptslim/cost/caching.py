@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from collections import Counter
 from typing import Sequence
 
-from promptslim.tokens import encoding_for, get_encoding
+from promptslim.tokens import encode, encoding_for, get_encoding
 
 Message = dict[str, str]
 SECONDS_PER_MONTH = 30 * 24 * 3600
@@ -84,12 +84,12 @@ def genai_write_multiplier(model: str) -> float | None:
 
 def request_tokens(messages: Sequence[Message], model: str) -> list[int]:
     """A chat request as one token sequence, position for position as `count_messages` counts it."""
-    encoding = get_encoding(encoding_for(model)[0])
+    name = encoding_for(model)[0]
     out: list[int] = []
     for message in messages:
         out.extend(_FRAME)
         for value in message.values():
-            out.extend(encoding.encode(value, disallowed_special=()))
+            out.extend(encode(value, name))
     return out
 
 
