@@ -84,6 +84,16 @@ def test_pinned_units_belong_to_no_node():
     assert tree.frames["s1"] == ()  # a pinned unit stays, so does its heading
 
 
+def test_an_author_group_is_one_unit_of_the_tree():
+    tpl, tree = tree_of("## A\n{# promptslim: unit #}\n- One.\n- Two.\n{# promptslim: end #}\n- Three.\n\n"
+                        "## B\n- Other.\n- More.\n", "prompts/p.j2")
+    group = next(u for u in tpl.units if "One." in u.text)
+    assert "Two." in group.text
+    section = tree.nodes[tree.roots[0]]
+    assert section.units == (group.id, next(u.id for u in tpl.units if "Three." in u.text))
+    assert f"u{group.id}" in section.children
+
+
 def test_a_section_removed_whole_takes_its_heading_and_tags_with_it():
     tpl, tree = tree_of(MARKDOWN + "\n<format>\n- Use bullets.\n- Be short.\n</format>\n")
     tone = tree.nodes[tree.roots[1]]

@@ -23,3 +23,27 @@ def test_at_100_binary_cases_the_tree_finds_whole_harmless_sections_for_a_fracti
 def test_where_no_section_is_harmless_the_tree_costs_no_more_than_flat():
     r = tree_bench.cell(60, "binary", 100, "none", reps=4, rho=tree_bench.H.RHO, rng=np.random.default_rng(2))
     assert r["fwer tree"] == 0 and r["calls"] <= 1.1
+
+
+def _bench(*args: str) -> str:
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(Path(tree_bench.__file__)), *args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_readmes_benchmark_command_prints_a_row_per_cell():
+    out = _bench("--quick", "--reps", "2")
+    rows = [line.split() for line in out.splitlines() if line.startswith("   60 ")]
+    assert [(r[2], r[3], r[4]) for r in rows] == [(k, "100", s) for k in ("binary", "judge")
+                                                  for s in ("sections", "none", "boundary")]
+
+
+def test_readmes_plan_timing_command_prints_both_designs_for_a_1000_unit_prompt():
+    """The timing itself is a figure README quotes, not asserted here; that the real command plans both designs is."""
+    out = _bench("--plan")
+    assert out.count("plan of a 1,000-unit template") == 2
+    assert out.count("design: tree (1,000 units are more than flat may test one by one (max_units 300))") == 2
+    assert "flat leave-one-out: 1002 variants, 100,200 target calls" in out
