@@ -32,12 +32,12 @@ from promptslim.llm.runner import Runner
 from promptslim.numfmt import signed
 from promptslim.paths import reports_dir
 from promptslim.prcheck import changes, trust
-from promptslim.prcheck.sides import Target, load, prompt_diff
+from promptslim.prcheck.sides import Target, load, prompt_diff, review_notes
 from promptslim.results import (CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange, EvalsetChanges,
                                 Gates, HeadCases, Quality, UsdPerMtok)
 from promptslim.results.models import ModelsSection
 from promptslim.results.readback import static_output
-from promptslim.template.load import Message
+from promptslim.template.load import Message, template_name
 from promptslim.tokens import count_messages
 
 
@@ -79,12 +79,15 @@ def check(request: CheckRequest, events: Events = silent, root: Path | None = No
         check_candidates(list(o.also_models), models.model, option="check: --also-model")
     price = price_for(models.price_model, config)
     targets = [load(change, root, sha, config) for change in changed]
+    review_notes(targets, config, head_config)
     rec = _evaluate(targets, config, models, price, o, events) if not o.no_eval and any(t.graded for t in targets) \
         else None
     run = CheckRun(calls=rec.calls, cache_hits=rec.cache_hits, usd=rec.usd, facts=rec.facts) if rec else None
     gates = Gates(margin=config.margin, fail_on_cost_increase=o.fail_on_cost_increase,
                   allow_missing_evalset=o.allow_missing_evalset, require_noninferior=o.require_noninferior)
-    rows = [_row(t, price, models, gates, _base_output(t, root, sha)) for t in targets]
+    outputs = [_base_output(t, root, sha) for t in targets]
+    rows = [_row(t, price, models, gates, static) for t, static in zip(targets, outputs)]
+    skipped = list(dict.fromkeys(o.warning for o in outputs if o is not None and o.warning))
     sources = {side.tokens_source for r in rows for side in (r.base, r.head) if side}
     tokens_source = "estimated" if "estimated" in sources or not sources else (
         "server-reported" if "server-reported" in sources else "exact")
@@ -94,7 +97,7 @@ def check(request: CheckRequest, events: Events = silent, root: Path | None = No
         price_model=models.price_model, price_source=price.source,
         prices=rec.prices if rec else price_facts(price, None), tokens_source=tokens_source,
         tokens_note=tokens_note(tokens_source, models.price_model, models.local),
-        warnings=rec.warnings if rec else [],
+        warnings=(rec.warnings if rec else []) + skipped,
         usd_per_mtok=UsdPerMtok(input=price.input, cached_input=price.cached_input, output=price.output),
         restricted_to=sorted(o.templates) if o.templates else None, gates=gates, templates=rows,
         failed=any(r.failed for r in rows), run=run,
@@ -224,13 +227,22 @@ def _quality(base_res: VariantResult, head_res: VariantResult, margin: float) ->
 def _base_output(t: Target, root: Path, sha: str) -> Output | None:
     """Static output tokens for both sides: the base revision's own ablation of the base text, read from git.
 
-    Never the checkout's reports/: a pull request must not set the cost figure its own gate compares.
+    Never the checkout's reports/: a pull request must not set the cost figure its own gate compares. A base
+    report that cannot be believed (a symlink in git, a forged figure) is left out with a warning.
     """
     if t.base is None:
         return None
-    text = show(root, sha, f"{reports_dir(t.name)}/ablation.json")
-    found = static_output(root, t.name, t.base.source, text or "")
-    return Output(found.tokens, found.basis, found.note + " (the base's, assumed for both sides)") \
+    name = template_name(t.base_path) if t.base_path else t.name  # the base's ablation is filed under its own name
+    rel = f"{reports_dir(name)}/ablation.json"
+    try:
+        text = show(root, sha, rel)
+    except InputError as exc:
+        return Output(0.0, NOT_INCLUDED, "not included (its ablation.json was skipped)", f"{exc.message} — skipped")
+    if text is None:
+        return Output(0.0, NOT_INCLUDED, "not included (no measured answers for this template text yet — "
+                                         "run promptslim eval or ablate)")
+    found = static_output(root, name, t.base.source, text)
+    return replace(found, note=found.note + " (the base's, assumed for both sides)") \
         if found.basis != NOT_INCLUDED else found
 
 
@@ -270,7 +282,7 @@ def _row(t: Target, price: Price, models: Models, gates: Gates, static: Output |
         also_models=t.also.models if t.also else None, cheaper_model=also.model if also else None,
         cheaper_model_usd_per_month_saved=also.usd_per_month_saved if also else None,
         evalset_revision=t.evalset_revision, evalset_changes=_changes(t, t.new_cases_result),
-        margin=margin, margin_source=t.settings.margin.source,
+        margin=margin, margin_source=t.settings.margin.source, review_note=t.review_note,
     )
 
 

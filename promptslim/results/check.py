@@ -90,7 +90,7 @@ class CheckRow(JsonRecord):
 
     template: str
     base_path: str | None
-    status: str  # added | modified | renamed | deleted
+    status: str  # added | modified | renamed | copied | deleted
     name: str
     evalset: str | None
     evalset_note: str | None
@@ -118,6 +118,8 @@ class CheckRow(JsonRecord):
     # the margin that decided this row's quality: the template's own when the base config sets one, else Gates.margin
     margin: float | None = None
     margin_source: str = ""
+    # how a renamed, copied or replacing template was matched to the base, for the reviewer
+    review_note: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
