@@ -182,23 +182,22 @@ def _sequence_slim(d: Draw, decisions: list, usd: list[float]) -> tuple[list[int
 
 
 def _split_slim(d: Draw, usd: list[float]) -> tuple[list[int], float]:
-    """Search on stage 1, verify prefixes on stage 2 at 95% (promptslim.decide's split design)."""
+    """Search on a quarter of the cases, verify prefixes on the rest at 95% (promptslim.decide's split design)."""
     n, k = d.n, len(d.effects)
-    s1 = D.stage_one_indices(n)
-    s2 = [i for i in range(n) if i not in set(s1)]
+    s1, s2 = D.search_indices(n), D.verify_indices(n)
     stage1 = [list(d.loo[u][s1] - d.base[s1]) for u in range(k)]
     pool = D.search_pool(stage1, [True] * k, usd, MARGIN)
     kept: list[int] = []
     runs = 0.0
     for j in pool:
         scores = d.slim(kept + [j])
-        runs += 0.5 if kept else 0.0  # a half-set run; the one-unit set is its leave-one-out answers
+        runs += len(s1) / n if kept else 0.0  # a quarter run; the one-unit set is its leave-one-out answers
         if D.search_keeps(list(scores[s1] - d.base[s1]), MARGIN):
             kept.append(j)
     shipped: list[int] = []
     for size in D.ladder(len(kept)):
         scores = d.slim(kept[:size])
-        runs += 0.5
+        runs += len(s2) / n
         if not D.slim_step(list(scores[s2] - d.base[s2]), MARGIN, D.ALPHA)[0]:
             break
         shipped = kept[:size]
@@ -412,7 +411,7 @@ def main() -> None:
     print("fwer = P(any unit with effect ≤ −margin called removable) (units: the worse of the all-at-−margin and mixed "
           "sets); slim wrong = a verified slim prompt whose true loss is ≥ margin, per set; calls = target + judge "
           "calls of the leave-one-out design as a share of the fixed exhaustive design's (mix); slim runs = extra "
-          "eval-set runs for the slim prompt (mix; a run on one stage counts half)")
+          "eval-set runs for the slim prompt (mix; a run on part of the cases counts as that share)")
     rng = np.random.default_rng(args.seed)
     if args.only in (None, "units"):
         unit_table(args, rng)

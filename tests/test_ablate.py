@@ -49,15 +49,16 @@ SOURCE = "".join(line + "\n" for line in LINES)
 UNITS = {1: PREAMBLE, 2: POLITE, 3: BONJOUR, 4: MERCI_END, 5: MERCI_FINISH, 6: SHORT}
 K = len(UNITS)
 # Two stages: the baseline on all N cases, every variant on the even half, then every variant but BONJOUR (keep at
-# the interim look) on the odd half. Then the slim prompt (issue 28: N/2 = 20 cases can verify an unchanged set at
-# margin 0.25, so the eval set is split): the search on the even half tries the four money-saving units that look
-# harmless there one at a time — the first is its own leave-one-out answers (no call), dropping both MERCI rules
-# fails and is skipped — three half runs; the odd half then verifies the three kept units as prefixes of 1, 2 and 3
-# (the one-unit prefix is a leave-one-out prompt already answered: cache hits), two half runs.
+# the interim look) on the odd half. Then the slim prompt (issue 28: the 30 cases outside the search's quarter can
+# verify an unchanged set at margin 0.25, so the eval set is split): the search on every fourth case (10) tries the
+# four money-saving units that look harmless there one at a time — the first is its own leave-one-out answers (no
+# call), dropping both MERCI rules fails and is skipped — three quarter runs; the other 30 cases then verify the
+# three kept units as prefixes of 1, 2 and 3 (the one-unit prefix is a leave-one-out prompt already answered: cache
+# hits), two runs on those 30.
+SEARCH, VERIFY = N // 4, N - N // 4
 SEARCH_RUNS, VERIFY_RUNS = 3, 2
-SLIM_RUNS = SEARCH_RUNS + VERIFY_RUNS  # new prompts, each on half the cases
-SLIM_HITS = N // 2
-FULL_RUN_CALLS = N + K * N // 2 + (K - 1) * N // 2 + SLIM_RUNS * N // 2
+SLIM_HITS = VERIFY
+FULL_RUN_CALLS = N + K * N // 2 + (K - 1) * N // 2 + SEARCH_RUNS * SEARCH + VERIFY_RUNS * VERIFY
 ALPHA = 0.05
 
 SHOPS = ["Acme", "Globex", "Initech", "Umbrella"]
@@ -304,12 +305,12 @@ def test_the_combined_check_catches_the_interaction(planted):
     assert UNITS[merci_dropped(planted.data)] not in planted.files["slim.j2"]
     md = planted.files["ablation.md"]
     assert re.search(rf"Restored: {put_back}\b", md)
-    # the search tried the set without both rules on the even half; every one of its answers lacked MERCI, and the
-    # set was skipped, never verified on the odd half
+    # the search tried the set without both rules on its quarter; every one of its answers lacked MERCI, and the
+    # set was skipped, never verified on the other cases
     both_gone = [r for r in planted.requests if "MERCI" not in r["messages"][0]["content"]]
-    assert len(both_gone) == N // 2
-    stage1 = {CASES[i]["input"] for i in range(0, N, 2)}  # every other case, from the first
-    assert {r["messages"][-1]["content"] for r in both_gone} == stage1
+    assert len(both_gone) == SEARCH
+    searched = {CASES[i]["input"] for i in range(0, N, 4)}  # every other stage-1 case: every fourth, from the first
+    assert {r["messages"][-1]["content"] for r in both_gone} == searched
     search = [st for st in slim["steps"] if st["stage"] == 1]
     assert [st["verified"] for st in search].count(False) == 1 and 4 in search[-1]["removed"] + search[-2]["removed"]
 
@@ -364,9 +365,9 @@ def test_slim_and_run_figures(planted):
     saved = usd_per_call(base_in, base_out) - usd_per_call(slim_in, slim_out)
     assert slim["usd_per_month_saved"] == pytest.approx(saved * CPM)
     assert slim["score_delta"] == 0.0
-    # verified on the odd half alone (the cases that chose nothing), one-sided 95%: the exact bound on 20 zeros
-    room = exact_room(N // 2, ALPHA)
-    assert slim["ci"] == pytest.approx([-room, room], abs=1e-6) and slim["n"] == N // 2
+    # verified on the 30 cases the search did not look at, one-sided 95%: the exact bound on 30 zeros
+    room = exact_room(VERIFY, ALPHA)
+    assert slim["ci"] == pytest.approx([-room, room], abs=1e-6) and slim["n"] == VERIFY
     assert [st["stage"] for st in slim["steps"]] == [1] * 4 + [2] * 3
     run = data["run"]
     assert run["calls"] == FULL_RUN_CALLS == len(planted.requests)
@@ -411,7 +412,7 @@ def test_markdown_headline(planted):
     slim_in, slim_out = figures(source_without(*expected_removed(planted.data)))
     saved = base_in - slim_in
     pct = round(saved / base_in * 100)
-    half = exact_room(N // 2, ALPHA)
+    half = exact_room(VERIFY, ALPHA)
     dollars = round((usd_per_call(base_in, base_out) - usd_per_call(slim_in, slim_out)) * CPM)
     expected = (f"remove 3 of {K} instructions: {MINUS}{saved:.0f} tokens/call ({MINUS}{pct}%), "
                 f"quality 0.000 [{MINUS}{half:.3f}, +{half:.3f}], {MINUS}${dollars}/month")

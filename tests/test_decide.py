@@ -8,8 +8,9 @@ import random
 import pytest
 
 from promptslim.decide import (check_outcome, decide_units, holm_levels, interim, interim_all, ladder,
-                               min_cases_unchanged, min_detectable_regression, ni_lower, ni_pvalue, search_keeps,
-                               search_pool, slim_order, slim_sizes, split_slim, upper)
+                               min_cases_unchanged, min_detectable_regression, ni_lower, ni_pvalue, search_indices,
+                               search_keeps, search_pool, slim_order, slim_sizes, split_slim, upper,
+                               verify_indices)
 from promptslim.stats import binom_cdf, mean_ci
 
 MARGIN = 0.05
@@ -208,7 +209,7 @@ def test_a_check_that_sees_every_case_get_worse_fails_and_names_what_it_could_de
     assert q["outcome"] == "likely-regression" and q["delta"] == pytest.approx(-0.3)
     assert q["min_detectable"] > 0.1  # equal deltas have no spread: a −0.10 pass/fail regression's spread stands in
     assert min_detectable_regression(0.1, 50, MARGIN) == pytest.approx(
-        max(MARGIN + 0.8416 * 0.1 / 50 ** 0.5, (1.6766 + 0.8416) * 0.1 / 50 ** 0.5), rel=1e-3)
+        max(MARGIN + 0.8416 * 0.1 / 50 ** 0.5, (1.7878 + 0.8416) * 0.1 / 50 ** 0.5), rel=1e-3)
 
 
 def test_the_check_flags_a_tenth_worse_at_fifty_cases_and_rarely_a_harmless_change():
@@ -223,12 +224,13 @@ def test_the_check_flags_a_tenth_worse_at_fifty_cases_and_rarely_a_harmless_chan
         assert false / REPS <= 0.05 + TOL, (n, sd)
 
 
-def test_the_slim_prompt_is_searched_on_stage_one_and_verified_on_stage_two_when_stage_two_can_verify():
-    # stage 2 alone must be able to verify a set that changes nothing: (1 − margin)^(N/2) ≤ 5%
-    assert not split_slim(100, MARGIN) and split_slim(118, MARGIN)  # 59 stage-2 cases: 0.95^59 = 0.048
-    assert not split_slim(40, 0.10) and split_slim(58, 0.10)
+def test_the_slim_prompt_is_searched_on_a_quarter_and_verified_on_the_rest_when_the_rest_can_verify():
+    assert search_indices(12) == [0, 4, 8] and verify_indices(12) == [1, 2, 3, 5, 6, 7, 9, 10, 11]
+    # the rest alone must be able to verify a set that changes nothing: (1 − margin)^(3N/4) ≤ 5%
+    assert not split_slim(78, MARGIN) and split_slim(79, MARGIN)  # 59 verifying cases: 0.95^59 = 0.048
+    assert not split_slim(38, 0.10) and split_slim(39, 0.10)
     assert not split_slim(19, 0.9)  # too few cases for two stages at all
-    # the search's pool: money-saving units whose own stage-1 deltas hold within half the margin, by $ saved
+    # the search's pool: money-saving units whose own deltas there hold within half the margin, by $ saved
     stage1 = [[0.0] * 10, [-1.0] * 10, [0.0] * 9 + [-0.2], [0.0] * 10, [-0.5] + [0.0] * 9]
     assert search_keeps(stage1[2], MARGIN) and not search_keeps(stage1[4], MARGIN)
     assert search_pool(stage1, [True, True, True, False, True], [1.0, 9.0, 3.0, 5.0, 4.0], MARGIN) == [2, 0]

@@ -74,9 +74,9 @@ class SideErrors(JsonRecord):
 class SlimStep(JsonRecord):
     """One test of the slim sequence: the units removed together, its bounds, and whether it held.
 
-    `stage` (issue 28) when the eval set is split: 1 = the search on the stage-1 cases (`verified` then means the
-    search kept the set; nothing is claimed from it), 2 = the verification on the held-out stage-2 cases. Absent
-    when every step ran on every case."""
+    `stage` (issue 28) when the eval set is split: 1 = the search on a quarter of the cases (`verified` then means
+    the search kept the set; nothing is claimed from it), 2 = the verification on the other cases. Absent when every
+    step ran on every case."""
 
     removed: list[int]
     ci: list[float] | None

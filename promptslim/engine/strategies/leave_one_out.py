@@ -18,8 +18,8 @@ from promptslim import paths
 from promptslim.cost.caching import crosses_cliff, rule_for
 from promptslim.cost.figure import cost_of, layout_hint, measured
 from promptslim.decide import (ALPHA, METHOD, MIN_TWO_STAGE, UnitDecision, cases_for_power, decide_units, detectable,
-                               interim_all, ladder, min_cases_unchanged, search_keeps, search_pool, slim_order,
-                               slim_sizes, slim_step, split_slim, stage_one_indices)
+                               interim_all, ladder, min_cases_unchanged, search_indices, search_keeps, search_pool,
+                               slim_order, slim_sizes, slim_step, split_slim, stage_one_indices, verify_indices)
 from promptslim.engine.evaluator import CaseResult, Summary, VariantResult
 from promptslim.engine.record import variant_facts
 from promptslim.engine.setup import Prepared
@@ -311,17 +311,16 @@ class LeaveOneOut:
         return _proposal(best, steps, findings)
 
     async def _split(self, trial: Trial, findings: list[UnitResult]) -> Proposal:
-        """Search on the stage-1 cases (drop units that look harmful, skip one that breaks the set built so far),
-        then verify prefixes of what it kept on the stage-2 cases, which chose nothing, at 95% each."""
+        """Search on a quarter of the cases (drop units that look harmful, skip one that breaks the set built so far),
+        then verify prefixes of what it kept on the other cases, which chose nothing, at 95% each."""
         ev, n = trial.ev, len(trial.ev.evalset.cases)
-        first = stage_one_indices(n)
-        rest = [i for i in range(n) if i not in set(first)]
+        first, rest = search_indices(n), verify_indices(n)
         kept, runs, steps = await self._search(trial, findings, first)
         best = Proposal(trial.baseline, [], [], [0.0] * len(rest), Verdict.INCONCLUSIVE, 0.0, 0.0, [])
         base2 = ev.summarize(trial.baseline_on(rest), source=self.template.source)
         for size in ladder(len(kept)):
             removed = sorted(findings[x].unit.id for x in kept[:size])
-            trial.tick(f"slim ({size} unit{'s' if size > 1 else ''}, stage 2)", len(rest))
+            trial.tick(f"slim ({size} unit{'s' if size > 1 else ''}, verification)", len(rest))
             variant = Variant(f"slim {size}", self.template.without(set(removed)), removes=frozenset(removed))
             held_out = list((await trial.run(variant, rest)).cases)
             deltas, errors = paired(held_out, trial.baseline_on(rest))
@@ -338,12 +337,12 @@ class LeaveOneOut:
 
     async def _search(self, trial: Trial, findings: list[UnitResult], first: list[int]
                       ) -> tuple[list[int], dict[tuple[int, ...], list[CaseResult]], list[SlimStep]]:
-        """The stage-1 search: money-saving units that look harmless on stage 1, by $ saved there, each added to
-        the set kept so far unless that breaks it. Returns what it kept (in order), the stage-1 answers of every
-        set it kept, and its steps (stage 1: they claim nothing)."""
+        """The search on its quarter of the cases: money-saving units that look harmless there, by $ saved there,
+        each added to the set kept so far unless that breaks it. Returns what it kept (in order), its answers for
+        every set it kept, and its steps (stage 1: they claim nothing)."""
         ev = trial.ev
         base1 = ev.summarize(trial.baseline_on(first), source=self.template.source)
-        own: list[list[CaseResult]] = []  # each unit's leave-one-out answers on the stage-1 cases
+        own: list[list[CaseResult]] = []  # each unit's leave-one-out answers on the search's cases
         for idx, cases in self._ran:
             at = dict(zip(idx, cases))
             own.append([at[i] for i in first])
@@ -356,7 +355,7 @@ class LeaveOneOut:
         for j in search_pool(stage1, [m[2] for m in money], [m[0] for m in money], trial.margin):
             removed = sorted(findings[x].unit.id for x in [*kept, j])
             if kept:
-                trial.tick(f"slim search ({len(removed)} units, stage 1)", len(first))
+                trial.tick(f"slim search ({len(removed)} units)", len(first))
                 variant = Variant(f"slim search {len(removed)}", self.template.without(set(removed)),
                                   removes=frozenset(removed))
                 cases = list((await trial.run(variant, first)).cases)
