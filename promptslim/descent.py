@@ -11,9 +11,10 @@ Order of play:
    a node stops as keep at 0.1%, or as futile at the most lenient level it can still reach; the rest run on the other
    half. hierarchy.step_down decides. A removable node is removed whole: nothing below it runs.
 2. The nodes the plan tests below each node that was not removable, the same way, level by level.
-3. The slim prompt. Large eval sets (decide.split_slim): a search on the stage-1 cases that follows the tree — a node
-   that breaks the set built so far (or whose own stage-1 answers look harmful) is not kept, and its children are
-   tried instead — then prefixes of what it kept verified on the stage-2 cases alone at 95% (decide.ladder). Smaller
+3. The slim prompt. Large eval sets (decide.split_slim): a search on a quarter of the cases (decide.search_indices,
+   every other stage-1 case) that follows the tree — a node that breaks the set built so far (or whose own answers
+   there look harmful) is not kept, and its children are tried instead — then prefixes of what it kept verified on
+   the other three quarters at 95% (decide.verify_indices, decide.ladder): they chose nothing. Smaller
    ones: a fixed sequence on every case at 97.5% per step, first failure stops: the removable nodes by $ saved, then
    every other unit worth testing by the $ its input tokens save (known before any score).
 """
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Generator, Mapping
 
 from promptslim.decide import (ALPHA, KEEP_ALPHA_INTERIM, MIN_TWO_STAGE, UnitDecision, interim, ladder, ni_lower,
-                               ni_pvalue, search_keeps, slim_step, split_slim, stage_one_indices, upper)
+                               ni_pvalue, search_indices, search_keeps, slim_step, split_slim, stage_one_indices,
+                               upper, verify_indices)
 from promptslim.hierarchy import Allocation, most_lenient, step_down
 from promptslim.template.tree import Tree
 
@@ -92,18 +94,25 @@ def procedure(tree: Tree, alloc: Allocation, n: int, margin: float, static_usd: 
     out.adaptive = two_stage and n >= MIN_TWO_STAGE
     first = tuple(stage_one_indices(n)) if out.adaptive else tuple(range(n))
     rest = tuple(i for i in range(n) if i not in set(first))
+    out.split = out.adaptive and split_slim(n, margin, alpha)  # known before any data: N and the margin decide it
+    search = tuple(search_indices(n)) if out.split else ()
+    # stage 1 runs in two pieces when the slim prompt is split: the search may look at its own quarter only
+    pieces = (search, tuple(i for i in first if i not in set(search))) if out.split else (first,)
     key = {nid: Key(node.units) for nid, node in tree.nodes.items()}
     pvalues: dict[str, float] = {}
     stopped: dict[str, str] = {}
     stage1: dict[str, list[float]] = {}
+    seen: dict[str, Got] = {}  # each tested node's answers on the search's cases
     frontier = [n_ for n_ in alloc.order() if alloc.shape.parent[n_] is None]
     rejected: frozenset[str] = frozenset()
     while frontier:
         phase = _phase(tree, frontier)
-        got = yield Ask(tuple((key[v], first) for v in frontier), phase + (" (stage 1)" if out.adaptive else ""))
+        got = yield Ask(tuple((key[v], p) for v in frontier for p in pieces),
+                        phase + (" (stage 1)" if out.adaptive else ""))
         for v in frontier:
-            out.measured[v] = got[(key[v], first)]
+            out.measured[v] = _join([got[(key[v], p)] for p in pieces])
             stage1[v] = list(out.measured[v].deltas)
+            seen[v] = got[(key[v], pieces[0])]
         if out.adaptive:
             for v in frontier:
                 high = upper(stage1[v], KEEP_ALPHA_INTERIM)
@@ -119,10 +128,7 @@ def procedure(tree: Tree, alloc: Allocation, n: int, margin: float, static_usd: 
             if go:
                 more = yield Ask(tuple((key[v], rest) for v in go), phase + " (stage 2)")
                 for v in go:
-                    extra = more[(key[v], rest)]
-                    both = out.measured[v]
-                    out.measured[v] = Got(both.deltas + extra.deltas, (both.usd_saved + extra.usd_saved) / 2,
-                                          both.saves and extra.saves)
+                    out.measured[v] = _join([out.measured[v], more[(key[v], rest)]])
         for v in frontier:
             pvalues[v] = 1.0 if v in stopped else ni_pvalue(out.measured[v].deltas, margin)
         rejected = step_down(alloc, pvalues, alpha).rejected
@@ -130,13 +136,19 @@ def procedure(tree: Tree, alloc: Allocation, n: int, margin: float, static_usd: 
     decided = step_down(alloc, pvalues, alpha)
     _verdicts(out, alloc, decided, pvalues, stopped, alpha)
     _untested(out, tree, decided.rejected)
-    out.split = out.adaptive and split_slim(n, margin, alpha)
     if out.split:
-        yield from _search_and_verify(out, tree, key, first, rest, margin, static_usd, worth, stage1, alpha, max_steps,
-                                      clean_first)
+        yield from _search_and_verify(out, tree, key, search, tuple(verify_indices(n)), margin, static_usd, worth,
+                                      seen, alpha, max_steps, clean_first)
     else:
         yield from _sequence(out, tree, key, n, margin, static_usd, worth, decided.rejected, max_steps)
     return out
+
+
+def _join(parts: list[Got]) -> Got:
+    """One variant's answers on several runs of cases, as one: $/call saved is their mean (runs of about equal size),
+    and it saves money only if it does on every run."""
+    return Got([d for g in parts for d in g.deltas], sum(g.usd_saved for g in parts) / len(parts),
+               all(g.saves for g in parts))
 
 
 def _phase(tree: Tree, nodes: list[str]) -> str:
@@ -185,11 +197,12 @@ def _covered(units: frozenset[int], kept: set[int]) -> bool:
 
 def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tuple[int, ...], rest: tuple[int, ...],
                        margin: float, static_usd: Mapping[str, float], worth: set[str],
-                       stage1: dict[str, list[float]], alpha: float, max_steps: int, clean_first: bool):
-    """Stage-1 search down the tree, then prefixes of what it kept verified on stage 2 (decide.ladder)."""
+                       seen: dict[str, Got], alpha: float, max_steps: int, clean_first: bool):
+    """The search down the tree on its cases (`first`, with each tested node's answers there in `seen`), then
+    prefixes of what it kept verified on the cases that chose nothing (`rest`; decide.ladder)."""
     kept: list[str] = []
     kept_units: set[int] = set()
-    drop: dict[str, float] = {}  # how much the stage-1 mean fell when the node joined the set
+    drop: dict[str, float] = {}  # how much the search's mean fell when the node joined the set
     last = [0.0]
 
     def by_usd(ids) -> list[str]:
@@ -199,18 +212,18 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
         node = tree.nodes[nid]
         if _covered(key[nid], kept_units):
             return
-        own = out.measured.get(nid)
-        if own is not None and not (own.saves and search_keeps(stage1[nid], margin)):
-            for child in by_usd(node.children):  # its own stage-1 answers look harmful: try its parts
+        own = seen.get(nid)
+        if own is not None and not (own.saves and search_keeps(own.deltas, margin)):
+            for child in by_usd(node.children):  # its own answers in the search look harmful: try its parts
                 yield from visit(child)
             return
         if sum(1 for st in out.steps if st.stage == 1) >= max_steps:
             return  # the search has tried as many sets as one run may
         trial = Key(kept_units | set(node.units))
         if not kept and own is not None:
-            got = Got(stage1[nid], own.usd_saved, own.saves)  # the one-node set is its own leave-one-out answers
+            got = own  # the one-node set is its own leave-one-out answers
         else:
-            got = (yield Ask(((trial, first),), "slim search (stage 1)"))[(trial, first)]
+            got = (yield Ask(((trial, first),), "slim search"))[(trial, first)]
         ok = got.saves and search_keeps(got.deltas, margin)
         _, low, high = slim_step(got.deltas, margin, alpha)  # for reading only: a search claims nothing
         out.steps.append(Step(tuple(sorted(trial)), ok, low, high, got.saves, 1, trial, first))
@@ -225,13 +238,14 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
 
     for root in by_usd(tree.roots):
         yield from visit(root)
-    # stage 2 verifies the cleanest parts first: a node that cost the set some quality on stage 1 comes last, so if it
-    # is the one that breaks the set it takes only the last prefix with it (a stage-1 rule: stage 2 is untouched)
+    # the verification takes the cleanest parts first: a node that cost the set some quality in the search comes last,
+    # so if it is the one that breaks the set it takes only the last prefix with it (the search's data decide the
+    # order: the verifying cases stay untouched)
     if clean_first:  # (False: in the order kept, for benchmarks/tree_bench.py --kept-order)
         kept.sort(key=lambda nid: (round(drop[nid], 12) > 0, drop[nid], -static_usd.get(nid, 0.0)))
     for size in ladder(len(kept)):
         removed = Key(u for nid in kept[:size] for u in tree.nodes[nid].units)
-        got = (yield Ask(((removed, rest),), "slim (stage 2)"))[(removed, rest)]
+        got = (yield Ask(((removed, rest),), "slim (verification)"))[(removed, rest)]
         ok, low, high = slim_step(got.deltas, margin, alpha)
         out.steps.append(Step(tuple(sorted(removed)), ok, low, high, got.saves, 2, removed, rest))
         if not (ok and got.saves):

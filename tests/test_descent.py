@@ -66,11 +66,20 @@ def test_harmless_sections_go_whole_and_harmful_ones_stop_at_the_interim_look():
     assert out.decisions["s2"].stage == 1  # keep at the stage-1 look: its stage 2 never ran
     assert not any(key == frozenset(tree.nodes["s2"].units) and idx[0] == 1 for key, idx in asked)
     assert all(out.untested[f"u{u}"] == "removed-with:s1" for u in tree.nodes["s1"].units)
-    # the fixed sequence: the removable sections first, then units by $ (all equal: by line) until the first that
-    # breaks; every step on every case at 97.5%
-    assert out.slim and not set(out.slim) & {7, 20}
+    # N ≥ 79: the slim prompt is searched on a quarter of the cases and verified on the other three quarters
+    assert out.split and out.slim and not set(out.slim) & {7, 20}
     assert {u for s in ("s1", "s3", "s5", "s6") for u in tree.nodes[s].units} <= set(out.slim)
-    assert not out.split
+    search = {idx for st in out.steps if st.stage == 1 for idx in st.indices}
+    assert len(search) == 25 and all(len(set(st.indices) & search) == 0 for st in out.steps if st.stage == 2)
+
+
+def test_below_79_cases_the_slim_prompt_is_a_fixed_sequence_on_every_case():
+    tree = planted_tree(sections=2)
+    out, _, _ = drive(tree, 75, harmful={7})  # 0.95^75 = 0.021: s1 removable at α/2, every step at 97.5%
+    assert not out.split and {x: d.verdict for x, d in out.decisions.items()} == {"s1": "removable", "s2": "keep"}
+    # the removable section first, then units by $ (all equal: by line): u7 breaks every case, the sequence stops
+    assert out.slim == tree.nodes["s1"].units
+    assert [len(st.indices) for st in out.steps] == [75, 75] and not out.steps[-1].verified
 
 
 def test_an_unchanged_section_is_removable_at_100_cases_only_because_the_sections_get_all_of_alpha():
@@ -79,7 +88,7 @@ def test_an_unchanged_section_is_removable_at_100_cases_only_because_the_section
     assert all(d.verdict == "removable" for d in out.decisions.values())
 
 
-def test_at_200_cases_the_search_follows_the_tree_and_stage_two_verifies():
+def test_at_200_cases_the_search_follows_the_tree_and_the_cases_it_did_not_see_verify():
     tree = planted_tree()
     out, levels, asked = drive(tree, 200, harmful={7})
     assert levels.depth == 2 and out.split
@@ -88,7 +97,8 @@ def test_at_200_cases_the_search_follows_the_tree_and_stage_two_verifies():
     assert all(out.decisions[f"u{u}"].verdict == "removable" for u in (8, 9, 10, 11, 12))
     assert 7 not in out.slim and set(range(1, 37)) - {7} == set(out.slim)
     verify = [s for s in out.steps if s.stage == 2]
-    assert verify and verify[-1].verified and all(len(idx) == 100 for key, idx in asked if key == verify[-1].key)
+    assert verify and verify[-1].verified and len(verify[-1].indices) == 150
+    assert (verify[-1].key, verify[-1].indices) in asked
 
 
 # ---------------------------------------------------------------- the engine runs the same procedure

@@ -180,8 +180,9 @@ def test_every_load_bearing_rule_is_kept_and_the_slim_prompt_is_verified(planted
         assert sections[title]["verdict"] == "keep" and sections[title]["score_delta"] == -1.0
     assert all(rule in planted_runs.slim_text for rule in LOAD_BEARING)
     slim = data["slim"]
-    assert slim["verdict"] == "removable" and slim["n"] == 100
-    assert slim["ci"][0] == pytest.approx(0.025 ** (1 / 100) - 1, abs=1e-6)  # every answer unchanged, at 97.5%
+    # searched on a quarter of the cases, verified on the other three quarters at 95%: every answer unchanged
+    assert slim["verdict"] == "removable" and slim["n"] == 75
+    assert slim["ci"][0] == pytest.approx(0.05 ** (1 / 75) - 1, abs=1e-6)
     assert slim["input_tokens_saved"] > 0.3 * data["baseline"]["input_tokens"]
 
 

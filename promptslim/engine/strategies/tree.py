@@ -291,7 +291,7 @@ class _Run:
             return Proposal(base, [], restored, [0.0] * len(base.cases), unverified(steps), 0.0, 0.0, steps)
         key = frozenset(out.slim)
         verified = next(s for s in reversed(out.steps) if s.key == key and s.verified and s.stage != 1)
-        self.slim_idx = list(verified.indices)  # every case, or the stage-2 cases that verified it: its figures
+        self.slim_idx = list(verified.indices)  # every case, or the three quarters that verified it: its figures
         cases = list(self.results[(key, verified.indices)].cases)
         result = VariantResult(tuple(cases), self.ev.summarize(cases, source=self.variant(key).source))
         return Proposal(result, list(out.slim), restored, out.slim_deltas, Verdict.REMOVABLE, out.slim_low,
@@ -362,9 +362,9 @@ class _Run:
 
     def method(self, out: Outcome) -> str:
         plan = self.plan
-        slim = ("slim prompt = searched down the tree on the stage-1 cases (a node that breaks the set built so far, "
-                "or whose own stage-1 answers look harmful, gives way to its children), then prefixes of what it kept "
-                "verified on the stage-2 cases alone at 95% each, first failure stops" if out.split else
+        slim = ("slim prompt = searched down the tree on a quarter of the cases (a node that breaks the set built so "
+                "far, or whose own answers there look harmful, gives way to its children), then prefixes of what it "
+                "kept verified on the other three quarters alone at 95% each, first failure stops" if out.split else
                 "slim prompt = fixed sequence of nested sets on every case at 97.5% each (removable nodes by $ saved, "
                 "then every other unit worth testing by the $ its input tokens save), first failure stops")
         return (f"{TREE_METHOD}+{METHOD}: the prompt's tree, the same per-node p-value as leave-one-out; familywise 5% "
