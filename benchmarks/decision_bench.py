@@ -357,34 +357,16 @@ class Scripted:
 def engine_check(kind: str, n: int, reps: int, rng: np.random.Generator) -> tuple[int, int]:
     """Run the engine on planted binary data; count runs whose verdicts and slim equal the pure path's."""
     from promptslim.engine.ablation import run_ablation
-    from promptslim.config import load_config
-    from promptslim.evalset import load_evalset
-    from promptslim.engine.evaluator import Evaluator, Models
-    from promptslim.llm.runner import Role, Runner
-    from promptslim.cost.prices import price_for
-    from promptslim.template.load import load_template
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from scripted import scripted_evaluator
 
     same = 0
+    source = "".join(f"- Rule U{u:02d}.\n" for u in range(K))
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "prompts").mkdir()
-        (root / "evalsets").mkdir()
-        (root / "prompts" / "b.j2").write_text("".join(f"- Rule U{u:02d}.\n" for u in range(K)), encoding="utf-8")
-        cases = "".join(f"  - {{id: c{i}, input: 'case {i}', assert: [{{type: contains, value: PASS}}]}}\n"
-                        for i in range(n))
-        (root / "evalsets" / "b.yaml").write_text("cases:\n" + cases, encoding="utf-8")
-        (root / "promptslim.toml").write_text('[prices."scripted"]\ninput = 1.0\noutput = 1.0\n', encoding="utf-8")
-        config = load_config(root)
-        template = load_template(root / "prompts" / "b.j2", root)
-        evalset = load_evalset(root / "evalsets" / "b.yaml", root)
         for _ in range(reps):
             d = Draw(kind, n, MIXES["mix"], rng)
-            backend = Scripted(d)
-            price = price_for("scripted", config)
-            runner = Runner(roles={"target": Role(backend, price)}, store=None, use_cache=False)
-            ev = Evaluator(template=template, evalset=evalset, runner=runner,
-                           models=Models("scripted", "none", "scripted"), config=config, price=price,
-                           calls_per_month=1000)
+            ev = scripted_evaluator(Path(tmp), source, n, "PASS", Scripted(d), calls_per_month=1000, name="b.j2")
             data = asyncio.run(run_ablation(ev, MARGIN)).data
             # the pure path on the same scores: every set's scores are drawn once (Draw.slim), shared by both paths
             pure = run_new(d, usd_saved=[u.usd_per_call_saved for u in data.units])

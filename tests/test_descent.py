@@ -6,18 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from scripted import ScriptedBackend
+from scripted import ScriptedBackend, scripted_evaluator
 
-from promptslim.config import load_config
-from promptslim.cost.prices import price_for
 from promptslim.decide import ALPHA
 from promptslim.descent import Got, procedure
 from promptslim.engine.ablation import run_ablation
-from promptslim.engine.evaluator import Evaluator, Models
-from promptslim.evalset import load_evalset
 from promptslim.hierarchy import allocate, choose_levels
-from promptslim.llm.runner import Role, Runner
-from promptslim.template.load import load_template
 from promptslim.template.tree import Node, Tree
 
 MARGIN = 0.05
@@ -109,23 +103,10 @@ SECTIONS = {"Tone": ["Be kind.", "Stay calm.", "Use plain words."], "Rules": ["S
 
 @pytest.mark.parametrize("n", [80, 160])
 def test_the_engine_decides_as_the_pure_procedure_does(tmp_path, n):
-    root = tmp_path
-    (root / "prompts").mkdir()
-    (root / "evalsets").mkdir()
     source = "".join(f"## {title}\n" + "".join(f"- {rule}\n" for rule in rules) + "\n"
                      for title, rules in SECTIONS.items())
-    (root / "prompts" / "t.md").write_text(source, encoding="utf-8")
-    cases = "".join(f"  - {{id: c{i}, input: 'case {i}', assert: [{{type: contains, value: BONJOUR}}]}}\n"
-                    for i in range(n))
-    (root / "evalsets" / "t.yaml").write_text("cases:\n" + cases, encoding="utf-8")
-    (root / "promptslim.toml").write_text('[prices."scripted"]\ninput = 1.0\noutput = 1.0\n', encoding="utf-8")
-    config = load_config(root)
-    template = load_template(root / "prompts" / "t.md", root)
     backend = ScriptedBackend(lambda messages, params: "BONJOUR" if "BONJOUR" in messages[0]["content"] else "hi")
-    price = price_for("scripted", config)
-    ev = Evaluator(template=template, evalset=load_evalset(root / "evalsets" / "t.yaml", root),
-                   runner=Runner(roles={"target": Role(backend, price)}, store=None, use_cache=False),
-                   models=Models("scripted", "none", "scripted"), config=config, price=price, calls_per_month=0)
+    ev = scripted_evaluator(tmp_path, source, n, "BONJOUR", backend)
     data = asyncio.run(run_ablation(ev, MARGIN, design="tree")).data
     section = data.sections[0]
     assert section.design == "tree"
