@@ -333,7 +333,7 @@ def main() -> None:
     parser.add_argument("--reserve-always", type=float, default=0.0,
                         help="alternative: keep this share of α back for the descent even where it cannot decide")
     parser.add_argument("--kept-order", action="store_true",
-                        help="alternative: stage 2 verifies the search's set in the order kept")
+                        help="alternative: the verification takes the search's set in the order kept")
     args = parser.parse_args()
     VARIANT.update(rank=not args.no_rank, reserve_always=args.reserve_always, clean_first=not args.kept_order)
     if args.plan:

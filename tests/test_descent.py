@@ -67,6 +67,17 @@ def test_harmless_sections_go_whole_and_harmful_ones_stop_at_the_interim_look():
     assert len(search) == 25 and all(len(set(st.indices) & search) == 0 for st in out.steps if st.stage == 2)
 
 
+def test_the_verification_starts_with_the_nodes_the_search_saw_twice():
+    """Tested nodes passed two looks in the search (their own answers, then joining the set); an untested unit only
+    one, so it comes later even when it saves more: one that slipped through fails its rung and stops the ladder."""
+    tree = planted_tree()
+    usd = {x: float(len(node.units)) for x, node in tree.nodes.items()} | {"u8": 50.0}
+    out, _, _ = drive(tree, 100, harmful={7, 20}, usd=usd)
+    first_rung = next(st for st in out.steps if st.stage == 2)  # ladder(14) = 4, 7, 11, 14 nodes
+    assert set(first_rung.removed) == {u for s in ("s1", "s3", "s5", "s6") for u in tree.nodes[s].units}
+    assert 8 in out.slim
+
+
 def test_below_79_cases_the_slim_prompt_is_a_fixed_sequence_on_every_case():
     tree = planted_tree(sections=2)
     out, _, _ = drive(tree, 75, harmful={7})  # 0.95^75 = 0.021: s1 removable at α/2, every step at 97.5%
