@@ -245,7 +245,7 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
     # with it. The search's data and the plan decide the order: the verifying cases stay untouched.
     if clean_first:  # (False: in the order kept, for benchmarks/tree_bench.py --kept-order)
         kept.sort(key=lambda nid: (nid not in seen, round(drop[nid], 12) > 0, drop[nid], -static_usd.get(nid, 0.0)))
-    for size in ladder(len(kept)):
+    for size in _rungs(kept, seen, clean_first):
         removed = Key(u for nid in kept[:size] for u in tree.nodes[nid].units)
         got = (yield Ask(((removed, rest),), "slim (verification)"))[(removed, rest)]
         ok, low, high = slim_step(got.deltas, margin, alpha)
@@ -253,6 +253,17 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
         if not (ok and got.saves):
             break
         out.slim, out.slim_deltas, out.slim_low, out.slim_high = tuple(sorted(removed)), got.deltas, low, high
+
+
+def _rungs(kept: list[str], seen: Mapping[str, Got], sure_first: bool) -> list[int]:
+    """The prefixes the verification tests in turn: decide.ladder's quarters of the kept nodes; but when only some
+    were seen twice (the sections, where the plan tested nothing below them), those first as one rung of their own
+    — a third of the prompt or more, so a quarter of the nodes would take big unsure blocks in with them — then the
+    quarters of the rest. A fixed sequence: a rung more costs calls, never error."""
+    sure = sum(1 for nid in kept if nid in seen) if sure_first else 0
+    if sure in (0, len(kept)):
+        return ladder(len(kept))
+    return [sure, *(sure + k for k in ladder(len(kept) - sure))]
 
 
 def _sequence(out: Outcome, tree: Tree, key: dict[str, Key], n: int, margin: float, static_usd: Mapping[str, float],
