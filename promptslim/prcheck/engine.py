@@ -72,7 +72,7 @@ def check(request: CheckRequest, events: Events = silent, root: Path | None = No
     config_changes = trust.config_changes(config, head_config)
     trust.check_state(root, config.home)
     changed = changes.restrict(changes.discover(root, sha), list(o.templates), root)
-    models = resolve_models(config, o.model, o.judge_model)
+    models = resolve_models(config, o.model, o.judge_model, ask_endpoint=not o.no_eval)  # --no-eval: no call
     if o.also_models:
         if o.no_eval:
             raise InputError("--also-model needs the eval run: drop --no-eval")
