@@ -11,9 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from promptslim.cost.plan import Plan
 from promptslim.cost.prices import usd_text
 from promptslim.engine.events import (BatchProgress, CaseDone, Detail, Event, Notice, OverBudget, PhaseStarted,
                                       PlanMade, Spent)
+from promptslim.numfmt import duration
 from promptslim.report.facts import fact_lines
 from promptslim.results import EvalResult
 
@@ -47,15 +49,6 @@ def short(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-
-
 def plan_line(event: PlanMade) -> str:
     """The run's plan, said on stderr before any call: variants, calls, tokens, $ against the budget."""
     p = event.plan
@@ -68,7 +61,16 @@ def plan_line(event: PlanMade) -> str:
              f" at the batch price (online ${p.usd_list:.4f}; --batch saves ${p.usd_list - p.usd:.4f})")
     return (f"plan: {scope} = {p.target_calls} target calls ({event.model}; {p.cached_calls} cached){judge}{reviewer}; "
             f"~{p.input_tokens:,} input tokens, ~{p.output_tokens:,} output tokens (estimated); "
-            f"estimated ${p.usd:.4f}{batch} of {usd_text(p.budget)} budget")
+            f"estimated ${p.usd:.4f}{batch} of {usd_text(p.budget)} budget; {plan_time(p)}")
+
+
+def plan_time(p: Plan) -> str:
+    """How long the plan's calls take at the pace earlier runs measured; unknown, never 0, when nothing was timed."""
+    if p.target_calls == p.cached_calls and not p.judge_calls:
+        return "no call to make (every answer is cached)"
+    if p.seconds is None:
+        return "time unknown (no earlier timed call to this endpoint and model)"
+    return f"~{duration(p.seconds)} at the pace of earlier runs on this endpoint"
 
 
 class Shown:

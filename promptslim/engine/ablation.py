@@ -15,6 +15,7 @@ from typing import Sequence
 
 from promptslim.caveats import margin_line
 from promptslim.cost.figure import traffic_warnings
+from promptslim.cost.plan import pace
 from promptslim.decide import power_plan
 from promptslim.engine.evaluator import Evaluator
 from promptslim.engine.events import Detail, Events, PlanMade, phases, silent
@@ -25,6 +26,7 @@ from promptslim.engine.run import Outcome, planned, run
 from promptslim.engine.setup import execute, notify, prepare
 from promptslim.engine.strategies.leave_one_out import LeaveOneOut, Procedure, Removal, RemoveUnits
 from promptslim.engine.trial import Phase, Strategy, Variant
+from promptslim.llm.store import Pace
 from promptslim.results import SCHEMA_VERSION, AblationResult, AblationRun, Section
 from promptslim.template.load import Template
 from promptslim.tokens import encoding_for
@@ -115,10 +117,16 @@ def ablation(ev: Evaluator, margin: float, outcome: Outcome) -> Ablation:
         baseline=baseline_record(b), units=removal.units, slim=removal.slim, run=run_, power=removal.power,
         price_model=models.price_model, judge_note=_judge_note(ev, b.pass_rate),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), method=removal.method,
-        inconclusive_hint=removal.inconclusive_hint(len(ev.evalset.cases), ev.repeats, run_),
+        inconclusive_hint=removal.inconclusive_hint(len(ev.evalset.cases), ev.repeats, _paces(ev)),
         pinned=[u.id for u in template.units if u.pinned],
         sections=tuple(s for s in outcome.sections if isinstance(s, Section)))
     return Ablation(data, removal.slim_source, removal.diff, template, ev.config.root)
+
+
+def _paces(ev: Evaluator) -> list[Pace | None]:
+    """The ledger's pace of the model under test, and of the judge when answers are judged (this run's calls in)."""
+    roles = [("target", ev.models.model)] + ([("judge", ev.models.judge_model)] if ev.judge is not None else [])
+    return [pace(ev.runner, role, model) for role, model in roles]
 
 
 def _judge_note(ev: Evaluator, pass_rate: float | None) -> str | None:
