@@ -15,6 +15,7 @@ from promptslim.cost.plan import Plan
 from promptslim.cost.prices import usd_text
 from promptslim.engine.events import (BatchProgress, CaseDone, Detail, Event, Notice, OverBudget, PhaseStarted,
                                       PlanMade, Spent)
+from promptslim.logprogress import LogProgress
 from promptslim.numfmt import duration
 from promptslim.report.facts import fact_lines
 from promptslim.results import EvalResult
@@ -75,10 +76,13 @@ def plan_time(p: Plan) -> str:
 
 class Shown:
     """A run's events on stderr: notices always; the plan and details unless --json (check says its plan always);
-    rich progress bars per phase with calls, cache hits and $ spent, and one bar per batch."""
+    rich progress bars per phase with calls, cache hits and $ spent, and one bar per batch — or, when stderr is not
+    a terminal (a CI log), plain progress lines (promptslim/logprogress.py)."""
 
     def __init__(self, quiet: bool, *, plan_always: bool = False, progress: bool = True) -> None:
         self.quiet, self.plan_always, self.progress = quiet, plan_always, progress and not quiet
+        self.log = LogProgress(lambda text: err.print(text, markup=False, soft_wrap=True)) \
+            if self.progress and not err.is_terminal else None
         self.bar: Progress | None = None
         self.task: Any = None
         self.batches: dict[str, Any] = {}
@@ -93,6 +97,8 @@ class Shown:
             err.print(plan_line(event), markup=False)
         elif isinstance(event, Spent):
             self.stats = f"calls {event.calls}  cached {event.cache_hits}  ${event.usd:.4f}"
+            if self.log is not None:
+                self.log.spent(event.calls, event.cache_hits, event.usd)
             if self.bar is not None and self.task is not None:
                 self.bar.update(self.task, stats=self.stats)
         elif isinstance(event, (PhaseStarted, CaseDone, OverBudget, BatchProgress)) and self.progress:
@@ -100,6 +106,8 @@ class Shown:
         return None
 
     def _progress(self, event: Event) -> None:
+        if self.log is not None:
+            return self._logged(event)
         bar = self._bar()
         if isinstance(event, PhaseStarted):
             if self.task is not None:
@@ -109,6 +117,16 @@ class Shown:
             bar.update(self.task, advance=1, stats=self.stats)
         elif isinstance(event, BatchProgress):
             self._batch(bar, event.status)
+
+    def _logged(self, event: Event) -> None:
+        assert self.log is not None
+        if isinstance(event, PhaseStarted):
+            self.log.begin(event.name, event.total)
+        elif isinstance(event, CaseDone):
+            self.log.case_done()
+        elif isinstance(event, BatchProgress):
+            s = event.status
+            self.log.batch_status(f"{s.role} {s.batch_id}: {s.status}, {s.completed + s.failed}/{s.total} requests")
 
     def _batch(self, bar: Progress, status: Any) -> None:
         """One bar per batch: requests finished of total, the batch's status, an ETA at the rate so far."""
@@ -134,6 +152,8 @@ class Shown:
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
+        if self.log is not None:
+            self.log.close()
 
 
 def table(title: str, columns: list[str], rows: list[list[str]], left: Callable[[str], bool]) -> Table:
