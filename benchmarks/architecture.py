@@ -38,12 +38,13 @@ LAYERS: list[tuple[str, int]] = [
     ("engine.strategies", 4.1), ("engine.strategy", 4.1),
     ("ablate", 4.2), ("check", 4.2), ("changes", 4.2), ("trust", 4.2), ("evalsetgate", 4.2), ("counting", 4.2),
     ("savings", 4.2), ("evalresult", 4.2), ("engine", 4.2), ("prcheck", 4.2), ("static_views", 4.2),
+    ("importers", 4.2),
     # 5 renderers and writers
     ("report", 5), ("writers", 5), ("console", 5),
     # 6 the public API
     ("api", 6), ("", 6),
     # 7 the command line
-    ("cli", 7), ("__main__", 7),
+    ("cli", 7), ("cli_tools", 7), ("__main__", 7),
 ]
 RENDERERS = ("report",)
 ENGINES = 4.2

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-import click
 import typer
 
-from promptslim.errors import PromptslimError
+from promptslim.cli_tools import DEBUG, HELP_FLAGS, JSON_OPT, cache_app, export_app, handles_errors, import_app
 
 # locals in a pretty traceback can hold API keys: never show them
-HELP_FLAGS = {"help_option_names": ["-h", "--help"]}  # -h is what a newcomer types first
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   pretty_exceptions_show_locals=False, context_settings=HELP_FLAGS,
                   help="Find the prompt tokens you pay for on every call but do not need.")
-cache_app = typer.Typer(no_args_is_help=True, context_settings=HELP_FLAGS,
-                        help="The response cache in .promptslim/cache.sqlite.")
-app.add_typer(cache_app, name="cache")
+for sub, name in ((cache_app, "cache"), (import_app, "import"), (export_app, "export")):
+    app.add_typer(sub, name=name)
 
 
 def _open_unit(value: float | None) -> float | None:
@@ -30,7 +26,6 @@ def _open_unit(value: float | None) -> float | None:
     return value
 
 
-JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON instead of a table.")
 MODEL_OPT = typer.Option(None, "--model", "-m", help="Model under test ('local' = the embedded model).")
 JUDGE_OPT = typer.Option(None, "--judge-model", help="LLM judge model; 'none' grades by assertions alone.")
 REPEATS_OPT = typer.Option(None, "--repeats", "-r", min=1, help="Samples per case at the configured temperature (sample index "
@@ -41,10 +36,6 @@ YES_OPT = typer.Option(False, "--yes", "-y", help="Start even when the estimate 
 NOCACHE_OPT = typer.Option(False, "--no-cache", help="Ask the endpoint again instead of reusing cached answers.")
 BATCH_OPT = typer.Option(False, "--batch", help="Send the calls through the provider's Batch API (OpenAI: 50% of "
                          "the list price, answers within 24 h); a rerun resumes the same batch.")
-
-
-INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, never a verdict (1 means "regression")
-_debug = {"on": False}
 
 
 def main() -> None:
@@ -74,43 +65,11 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the full tr
              _show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                                 help="Print the installed version and exit.")) -> None:
     """Find the prompt tokens you pay for on every call but do not need."""
-    _debug["on"] = debug
+    DEBUG["on"] = debug
 
 
-def _debugging() -> bool:
-    return _debug["on"] or os.environ.get("PROMPTSLIM_DEBUG", "") not in ("", "0")
 
 
-def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """One line on stderr and the DESIGN.md exit code; never a traceback for an expected failure, never 1 for a crash."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from promptslim.console import err
-        from promptslim.llm.retry import scrub
-
-        try:
-            return fn(*args, **kwargs)
-        except PromptslimError as exc:
-            err.print(f"error: {exc.message}" if exc.exit_code == 2 else exc.message, markup=False)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("interrupted — every completed call is cached; rerun the same command to resume", markup=False)
-            raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
-            raise
-        except MemoryError:
-            err.print("internal error: out of memory — rerun with --debug for the traceback", markup=False)
-            raise typer.Exit(INTERNAL_ERROR) from None
-        except Exception as exc:
-            if _debugging():
-                raise
-            detail = scrub(str(exc).splitlines()[0] if str(exc) else "")[:300]
-            err.print(f"internal error: {type(exc).__name__}{': ' + detail if detail else ''} — this is a bug in "
-                      "promptslim; rerun with --debug (or PROMPTSLIM_DEBUG=1) for the traceback", markup=False)
-            raise typer.Exit(INTERNAL_ERROR) from None
-
-    return wrapper
 # ---------------------------------------------------------------- units / count
 @app.command()
 @handles_errors
@@ -188,14 +147,10 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
            no_cache: bool = NOCACHE_OPT, batch: bool = BATCH_OPT, as_json: bool = JSON_OPT) -> None:
     """Remove one instruction at a time, decide with statistics, verify a slim prompt, write reports/<name>/."""
     from promptslim import console
-    from promptslim.caveats import local_verdicts
-    from promptslim.cost.prices import LOCAL
     from promptslim.engine.ablation import ablate as run_ablate
     from promptslim.engine.requests import AblateRequest
     from promptslim.engine.strategies.cheaper_model import CheaperModel
     from promptslim.engine.strategies.rewrite import SayShorter
-    from promptslim.report import headline
-    from promptslim.report.sections import headlines
     from promptslim.writers import write_ablation
 
     levers = [SayShorter(rewriter_model)] if rewrite or rewriter_model else []
@@ -206,22 +161,7 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
     with console.Shown(as_json) as shown:
         result = run_ablate(request, shown)
     files = write_ablation(result, write)
-    if as_json:
-        return console.to_json(result.data.to_json())
-    for text in [headline(result.data), *headlines(result.data), *(f"warning: {w}" for w in result.data.warnings)]:
-        console.line(text)
-    console.print_files(files)
-    rel, applied = result.template.rel, result.to_apply() if write else None
-    if write and applied is None:
-        console.line(f"nothing removed: no unit was verified removable together, so {rel} is unchanged")
-    elif applied is not None:
-        console.line(f"applied the {applied[1]} template to {rel} — review with: git diff {rel}")
-    if result.data.inconclusive_hint:
-        console.line(result.data.inconclusive_hint)
-    if result.data.model == LOCAL:
-        from promptslim.llm.local import local_name
-
-        console.line(local_verdicts(local_name()[0]))
+    console.to_json(result.data.to_json()) if as_json else console.print_ablation(result, files, write)
 
 
 @app.command()
@@ -238,7 +178,6 @@ def tier(template: str = typer.Argument(..., help="prompts/x.j2"),
     from promptslim.config import find_root
     from promptslim.engine.requests import TierRequest
     from promptslim.engine.tier import tier as run_tier
-    from promptslim.report.models import HEADER, headline, rows
     from promptslim.writers import write_tier
 
     request = TierRequest(template, judge_model=judge_model, repeats=repeats, margin=margin,
@@ -247,13 +186,7 @@ def tier(template: str = typer.Argument(..., help="prompts/x.j2"),
     with console.Shown(as_json) as shown:
         result = run_tier(request, shown)
     files = write_tier(find_root(), result)
-    if as_json:
-        return console.to_json(result.to_json())
-    console.out.print(console.table(f"{result.template}: same prompt, other models — {result.evalset}", HEADER,
-                                    rows(result), lambda c: c in ("model", "verdict")))
-    for text in [headline(result), *(f"warning: {w}" for w in result.warnings)]:
-        console.line(text)
-    console.print_files(files)
+    console.to_json(result.to_json()) if as_json else console.print_tier(result, files)
 
 
 # ---------------------------------------------------------------- check / report
@@ -274,6 +207,11 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
                                                         "within the margin of base (inconclusive)."),
           also_model: list[str] = typer.Option([], "--also-model", help="Also try the head on this cheaper model "
                                                "(repeatable): says which would pass; never fails the check."),
+          md: Optional[str] = typer.Option(None, "--md", help="Write the markdown report to FILE instead of "
+                                           "reports/check.md (CI: a fresh path outside the checkout); '-' writes "
+                                           "no file (stdout only, e.g. in a pre-commit hook)."),
+          junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML to FILE: one test case "
+                                               "per template, a failure on a regression or a budget breach."),
           as_json: bool = JSON_OPT) -> None:
     """PR check: base vs head for changed templates — tokens, quality, dollars; exit 1 on a regression."""
     from promptslim import console
@@ -281,7 +219,7 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
     from promptslim.prcheck.engine import CheckRequest
     from promptslim.prcheck.engine import check as run_check
     from promptslim.report.check import render_markdown
-    from promptslim.writers import write_check
+    from promptslim.writers import write_check, write_junit
 
     request = CheckRequest(base=base, templates=tuple(templates or ()), no_eval=no_eval,
                            allow_missing_evalset=allow_missing_evalset, fail_on_cost_increase=fail_on_cost_increase,
@@ -290,7 +228,9 @@ def check(templates: Optional[list[str]] = typer.Argument(None, help="Only these
                            also_models=tuple(dict.fromkeys(also_model)))
     result = run_check(request, console.Shown(as_json, plan_always=True, progress=False))
     markdown = render_markdown(result)
-    write_check(find_root(), markdown)
+    write_check(find_root(), markdown, md)
+    if junit is not None:
+        write_junit(junit, result)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
@@ -315,40 +255,3 @@ def report(as_json: bool = JSON_OPT) -> None:
         return console.to_json(result.to_json())
     console.line(total_line(result.totals))
     console.print_files(files, width=5)
-
-
-# ---------------------------------------------------------------- cache
-@cache_app.command("stats")
-@handles_errors
-def cache_stats(as_json: bool = JSON_OPT) -> None:
-    """Entries, size on disk, and the hit rate of the last run."""
-    from promptslim import console
-    from promptslim.config import ensure_home, load_config
-    from promptslim.llm.store import Store
-
-    store = Store(ensure_home(load_config().home) / "cache.sqlite")
-    stats = store.stats()
-    store.close()
-    data = {"path": stats.path, "entries": stats.entries, "size_bytes": stats.size_bytes, "last_run": stats.last_run,
-            "last_run_calls": stats.last_run_calls, "last_run_cache_hits": stats.last_run_hits,
-            "last_run_hit_rate": stats.hit_rate}
-    if as_json:
-        return console.to_json(data)
-    rate = "n/a" if stats.hit_rate is None else f"{stats.hit_rate:.0%}"
-    console.out.print(f"{stats.path}: {stats.entries} cached responses, {stats.size_bytes / 1024:.1f} KiB", markup=False)
-    console.out.print(f"last run: {stats.last_run or 'none'} — {stats.last_run_hits}/{stats.last_run_calls} calls "
-                      f"from cache (hit rate {rate})", markup=False)
-
-
-@cache_app.command("clear")
-@handles_errors
-def cache_clear() -> None:
-    """Delete every cached response (the spend ledger is kept)."""
-    from promptslim import console
-    from promptslim.config import ensure_home, load_config
-    from promptslim.llm.store import Store
-
-    store = Store(ensure_home(load_config().home) / "cache.sqlite")
-    removed = store.clear()
-    store.close()
-    console.out.print(f"removed {removed} cached responses", markup=False)

@@ -8,7 +8,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Iterator, TypeVar
 
 from promptslim.errors import InputError
 
@@ -331,35 +331,35 @@ _PROMPT_KEYS = ("calls_per_month", "cached_input_fraction", "max_input_tokens", 
                 "max_tokens", "cache_hit_rate")
 
 
+def _tables(data: Any, where: _Where, kind: str, known: tuple[str, ...], not_tables: str,
+            not_table: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Each [kind."name"] section as (name, keys, table): refused, naming it, when the section is no table or holds a
+    key not in `known` (`not_table` is formatted with the name)."""
+    if not isinstance(data, dict):
+        raise where.error(not_tables, kind)
+    for name, section in data.items():
+        table = f'{kind}."{name}"'
+        if not isinstance(section, dict):
+            raise where.error(not_table.format(name=name), name, kind)
+        for key in section:
+            if key not in known:
+                raise where.error(f"unknown key '{kind}.\"{name}\".{key}' (known: {', '.join(known)})", key, table)
+        yield name, section, table
+
+
 def _models(data: Any, where: _Where, target: Endpoint) -> dict[str, Endpoint]:
     """[models."name"] base_url / api_key_env: a candidate model on its own endpoint (as [judge] is for the judge)."""
-    if not isinstance(data, dict):
-        raise where.error("'models' must be a table of [models.\"name\"] sections (base_url, api_key_env)", "models")
-    out = {}
-    for name, section in data.items():
-        table = f'models."{name}"'
-        if not isinstance(section, dict):
-            raise where.error(f"'models.{name}' must be a table: [models.\"{name}\"] base_url / api_key_env", name,
-                              "models")
-        for key in section:
-            if key not in ("base_url", "api_key_env"):
-                raise where.error(f"unknown key 'models.\"{name}\".{key}' (known: base_url, api_key_env)", key, table)
-        out[name] = _endpoint(section, where, table, fallback=target)
-    return out
+    return {name: _endpoint(section, where, table, fallback=target) for name, section, table in _tables(
+        data, where, "models", ("base_url", "api_key_env"),
+        "'models' must be a table of [models.\"name\"] sections (base_url, api_key_env)",
+        "'models.{name}' must be a table: [models.\"{name}\"] base_url / api_key_env")}
 
 
 def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
-    if not isinstance(data, dict):
-        raise where.error("'prompts' must be a table of [prompts.\"name\"] sections", "prompts")
     out = {}
-    for name, section in data.items():
-        table = f'prompts."{name}"'
-        if not isinstance(section, dict):
-            raise where.error(f"'prompts.{name}' must be a table", name, "prompts")
-        for key in section:
-            if key not in _PROMPT_KEYS:
-                raise where.error(f"unknown key 'prompts.\"{name}\".{key}' (known: {', '.join(_PROMPT_KEYS)})",
-                                  key, table)
+    for name, section, table in _tables(data, where, "prompts", _PROMPT_KEYS,
+                                        "'prompts' must be a table of [prompts.\"name\"] sections",
+                                        "'prompts.{name}' must be a table"):
         calls = section.get("calls_per_month", 0)
         if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
             raise where.error(f"'prompts.\"{name}\".calls_per_month' must be a whole number >= 0", "calls_per_month", table)
@@ -392,17 +392,11 @@ def _prompts(data: Any, where: _Where) -> dict[str, PromptConfig]:
 
 
 def _prices(data: Any, where: _Where) -> dict[str, PriceOverride]:
-    if not isinstance(data, dict):
-        raise where.error("'prices' must be a table of [prices.\"model\"] sections", "prices")
     out = {}
-    for model, section in data.items():
-        table = f'prices."{model}"'
-        if not isinstance(section, dict):
-            raise where.error(f"'prices.{model}' must be a table with input and output", model, "prices")
-        for key in section:
-            if key not in ("input", "cached_input", "output", "batch_input", "batch_output"):
-                raise where.error(f"unknown key 'prices.\"{model}\".{key}' (known: input, cached_input, output, "
-                                  "batch_input, batch_output)", key, table)
+    for model, section, table in _tables(data, where, "prices", ("input", "cached_input", "output", "batch_input",
+                                                                  "batch_output"),
+                                         "'prices' must be a table of [prices.\"model\"] sections",
+                                         "'prices.{name}' must be a table with input and output"):
         for key in ("input", "output"):
             if key not in section:
                 raise where.error(f"'prices.\"{model}\"' needs '{key}' (USD per million tokens)", model, "prices")

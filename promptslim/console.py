@@ -226,3 +226,81 @@ def print_eval(data: EvalResult) -> None:
 def print_files(files: dict[str, Any], width: int = 6) -> None:
     for name, path in files.items():
         line(f"  {name:<{width}} {path}")
+
+
+def print_import(result: Any, written: list[str], config: bool) -> None:
+    """What an import wrote, the suite's model settings, and what it could not map (listed, not dropped)."""
+    for path in written:
+        line(f"wrote {path}")
+    shown = ", ".join(f"{k} = {json.dumps(v)}" for k, v in result.settings.items())
+    if config:
+        line(f"wrote promptslim.toml ({shown})")
+    elif result.settings:
+        line(f"promptslim.toml not changed (a config exists) — the suite's model settings: {shown}")
+    line(f"{result.cases} cases")
+    groups: dict[tuple[str, str], list[str]] = {}
+    for item in result.skipped:
+        groups.setdefault((item.kind, item.why), []).append(item.where)
+    if groups:
+        line(f"not mapped ({len(result.skipped)}; listed, not dropped):")
+    for (kind, why), places in groups.items():
+        more = f" … and {len(places) - 3} more" if len(places) > 3 else ""
+        line(f"  {kind} ×{len(places)}: {why} — {'; '.join(places[:3])}{more}")
+    for note in result.notes:
+        line(f"note: {note}")
+    templates = [f.path for f in result.files if f.path.startswith("prompts/")]
+    if templates:
+        line(f"next: promptslim eval {templates[0]}")
+
+
+def print_export(result: Any) -> None:
+    line(f"wrote {result.path} ({result.cases} cases: original vs {result.variant_path})")
+    for item in result.skipped:
+        line(f"  not exported: {item.where} — {item.why}")
+    line(f"run: npx promptfoo@latest eval -c {result.path} && npx promptfoo@latest view")
+
+
+def print_cache_stats(stats: Any, as_json: bool) -> None:
+    data = {"path": stats.path, "entries": stats.entries, "size_bytes": stats.size_bytes, "last_run": stats.last_run,
+            "last_run_calls": stats.last_run_calls, "last_run_cache_hits": stats.last_run_hits,
+            "last_run_hit_rate": stats.hit_rate}
+    if as_json:
+        return to_json(data)
+    rate = "n/a" if stats.hit_rate is None else f"{stats.hit_rate:.0%}"
+    out.print(f"{stats.path}: {stats.entries} cached responses, {stats.size_bytes / 1024:.1f} KiB", markup=False)
+    out.print(f"last run: {stats.last_run or 'none'} — {stats.last_run_hits}/{stats.last_run_calls} calls from cache "
+              f"(hit rate {rate})", markup=False)
+
+
+def print_ablation(result: Any, files: dict[str, Any], write: bool) -> None:
+    """The ablation's headlines, warnings and files, what --write did, and what would settle the open units."""
+    from promptslim.caveats import local_verdicts
+    from promptslim.cost.prices import LOCAL
+    from promptslim.report import headline
+    from promptslim.report.sections import headlines
+
+    data = result.data
+    for text in [headline(data), *headlines(data), *(f"warning: {w}" for w in data.warnings)]:
+        line(text)
+    print_files(files)
+    rel, applied = result.template.rel, result.to_apply() if write else None
+    if write and applied is None:
+        line(f"nothing removed: no unit was verified removable together, so {rel} is unchanged")
+    elif applied is not None:
+        line(f"applied the {applied[1]} template to {rel} — review with: git diff {rel}")
+    if data.inconclusive_hint:
+        line(data.inconclusive_hint)
+    if data.model == LOCAL:
+        from promptslim.llm.local import local_name
+
+        line(local_verdicts(local_name()[0]))
+
+
+def print_tier(result: Any, files: dict[str, Any]) -> None:
+    from promptslim.report.models import HEADER, headline, rows
+
+    out.print(table(f"{result.template}: same prompt, other models — {result.evalset}", HEADER, rows(result),
+                    lambda c: c in ("model", "verdict")))
+    for text in [headline(result), *(f"warning: {w}" for w in result.warnings)]:
+        line(text)
+    print_files(files)

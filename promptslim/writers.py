@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from promptslim import paths
 from promptslim.engine.ablation import Ablation
 from promptslim.report import write_ablation_reports
+from promptslim.report.junit import junit_xml
 from promptslim.report.tier import tier_html, tier_markdown
-from promptslim.results import TierResult
+from promptslim.results import CheckResult, TierResult
 from promptslim.safeio import atomic_write, safe_dir
 from promptslim.template.load import template_name
+
+if TYPE_CHECKING:
+    from promptslim.importers import PlannedFile
 
 CHECK_REPORT = "reports/check.md"
 
@@ -40,6 +45,42 @@ def write_tier(root: Path, result: TierResult) -> dict[str, Path]:
     return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
 
 
-def write_check(root: Path, markdown: str) -> Path:
-    """reports/check.md: the PR comment as rendered."""
-    return atomic_write(root / CHECK_REPORT, markdown + "\n", root)
+def write_check(root: Path, markdown: str, md: str | None = None) -> Path | None:
+    """reports/check.md: the PR comment as rendered; `md` writes it elsewhere instead (CI: a fresh path outside the
+    checkout), "-" nowhere (a pre-commit hook: stdout only)."""
+    if md is None:
+        return atomic_write(root / CHECK_REPORT, markdown + "\n", root)
+    return None if md == "-" else atomic_write(Path(md), markdown + "\n")
+
+
+def write_junit(path: Path, result: CheckResult) -> Path:
+    """JUnit XML of a check: one test case per template, a failure on a regression or a budget breach."""
+    return atomic_write(path, junit_xml(result))
+
+
+def write_planned(root: Path, files: "list[PlannedFile]", force: bool) -> list[str]:
+    """Write an import's files under the repository root; an existing file is refused unless force (exit 2)."""
+    from promptslim.errors import InputError
+
+    existing = [f.path for f in files if (root / f.path).exists() or (root / f.path).is_symlink()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise InputError(f"{existing[0]}: exists{more} — nothing written; pass --force to overwrite")
+    for f in files:
+        atomic_write(root / f.path, f.text, root)
+    return [f.path for f in files]
+
+
+def write_settings(root: Path, settings: dict, source: str) -> bool:
+    """promptslim.toml from an imported suite's model settings, only when the repository has no config yet."""
+    from promptslim.config import CONFIG_FILE, config_from_texts
+    from promptslim.importers.pfprovider import settings_toml
+
+    pyproject = root / "pyproject.toml"
+    if not settings or (root / CONFIG_FILE).exists() or (pyproject.is_file() and "[tool.promptslim" in
+                                                         pyproject.read_text(encoding="utf-8", errors="replace")):
+        return False
+    text = settings_toml(settings, source)
+    config_from_texts(root, text, None)  # what we write must load
+    atomic_write(root / CONFIG_FILE, text, root)
+    return True

@@ -200,10 +200,12 @@ def test_workflow_has_timeouts_and_keeps_state_outside_the_checkout():
     flow = yaml.safe_load((REPO / ".github" / "workflows" / "promptslim.yml").read_text())
     job = flow["jobs"]["check"]
     assert 0 < job["timeout-minutes"] <= 60
-    assert "runner.temp" in job["env"]["PROMPTSLIM_HOME"]
     assert "pull_request_target" not in flow.get("on", flow.get(True, {}))
-    install = next(step for step in job["steps"] if step.get("name") == "Install promptslim")
-    assert "base.sha" in install["env"]["BASE_SHA"] and "pip install ." not in install["run"]
+    # the work is the composite action (tests/test_action.py runs its steps)
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    steps = {step.get("name"): step for step in action["runs"]["steps"]}
+    assert "runner.temp" in steps["promptslim check"]["env"]["PROMPTSLIM_HOME"]
+    assert "base.sha" in action["inputs"]["base-ref"]["default"] and "pip install ." not in steps["Install promptslim"]["run"]
 
 
 # ---------------------------------------------------------------- 4. state a pull request brings

@@ -100,17 +100,6 @@ def cost_of(price: Price, input_tokens: float, output: Output, prompt: PromptCon
     return Cost(input_tokens, output, per_call, per_call * calls_per_month, calls_per_month, caching)
 
 
-def cliff_note(base: Cost, slim: Cost) -> str | None:
-    """The warning when a slimmer prompt loses the provider's cache discount (its prefix fell below the minimum)."""
-    if base.caching is None or slim.caching is None:
-        return None
-    if base.caching.cached_tokens > 0 and slim.caching.cached_tokens == 0:
-        return (f"cache cliff: the slim prompt's static prefix ({slim.caching.prefix_tokens:,} tokens) is below the "
-                f"{base.caching.provider} prompt-cache minimum, so it loses the cached-input discount the original's "
-                f"{base.caching.cached_tokens:,} cached tokens get — its $ figures include that")
-    return None
-
-
 def layout_hint(cost: Cost) -> str | None:
     """The hint when variables placed early keep static text out of the provider's cache."""
     c = cost.caching

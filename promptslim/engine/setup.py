@@ -33,9 +33,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_JUDGE = "gpt-4o"
-__all__ = ["DEFAULT_JUDGE", "DEFAULT_MODEL", "NONE", "Models", "Prepared", "candidate_role", "endpoint_configured",
-           "execute", "make_evaluator", "make_judge", "make_role", "make_runner", "plan_variants", "prepare",
-           "resolve_models", "resolve_template", "run_notices"]
 
 
 def endpoint_configured(config: Config) -> bool:

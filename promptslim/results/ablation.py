@@ -4,11 +4,11 @@ the other levers that ran; its JSON Schema."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from promptslim.jsontypes import FLAT, JsonRecord, SchemaFile
 from promptslim.jsontypes import sections as section_fields
-from promptslim.results.run import AblationRun, Prices
+from promptslim.results.run import AblationRun, Prices, RunHeader
 from promptslim.results.sections import Proven, Section, section_types
 from promptslim.results.variants import Baseline, SideErrors, SlimStep, VariantFacts, Verdict
 
@@ -78,21 +78,9 @@ class Power(JsonRecord):
 
 
 @dataclass(frozen=True)
-class AblationResult(JsonRecord):
+class AblationResult(RunHeader):
     """reports/<name>/ablation.json: the machine-readable result of `promptslim ablate`."""
 
-    schema_version: int
-    template: str
-    template_sha256: str
-    git_commit: str | None
-    model: str
-    judge_model: str
-    evalset: str
-    cases: int
-    repeats: int
-    temperature: float
-    margin: float
-    calls_per_month: int
     tokens_approximate: bool
     tokens_source: str
     unit_tokens_approximate: bool
@@ -136,16 +124,6 @@ class AblationResult(JsonRecord):
 ABLATION_SCHEMA = SchemaFile(AblationResult, SCHEMA_VERSION, "schemas/ablation.schema.json", "promptslim ablation.json")
 
 
-def ablation_schema() -> dict[str, Any]:
-    """The JSON Schema of ablation.json, generated from the types (every registered section included)."""
-    return ABLATION_SCHEMA.generate()
-
-
-def shipped_schema() -> dict[str, Any]:
-    """The JSON Schema file installed with the package."""
-    return ABLATION_SCHEMA.shipped()
-
-
-def write_schema() -> Any:
-    """Regenerate the shipped schema file from the types (run after changing a result type)."""
-    return ABLATION_SCHEMA.write()
+ablation_schema = ABLATION_SCHEMA.generate  # the JSON Schema of ablation.json, every registered section included
+shipped_schema = ABLATION_SCHEMA.shipped  # the schema file installed with the package
+write_schema = ABLATION_SCHEMA.write  # regenerate the shipped file (run after changing a result type)

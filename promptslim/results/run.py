@@ -143,3 +143,22 @@ class CheckRun(Spend):
     """The spend of a check's evaluation, with its run facts."""
 
     facts: RunFacts = field(metadata=FLAT)
+
+
+@dataclass(frozen=True)
+class RunHeader(JsonRecord):
+    """What ablation.json and tier.json open with: the template and its hash, the commit, the models, the eval set and
+    the settings the run used (engine/record.py header)."""
+
+    schema_version: int
+    template: str
+    template_sha256: str
+    git_commit: str | None
+    model: str
+    judge_model: str
+    evalset: str
+    cases: int
+    repeats: int
+    temperature: float
+    margin: float
+    calls_per_month: int

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from promptslim.jsontypes import FLAT, JsonRecord, SchemaFile
+from promptslim.jsontypes import FLAT, SchemaFile
 from promptslim.results.models import ModelFinding, ModelRecommendation, ModelsSection
-from promptslim.results.run import PriceFacts, RoleSpend, RunFacts
+from promptslim.results.run import PriceFacts, RoleSpend, RunFacts, RunHeader
 from promptslim.results.sections import Proven
 from promptslim.results.variants import Baseline, ModelVerdict
 
@@ -26,21 +25,10 @@ class TierRun(RoleSpend):
 
 
 @dataclass(frozen=True)
-class TierResult(JsonRecord):
+class TierResult(RunHeader):
     """reports/<name>/tier.json: the result of `promptslim tier`."""
+    # `model` (in the header) is the baseline: the configured model
 
-    schema_version: int
-    template: str
-    template_sha256: str
-    git_commit: str | None
-    model: str  # the baseline: the configured model
-    judge_model: str
-    evalset: str
-    cases: int
-    repeats: int
-    temperature: float
-    margin: float
-    calls_per_month: int
     cached_input_fraction: float
     baseline: Baseline
     baseline_price: PriceFacts
@@ -61,15 +49,6 @@ class TierResult(JsonRecord):
 TIER_SCHEMA = SchemaFile(TierResult, TIER_SCHEMA_VERSION, "schemas/tier.schema.json", "promptslim tier.json")
 
 
-def tier_schema() -> dict[str, Any]:
-    """The JSON Schema of tier.json, generated from the types above (shipped as package data)."""
-    return TIER_SCHEMA.generate()
-
-
-def shipped_tier_schema() -> dict[str, Any]:
-    return TIER_SCHEMA.shipped()
-
-
-def write_tier_schema() -> Any:
-    """Regenerate the shipped tier schema from the types (run after changing a result type)."""
-    return TIER_SCHEMA.write()
+tier_schema = TIER_SCHEMA.generate  # the JSON Schema of tier.json, generated from the types above
+shipped_tier_schema = TIER_SCHEMA.shipped
+write_tier_schema = TIER_SCHEMA.write  # regenerate the shipped file (run after changing a result type)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from promptslim import paths
-from promptslim.cost.caching import billable_cached, rule_for
+from promptslim.cost.caching import crosses_cliff, rule_for
 from promptslim.cost.figure import cost_of, layout_hint, measured
 from promptslim.decide import (ALPHA, METHOD, MIN_TWO_STAGE, UnitDecision, cases_for_power, decide_units, detectable,
                                interim, min_cases_unchanged, slim_order, slim_sizes, slim_step, stage_one_indices)
@@ -224,7 +224,7 @@ def _cache_warnings(trial: Trial, units: list[UnitResult], slim: Proposal) -> li
               for step in slim.steps if len(step.removed) > 1]
     for label, removed, saves in tried:
         prefix = ev.prefix_of(template.without(set(removed)))
-        if billable_cached(prefix.shared_tokens, rule) == 0:
+        if crosses_cliff(base.caching.prefix_tokens, prefix.shared_tokens, rule):
             out.append(f"cache cliff: removing {label} shrinks the static prefix from {base.caching.prefix_tokens:,} "
                        f"to {prefix.shared_tokens:,} tokens, below the {rule.provider} prompt-cache minimum of "
                        f"{rule.min_tokens:,}: it loses the cached-input discount"
