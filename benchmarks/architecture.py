@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, int]] = [
     ("savings", 4.2), ("evalresult", 4.2), ("engine", 4.2), ("prcheck", 4.2), ("static_views", 4.2),
     ("importers", 4.2),
     # 5 renderers and writers
-    ("report", 5), ("writers", 5), ("console", 5),
+    ("report", 5), ("writers", 5), ("console", 5), ("logprogress", 5),
     # 6 the public API
     ("api", 6), ("", 6),
     # 7 the command line
