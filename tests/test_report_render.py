@@ -424,7 +424,7 @@ def test_index_current_and_unablated_rows():
     entries, totals = index_entries()
     md = render_index_markdown(entries, totals)
     current = index_row(md, "prompts/support_reply.j2")
-    assert current[2:9] == ["412", "1,200,000", "$74.20", "3 of 12: 1, 4, 7", "$44.00",
+    assert current[2:9] == ["412", "1,200,000", "$74.20", "3 of 12 (units 1, 4, 7)", "$44.00",
                             "[2026-11-22, abc1234](support_reply/ablation.md)", "current"]
     assert index_row(md, "prompts/ticket_classifier.j2")[-1] == "not ablated"
     # Most expensive template first.
