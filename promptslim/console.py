@@ -4,6 +4,7 @@ events shown on stderr (notices, the plan, progress bars). Only promptslim/cli.p
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Callable
 
@@ -17,8 +18,10 @@ from promptslim.engine.events import (BatchProgress, CaseDone, Detail, Event, No
                                       PlanMade, Spent)
 from promptslim.logprogress import LogProgress
 from promptslim.numfmt import duration
+from promptslim.report.ablation import headroom_view
 from promptslim.report.facts import fact_lines
 from promptslim.results import EvalResult
+from promptslim.results.headroom import Headroom
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -156,6 +159,16 @@ class Shown:
             self.log.close()
 
 
+PIPE_WIDTH = 1000  # columns a table may take when stdout is a pipe or a file: no cell is cut to fit 80
+
+
+def show(renderable: Any) -> None:
+    """A table on stdout: as wide as the terminal, or, in a pipe or a file (where rich assumes 80 columns and cut
+    `tier`'s table into unreadable cells), as wide as it needs; COLUMNS still wins when set."""
+    wide = not out.is_terminal and not os.environ.get("COLUMNS")
+    (Console(highlight=False, soft_wrap=False, width=PIPE_WIDTH) if wide else out).print(renderable)
+
+
 def table(title: str, columns: list[str], rows: list[list[str]], left: Callable[[str], bool]) -> Table:
     """A rich table: `left(column)` says which columns are text (left-aligned); numbers align right."""
     t = Table(title=title)
@@ -170,7 +183,7 @@ def print_units(data: dict[str, Any]) -> None:
     rows = [[str(u["id"]), str(u["line"]), f"{u['tokens']}{approx(data['tokens_approximate'])}",
              "kept" if u["pinned"] else u["kind"], short(u["text"])] for u in data["units"]]
     rows += [["·", str(f["line"]), "", f"fixed ({f['kind']})", short(f["text"])] for f in data["fixed"]]
-    out.print(table(f"{data['template']}: {len(data['units'])} units, {len(data['fixed'])} fixed",
+    show(table(f"{data['template']}: {len(data['units'])} units, {len(data['fixed'])} fixed",
                     ["id", "line", "tokens", "mark", "text"], rows, lambda c: c not in ("id", "line", "tokens")))
     for warning in data["warnings"]:
         err.print(f"warning: {warning}", markup=False)
@@ -179,10 +192,11 @@ def print_units(data: dict[str, Any]) -> None:
 def print_count(data: dict[str, Any]) -> None:
     rows = [[r["model"], f"{r['input_tokens']:,.1f}{approx(r['approximate'])}", usd(r["usd_per_call"], 6),
              usd(r["usd_per_month"]), r["price_source"]] for r in data["models"]]
-    out.print(table(f"{data['template']} — {data['calls_per_month']:,} calls/month, rendered with "
-                    f"{data['rendered_with']}", ["model", "input tokens/call", "$/call", "$/month", "price source"],
+    # the title said "rendered with evalsets/x.yaml (20 cases, mean)": say what the token figure is
+    show(table(f"{data['template']} — {data['calls_per_month']:,} calls/month; input tokens: {data['input_basis']}",
+                    ["model", "input tokens/call", "$/call", "$/month", "price source"],
                     rows, lambda c: c in ("model", "price source")))
-    out.print(f"input: mean over {data['rendered_with']}; output {data['output_note']}", markup=False)
+    out.print(f"input: {data['input_basis']}; output {data['output_note']}", markup=False)
     if any(r["approximate"] for r in data["models"]):
         out.print("≈ approximate: no public tokenizer for that model, counted with o200k_base")
     for note in data["notes"]:
@@ -192,9 +206,9 @@ def print_count(data: dict[str, Any]) -> None:
 def print_eval(data: EvalResult) -> None:
     mark = approx(data.tokens_approximate)
     rows = [[row.id, "judge error" if row.score is None else f"{row.score:.2f}", "; ".join(row.failures) or "",
-             f"{row.input_tokens:.0f}{mark}", f"{row.output_tokens:.0f}"] for row in data.cases]
-    out.print(table(f"{data.template} on {data.model} — {data.evalset}",
-                    ["case", "score", "failed assertions", "in tok", "out tok"], rows,
+             answer(row.outputs), f"{row.input_tokens:.0f}{mark}", f"{row.output_tokens:.0f}"] for row in data.cases]
+    show(table(f"{data.template} on {data.model} — {data.evalset}",
+                    ["case", "score", "failed assertions", "answer", "in tok", "out tok"], rows,
                     lambda c: c not in ("score", "in tok", "out tok")))
     s = data.summary
     score = s.score
@@ -219,8 +233,30 @@ def print_eval(data: EvalResult) -> None:
         line(f"  {fact}")
     if data.judge_note:
         line(f"note: {data.judge_note}")
+    for text in headroom_lines(data.headroom):
+        line(text)
     for warning in data.warnings:
         line(f"warning: {warning}")
+
+
+def answer(outputs: list[str], width: int = 40) -> str:
+    """The case's first answer on one line, cut: what a failed assertion was looking at."""
+    return short(" ".join(outputs[0].split()), width) if outputs else ""
+
+
+def headroom_lines(room: Headroom | None) -> list[str]:
+    """Per-label pass rates and answers, and the constant answer to beat (eval's lines under the table)."""
+    view = headroom_view(room)
+    if view is None:
+        return []
+    out = []
+    if view["labels"]:
+        rates = " · ".join(f"{r['label']} {r['passes']}/{r['cases']} passed ({r['pass_rate']}), answered "
+                           f"{r['answered']}" for r in view["labels"])
+        other = f" · {view['other']} answer(s) none of the labels" if view["other"] else ""
+        out.append(f"per label: {rates}{other}")
+    out.append(f"headroom: {view['line']}")
+    return out
 
 
 def print_files(files: dict[str, Any], width: int = 6) -> None:
@@ -299,7 +335,7 @@ def print_ablation(result: Any, files: dict[str, Any], write: bool) -> None:
 def print_tier(result: Any, files: dict[str, Any]) -> None:
     from promptslim.report.models import HEADER, headline, rows
 
-    out.print(table(f"{result.template}: same prompt, other models — {result.evalset}", HEADER, rows(result),
+    show(table(f"{result.template}: same prompt, other models — {result.evalset}", HEADER, rows(result),
                     lambda c: c in ("model", "verdict")))
     for text in [headline(result), *(f"warning: {w}" for w in result.warnings)]:
         line(text)

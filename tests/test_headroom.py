@@ -113,3 +113,23 @@ def test_a_model_that_does_the_task_has_headroom_and_no_warning(fake, make_repo)
                                            ("Yes!", "Yes"), ("Nope", None), ("Maybe", None)])
 def test_an_answer_gives_the_label_it_equals_or_opens_with(answer, label):
     assert answer_label(answer, ["No", "Yes"]) == label
+
+
+def test_eval_shows_each_answer_and_the_per_label_rates(fake, make_repo):
+    make_repo(FILES)
+    fake.handler = always_no
+    result = CliRunner().invoke(app, ["eval", "prompts/q.j2", "--model", "m", "--judge-model", "none"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "│ s13 " in line)  # a "Yes" case
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells[:4] == ["s13", "0.00", "icontains 'Yes': not found", "No"]  # the answer the assertion saw
+    assert ("per label: No 13/13 passed (100%), answered 20 · Yes 0/7 passed (0%), answered 0"
+            in result.stdout.splitlines())
+    assert ('headroom: always answering "No" scores 0.650 on the eval set\'s assertions; the baseline scores 0.650 '
+            "(lead 0.000; twice the margin is 0.2)") in result.stdout.splitlines()
+    assert any(line.startswith("warning: no headroom: the baseline scores 0.650") for line in result.stdout.splitlines())
+    data = json.loads(CliRunner().invoke(app, ["eval", "prompts/q.j2", "--model", "m", "--judge-model", "none",
+                                               "--json"]).stdout)
+    assert [(r["label"], r["cases"], r["passes"], r["answered"]) for r in data["headroom"]["labels"]] == \
+        [("No", 13, 13, 20), ("Yes", 7, 0, 0)]
+    assert data["cases"][13]["outputs"] == ["No"]
