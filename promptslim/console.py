@@ -22,6 +22,7 @@ from promptslim.report.ablation import headroom_view
 from promptslim.report.facts import fact_lines
 from promptslim.results import EvalResult
 from promptslim.results.headroom import Headroom
+from promptslim.results.history import RunsResult
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -257,6 +258,24 @@ def headroom_lines(room: Headroom | None) -> list[str]:
         out.append(f"per label: {rates}{other}")
     out.append(f"headroom: {view['line']}")
     return out
+
+
+def print_runs(result: RunsResult) -> None:
+    """`promptslim runs T`: one row per kept run, newest first, the latest marked."""
+    rows = [[r.id + (" (latest)" if r.latest else ""), r.created_at.replace("T", " ")[:16], r.model, f"{r.margin:g}",
+             r.design, str(r.cases), str(r.removable), str(r.keep), str(r.inconclusive),
+             usd(r.usd_per_month_found) + (f" (units {', '.join(map(str, r.slim_removed))})" if r.slim_removed else ""),
+             "; ".join(n for n, on in (("template changed since", r.stale), ("⚠️ no headroom", r.no_headroom)) if on)]
+            for r in result.runs]
+    if not rows:
+        line(f"no kept runs of {result.template} yet — `promptslim ablate {result.template}` keeps one per run under "
+             "reports/<name>/runs/")
+    else:
+        show(table(f"{result.template}: {len(rows)} kept run(s), newest first",
+                   ["run", "date (UTC)", "model", "margin", "design", "cases", "removable", "keep", "inconclusive",
+                    "$/month found", "note"], rows, lambda c: c in ("run", "date (UTC)", "model", "design", "note")))
+    for rel in result.unreadable:
+        err.print(f"warning: {rel}/ablation.json cannot be read as an ablation; not listed", markup=False)
 
 
 def print_files(files: dict[str, Any], width: int = 6) -> None:
