@@ -197,7 +197,7 @@ def print_count(data: dict[str, Any]) -> None:
     show(table(f"{data['template']} — {data['calls_per_month']:,} calls/month; input tokens: {data['input_basis']}",
                     ["model", "input tokens/call", "$/call", "$/month", "price source"],
                     rows, lambda c: c in ("model", "price source")))
-    out.print(f"input: {data['input_basis']}; output {data['output_note']}", markup=False)
+    line(f"input: {data['input_basis']}; output {data['output_note']}")  # a sentence: never wrapped mid-figure
     if any(r["approximate"] for r in data["models"]):
         out.print("≈ approximate: no public tokenizer for that model, counted with o200k_base")
     for note in data["notes"]:

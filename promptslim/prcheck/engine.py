@@ -197,7 +197,9 @@ def _side(msgs: list[list[Message]] | None, result: VariantResult | None, price:
     else:  # static: our count, an estimate where the model has no public tokenizer
         counted = [count_messages(m, models.price_model) for m in msgs]
         tokens = [c.tokens for c in counted]
-        source = "estimated" if models.local or any(c.approximate for c in counted) else "exact"
+        # with no answers (--no-eval) the price model's own tokenizer counts exactly, whoever would answer: the same
+        # statement count makes; after a run on the embedded model, its answers' counts are estimates, as eval says
+        source = "estimated" if (models.local and s is not None) or any(c.approximate for c in counted) else "exact"
     mean_in = sum(tokens) / len(tokens)
     out = s.output_tokens if s is not None else None
     output = measured(out) if out is not None else (static or Output(0.0, NOT_INCLUDED, "not included"))
@@ -221,15 +223,19 @@ def _quality(base_res: VariantResult, head_res: VariantResult, margin: float) ->
 
 
 def _base_output(t: Target, root: Path, sha: str) -> Output | None:
-    """Static output tokens for both sides: the base revision's own ablation of the base text, read from git.
+    """Static output tokens for both sides: the base revision's own ablation of the base text, read from git, else
+    this checkout's own untracked one (reports/ is git-ignored: a local `ablate` is the only place it lives).
 
-    Never the checkout's reports/: a pull request must not set the cost figure its own gate compares.
+    Never a report a commit put in the checkout: a pull request must not set the cost figure its own gate compares.
     """
     if t.base is None:
         return None
-    text = show(root, sha, f"{reports_dir(t.name)}/ablation.json")
+    rel = f"{reports_dir(t.name)}/ablation.json"
+    text, whose = show(root, sha, rel), "the base's"
+    if text is None:
+        text, whose = trust.own_report(root, rel), "this checkout's own run, not in git"
     found = static_output(root, t.name, t.base.source, text or "")
-    return Output(found.tokens, found.basis, found.note + " (the base's, assumed for both sides)") \
+    return Output(found.tokens, found.basis, f"{found.note} ({whose}, assumed for both sides)") \
         if found.basis != NOT_INCLUDED else found
 
 

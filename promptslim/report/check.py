@@ -198,10 +198,8 @@ def _facts(data: CheckResult) -> list[str]:
         cut = [(f"{side} of `{r.template}`", getattr(r, side).truncated)
                for r in data.templates for side in ("base", "head") if getattr(r, side)]
         return fact_lines(data.run, data.prices, data.tokens_note, cut, judged)
-    lines = [line for line in (price_line(data.prices),) if line]
-    if data.tokens_note:
-        lines.append(f"token counts: {data.tokens_note}")
-    return lines
+    # the token statement is the footer's (one statement: it said "exact" there and "estimated ≈" here)
+    return [line for line in (price_line(data.prices),) if line]
 
 
 def _title(data: CheckResult) -> str:

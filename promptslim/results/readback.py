@@ -94,5 +94,6 @@ def static_output(root: Path, template_name: str, template_source: str, text: st
         tokens = result.baseline.output_tokens
         return Output(float(tokens), ESTIMATED, f"≈ {tokens:.1f} tokens/call, estimated from {rel} "
                                                 f"({result.model or None}, {str(result.created_at or '')[:10]})")
-    return Output(0.0, NOT_INCLUDED, "not included (no measured answers for this template text yet — "
-                                     "run promptslim eval or ablate)")
+    # eval writes no report: only an ablation of this text measures output a command without calls can reuse
+    return Output(0.0, NOT_INCLUDED, "not included (no ablation of this template text yet — run promptslim ablate, "
+                                     "or give count --output-tokens N)")
