@@ -8,6 +8,7 @@ that never gates.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
@@ -33,10 +34,10 @@ from promptslim.numfmt import signed
 from promptslim.paths import reports_dir
 from promptslim.prcheck import changes, trust
 from promptslim.prcheck.sides import Target, load, prompt_diff
-from promptslim.results import (CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange, EvalsetChanges,
-                                Gates, HeadCases, Quality, UsdPerMtok)
+from promptslim.results import (AblateComparison, CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
+                                EvalsetChanges, Gates, HeadCases, Quality, UsdPerMtok)
 from promptslim.results.models import ModelsSection
-from promptslim.results.readback import static_output
+from promptslim.results.readback import Unreadable, read_ablation, static_output
 from promptslim.template.load import Message
 from promptslim.tokens import count_messages
 
@@ -84,7 +85,7 @@ def check(request: CheckRequest, events: Events = silent, root: Path | None = No
     run = CheckRun(calls=rec.calls, cache_hits=rec.cache_hits, usd=rec.usd, facts=rec.facts) if rec else None
     gates = Gates(margin=config.margin, fail_on_cost_increase=o.fail_on_cost_increase,
                   allow_missing_evalset=o.allow_missing_evalset, require_noninferior=o.require_noninferior)
-    rows = [_row(t, price, models, gates, _base_output(t, root, sha)) for t in targets]
+    rows = [_row(t, price, models, gates, root, sha) for t in targets]
     sources = {side.tokens_source for r in rows for side in (r.base, r.head) if side}
     tokens_source = "estimated" if "estimated" in sources or not sources else (
         "server-reported" if "server-reported" in sources else "exact")
@@ -222,24 +223,57 @@ def _quality(base_res: VariantResult, head_res: VariantResult, margin: float) ->
                                  "head": sum(1 for x in head_res.scores() if x is None)})
 
 
-def _base_output(t: Target, root: Path, sha: str) -> Output | None:
-    """Static output tokens for both sides: the base revision's own ablation of the base text, read from git, else
-    this checkout's own untracked one (reports/ is git-ignored: a local `ablate` is the only place it lives).
+def _base_ablation(t: Target, root: Path, sha: str) -> tuple[str | None, str]:
+    """The latest ablation of the base text, as text, and whose it is: the base revision's own (from git), else this
+    checkout's own untracked one (reports/ is git-ignored: a local `ablate` is the only place it lives).
 
     Never a report a commit put in the checkout: a pull request must not set the cost figure its own gate compares.
     """
+    rel = f"{reports_dir(t.name)}/ablation.json"
+    text = show(root, sha, rel)
+    if text is not None:
+        return text, "the base's"
+    return trust.own_report(root, rel), "this checkout's own run, not in git"
+
+
+def _base_output(t: Target, root: Path, sha: str) -> Output | None:
+    """Static output tokens for both sides: what the latest ablation of the base text measured."""
     if t.base is None:
         return None
-    rel = f"{reports_dir(t.name)}/ablation.json"
-    text, whose = show(root, sha, rel), "the base's"
-    if text is None:
-        text, whose = trust.own_report(root, rel), "this checkout's own run, not in git"
+    text, whose = _base_ablation(t, root, sha)
     found = static_output(root, t.name, t.base.source, text or "")
     return Output(found.tokens, found.basis, f"{found.note} ({whose}, assumed for both sides)") \
         if found.basis != NOT_INCLUDED else found
 
 
-def _row(t: Target, price: Price, models: Models, gates: Gates, static: Output | None = None) -> CheckRow:
+CHECK_AS_ABLATE = {"pass": "removable", "regression": "keep"}  # else: inconclusive
+
+
+def _against_ablate(t: Target, quality: Quality | None, root: Path, sha: str) -> AblateComparison | None:
+    """When the head is the base without one unit (or the slim prompt's units) that the latest ablation of the base
+    text decided otherwise, the two verdicts side by side: ablate tests K removals at once, check one change."""
+    if quality is None or t.base is None or t.head is None:
+        return None
+    text, _ = _base_ablation(t, root, sha)
+    try:
+        found = read_ablation(text) if text else None
+    except Unreadable:
+        return None
+    if found is None or found.template_sha256 != hashlib.sha256(t.base.source.encode()).hexdigest():
+        return None
+    tried = [([u.id], u.text, u.verdict.value) for u in found.units]
+    if len(found.slim.removed) > 1:
+        tried.append((list(found.slim.removed), "", found.slim.verdict.value))
+    mine = CHECK_AS_ABLATE.get(quality.outcome, "inconclusive")
+    for removed, unit_text, verdict in tried:
+        if verdict != mine and t.base.without(removed) == t.head.source:
+            return AblateComparison(removed=removed, text=unit_text, ablate_verdict=verdict, check_verdict=mine,
+                                    units=len(found.units), created_at=found.created_at)
+    return None
+
+
+def _row(t: Target, price: Price, models: Models, gates: Gates, root: Path, sha: str) -> CheckRow:
+    static = _base_output(t, root, sha)
     base_res, head_res = t.base_result, t.head_result
     base = _side(t.base_msgs, base_res, price, t.prompt, models, static)
     head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, models, static)
@@ -248,6 +282,7 @@ def _row(t: Target, price: Price, models: Models, gates: Gates, static: Output |
         head = _side(t.head_msgs, None, price, t.prompt, models, static)
     margin = t.settings.margin.value  # the prompt's own margin when the base config sets one, as ablate and tier
     quality = _quality(base_res, head_res, margin) if base_res is not None and head_res is not None else None
+    ablate = _against_ablate(t, quality, root, sha)
     delta_usd = pct = None
     if base is not None and head is not None:
         delta_usd = head.usd_per_month - base.usd_per_month
@@ -275,7 +310,7 @@ def _row(t: Target, price: Price, models: Models, gates: Gates, static: Output |
         also_models=t.also.models if t.also else None, cheaper_model=also.model if also else None,
         cheaper_model_usd_per_month_saved=also.usd_per_month_saved if also else None,
         evalset_revision=t.evalset_revision, evalset_changes=_changes(t, t.new_cases_result),
-        margin=margin, margin_source=t.settings.margin.source,
+        margin=margin, margin_source=t.settings.margin.source, ablate=ablate,
     )
 
 

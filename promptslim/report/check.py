@@ -158,6 +158,20 @@ def _evalset_note(r: CheckRow) -> str | None:
             f"base revision's `{r.evalset}` ({r.cases} cases); the changes are listed below for review")
 
 
+def _ablate_note(r: CheckRow) -> str | None:
+    """Why check and the latest ablation of the base text decide the same removal differently (issue 24)."""
+    a = r.ablate
+    if a is None:
+        return None
+    what = (f"unit {a.removed[0]} ({fmt.md_cell(fmt.short_text(a.text))})" if len(a.removed) == 1
+            else f"the slim prompt's units {fmt.ids(a.removed)}")
+    return (f"- ℹ️ `{r.template}`: this change removes {what}, which the latest `ablate` of the base text "
+            f"({a.created_at[:10]}) called **{a.ablate_verdict}**, while this check finds it **{a.check_verdict}**: "
+            f"ablate tests its {a.units} removals together (Holm, so the chance of any wrong `removable` stays at 5% "
+            f"and each unit faces a stricter test; a slim prompt is verified at 97.5%), check tests this one change "
+            f"at 5% — each answers its own question on the same kind of data")
+
+
 def _ids(ids: list[str]) -> str:
     return ", ".join(f"`{fmt.md_cell(i)}`" for i in ids)
 
@@ -228,7 +242,8 @@ def _view(data: CheckResult) -> dict[str, Any]:
         "warnings": data.warnings,
         "undecided": sum(1 for r in rows if _undecided(r) and not r.failed),
         "notes": [line for line in map(_evalset_note, rows) if line]
-                 + [f"- `{r.template}`: {r.base_note} — no base comparison" for r in rows if r.base_note],
+                 + [f"- `{r.template}`: {r.base_note} — no base comparison" for r in rows if r.base_note]
+                 + [line for line in map(_ablate_note, rows) if line],
         "details": [_details_row(r) for r in rows],
         "cheaper": [_cheaper_line(r) for r in rows if r.also_models is not None],
         "data": data,

@@ -48,6 +48,19 @@ class Quality(JsonRecord):
 
 
 @dataclass(frozen=True)
+class AblateComparison(JsonRecord):
+    """The head is the base without a unit (or without the slim prompt's units) that the latest ablation of the base
+    text decided otherwise: ablate corrects for its K comparisons (Holm), check tests one change."""
+
+    removed: list[int]  # the units the head removes
+    text: str  # the removed unit's text (the first one's, for a set)
+    ablate_verdict: str  # removable | keep | inconclusive (a unit's, or the slim prompt's)
+    check_verdict: str  # the same three words for check's outcome (pass = removable, regression = keep)
+    units: int  # K: how many removals the ablation tested together
+    created_at: str
+
+
+@dataclass(frozen=True)
 class CaseScores(JsonRecord):
     """One eval case's score on each side."""
 
@@ -117,6 +130,8 @@ class CheckRow(JsonRecord):
     # the margin that decided this row's quality: the template's own when the base config sets one, else Gates.margin
     margin: float | None = None
     margin_source: str = ""
+    # the head removes what the base text's latest ablation decided otherwise (a note for the reviewer, never a gate)
+    ablate: AblateComparison | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
