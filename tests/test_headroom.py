@@ -133,3 +133,23 @@ def test_eval_shows_each_answer_and_the_per_label_rates(fake, make_repo):
     assert [(r["label"], r["cases"], r["passes"], r["answered"]) for r in data["headroom"]["labels"]] == \
         [("No", 13, 13, 20), ("Yes", 7, 0, 0)]
     assert data["cases"][13]["outputs"] == ["No"]
+
+
+def test_check_shows_per_label_rates_and_a_base_without_headroom(fake, make_repo):
+    import subprocess
+
+    root = make_repo(FILES)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.email=t@e", "-c", "user.name=t", "commit",
+                                                                 "-qm", "base"]):
+        subprocess.run(["git", *args], check=True, capture_output=True)
+    (root / "prompts/q.j2").write_text(TEMPLATE.replace("Things to avoid: do not explain your answer.\n", ""))
+    fake.handler = always_no
+    result = CliRunner().invoke(app, ["check", "--base", "HEAD", "--model", "m", "--judge-model", "none"])
+    assert result.exit_code == 0, result.output
+    assert "- `prompts/q.j2` per label, passed/cases base → head: No 13/13 → 13/13 · Yes 0/7 → 0/7" in result.stdout
+    assert '> ⚠️ **Warning:** `prompts/q.j2` (base): no headroom: the baseline scores 0.650, only 0.000 above always ' \
+           'answering "No"' in result.stdout
+    data = json.loads(CliRunner().invoke(app, ["check", "--base", "HEAD", "--model", "m", "--judge-model", "none",
+                                               "--json"]).stdout)
+    head = data["templates"][0]["head"]["headroom"]
+    assert [(r["label"], r["passes"], r["cases"]) for r in head["labels"]] == [("No", 13, 13), ("Yes", 0, 7)]

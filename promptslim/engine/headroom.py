@@ -3,7 +3,7 @@
 A 1.5B model answered "No" to 65 of 69 cases of a Yes/No task: 0.681 with the full prompt, 0.62 for always "No".
 At margin 0.10 every instruction, the task's definition included, came out removable — true of this model, which
 ignores them, and useless to a prompt engineer. Before any call the eval set's assertions say what a constant answer
-scores (each label, every `equals`/`contains` value, the empty answer); after the baseline, a lead under twice the
+scores (the empty answer; on a label task each label, the majority one best); after the baseline, a lead under twice the
 margin is said before leave-one-out starts and marks every report.
 
 Only where grading is by assertions alone: a judge's score of a constant answer is unknown without judge calls.
@@ -53,14 +53,20 @@ def trivial(evalset: EvalSet, model: str, judged: bool) -> Trivial | None:
     """The best constant answer on this eval set by its assertions (None with a judge: its score is unknown)."""
     if judged or not evalset.cases:
         return None
-    labels = _values(evalset)
-    passed = {v: [not failures(c.asserts, v, model) for c in evalset.cases] for v in [*labels, ""]}
-    best = max(passed, key=lambda v: (sum(passed[v]), v != ""))
+    values = _values(evalset)
+    passed = {v: [not failures(c.asserts, v, model) for c in evalset.cases] for v in [*values, ""]}
     per_case = []
     for i in range(len(evalset.cases)):
-        fits = [v for v in labels if passed[v][i]]
+        fits = [v for v in values if passed[v][i]]
         per_case.append(fits[0] if len(fits) == 1 else None)
-    return Trivial(best, sum(passed[best]) / len(evalset.cases), tuple(per_case))
+    labels = {v for v in per_case if v is not None}
+    # what a model that ignores the prompt can do: say nothing, or (a label task: each case passed by one of two or
+    # more labels) always give one label. A value every case asks for (contains "BONJOUR") is no such answer: a model
+    # says it because the prompt says so, and removing that rule is caught.
+    candidates = [v for v in values if v in labels] if len(labels) >= 2 else []
+    best = max([*candidates, ""], key=lambda v: (sum(passed[v]), v != ""))
+    return Trivial(best, sum(passed[best]) / len(evalset.cases), tuple(per_case if len(labels) >= 2 else
+                                                                        [None] * len(per_case)))
 
 
 def _norm(text: str) -> str:
@@ -119,11 +125,16 @@ def before_line(found: Trivial, margin: float) -> str:
 
 def headroom_of(ev: "Evaluator", baseline: "VariantResult", margin: float) -> Headroom | None:
     """The headroom of a run's baseline answers (None when a judge grades: a constant answer's score is unknown)."""
-    found = trivial(ev.evalset, ev.models.price_model, ev.judge is not None)
+    return measure(ev.evalset, ev.models.price_model, ev.judge is not None, baseline, margin)
+
+
+def measure(evalset: EvalSet, model: str, judged: bool, answers: "VariantResult", margin: float) -> Headroom | None:
+    """The headroom of one variant's answers on an eval set (check measures each side this way)."""
+    found = trivial(evalset, model, judged)
     if found is None:
         return None
-    return headroom(found, [c.score for c in baseline.cases], [[s.output for s in c.samples] for c in baseline.cases],
-                    ev.evalset.threshold, margin)
+    return headroom(found, [c.score for c in answers.cases], [[s.output for s in c.samples] for c in answers.cases],
+                    evalset.threshold, margin)
 
 
 def announce(ev: "Evaluator", margin: float, events: Events) -> Callable[["VariantResult"], None]:

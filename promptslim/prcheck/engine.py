@@ -22,6 +22,7 @@ from promptslim.cost.prices import Price, price_for
 from promptslim.decide import check_outcome
 from promptslim.engine.evaluator import NONE, Evaluator, Models, VariantResult
 from promptslim.engine.events import Events, Notice, PlanMade, silent
+from promptslim.engine.headroom import measure
 from promptslim.engine.record import Record, price_facts, record, tokens_note
 from promptslim.engine.run import run_strategies
 from promptslim.engine.setup import execute, make_evaluator, make_judge, make_runner, resolve_models, run_notices
@@ -36,6 +37,7 @@ from promptslim.prcheck import changes, trust
 from promptslim.prcheck.sides import Target, load, prompt_diff
 from promptslim.results import (AblateComparison, CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
                                 EvalsetChanges, Gates, HeadCases, Quality, UsdPerMtok)
+from promptslim.results.headroom import Headroom
 from promptslim.results.models import ModelsSection
 from promptslim.results.readback import Unreadable, read_ablation, static_output
 from promptslim.template.load import Message
@@ -188,7 +190,7 @@ def _local_model_name() -> str:
 
 # ---------------------------------------------------------------- figures and gates
 def _side(msgs: list[list[Message]] | None, result: VariantResult | None, price: Price, prompt: PromptConfig,
-          models: Models, static: Output | None = None) -> CheckSide | None:
+          models: Models, static: Output | None = None, room: Headroom | None = None) -> CheckSide | None:
     if msgs is None:
         return None
     s = result.summary if result is not None else None
@@ -211,7 +213,16 @@ def _side(msgs: list[list[Message]] | None, result: VariantResult | None, price:
                      pass_rate=s.pass_rate if s else None, usd_per_call=figure.usd_per_call,
                      usd_per_month=figure.usd_per_month, includes_output=s is not None,
                      tokens_source=source, answers=s.counts.answers if s else 0, truncated=s.counts.truncated if s else 0,
-                     judge_errors=s.judge_errors if s else 0, output_basis=output.basis, output_note=output.note)
+                     judge_errors=s.judge_errors if s else 0, output_basis=output.basis, output_note=output.note,
+                     headroom=room)
+
+
+def _room(t: Target, answers: VariantResult | None, models: Models, margin: float) -> Headroom | None:
+    """A side's lead over a constant answer and its per-label pass rates (None: not evaluated, or judged)."""
+    if answers is None or t.evalset is None:
+        return None
+    return measure(t.evalset, models.price_model, models.judge_model != NONE and bool(t.evalset.criteria), answers,
+                   margin)
 
 
 def _quality(base_res: VariantResult, head_res: VariantResult, margin: float) -> Quality:
@@ -275,12 +286,13 @@ def _against_ablate(t: Target, quality: Quality | None, root: Path, sha: str) ->
 def _row(t: Target, price: Price, models: Models, gates: Gates, root: Path, sha: str) -> CheckRow:
     static = _base_output(t, root, sha)
     base_res, head_res = t.base_result, t.head_result
-    base = _side(t.base_msgs, base_res, price, t.prompt, models, static)
-    head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, models, static)
+    margin = t.settings.margin.value  # the prompt's own margin when the base config sets one, as ablate and tier
+    base = _side(t.base_msgs, base_res, price, t.prompt, models, static, _room(t, base_res, models, margin))
+    head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, models, static,
+                                                    _room(t, head_res, models, margin))
     if base is not None and head is not None and base.includes_output != head.includes_output:
         base = _side(t.base_msgs, None, price, t.prompt, models, static)  # like for like
         head = _side(t.head_msgs, None, price, t.prompt, models, static)
-    margin = t.settings.margin.value  # the prompt's own margin when the base config sets one, as ablate and tier
     quality = _quality(base_res, head_res, margin) if base_res is not None and head_res is not None else None
     ablate = _against_ablate(t, quality, root, sha)
     delta_usd = pct = None

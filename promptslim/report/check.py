@@ -158,6 +158,22 @@ def _evalset_note(r: CheckRow) -> str | None:
             f"base revision's `{r.evalset}` ({r.cases} cases); the changes are listed below for review")
 
 
+def _labels_note(r: CheckRow) -> str | None:
+    """Per-label pass rates, base → head, on a label task (each case passed by exactly one label)."""
+    rates = {side: {x.label: x for x in (getattr(r, side).headroom.labels if getattr(r, side) and
+                                         getattr(r, side).headroom else [])} for side in ("base", "head")}
+    labels = list(dict.fromkeys([*rates["base"], *rates["head"]]))
+    if not labels:
+        return None
+
+    def cell(side: str, label: str) -> str:
+        x = rates[side].get(label)
+        return "—" if x is None else f"{x.passes}/{x.cases}"
+
+    return (f"- `{r.template}` per label, passed/cases base → head: "
+            + " · ".join(f"{fmt.md_cell(lb)} {cell('base', lb)} → {cell('head', lb)}" for lb in labels))
+
+
 def _ablate_note(r: CheckRow) -> str | None:
     """Why check and the latest ablation of the base text decide the same removal differently (issue 24)."""
     a = r.ablate
@@ -239,11 +255,13 @@ def _view(data: CheckResult) -> dict[str, Any]:
                     + (f" among {', '.join(data.restricted_to)}" if data.restricted_to else "")
                     + " — nothing to check."),
         "headlines": [_headline(r, data.no_eval) for r in rows],
-        "warnings": data.warnings,
+        "warnings": [*data.warnings, *(f"`{r.template}` (base): {w}" for r in rows
+                                      if r.base and r.base.headroom and (w := r.base.headroom.warning()))],
         "undecided": sum(1 for r in rows if _undecided(r) and not r.failed),
         "notes": [line for line in map(_evalset_note, rows) if line]
                  + [f"- `{r.template}`: {r.base_note} — no base comparison" for r in rows if r.base_note]
-                 + [line for line in map(_ablate_note, rows) if line],
+                 + [line for line in map(_ablate_note, rows) if line]
+                 + [line for line in map(_labels_note, rows) if line],
         "details": [_details_row(r) for r in rows],
         "cheaper": [_cheaper_line(r) for r in rows if r.also_models is not None],
         "data": data,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptslim.jsontypes import OPTIONAL, JsonRecord
+from promptslim.results.headroom import Headroom
 from promptslim.results.run import CheckRun, Prices
 from promptslim.results.models import ModelFinding
 
@@ -31,6 +32,8 @@ class CheckSide(JsonRecord):
     judge_errors: int
     output_basis: str = ""  # measured | estimated | not included (promptslim/cost/figure.py); "" in older files
     output_note: str = ""
+    # against a constant answer, and per-label pass rates (when graded by assertions alone)
+    headroom: Headroom | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
