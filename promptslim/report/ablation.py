@@ -216,8 +216,6 @@ def _context(result: AblationResult) -> list[str]:
     parts.append("judge: none (assertions only)" if not judge or judge == "none" else f"judge {judge}")
     parts.append(f"{fmt.plural(result.cases, 'case')} × {fmt.plural(result.repeats, 'repeat')}")
     parts.append(f"margin {result.margin:g}")
-    if result.method:
-        parts.append(result.method)
     run = result.run
     payback = run.payback_hours
     run_line = (
@@ -225,9 +223,10 @@ def _context(result: AblationResult) -> list[str]:
         f"{run.calls:,} calls, {run.cache_hits:,} cache hits, "
         f"{run.wall_seconds:,.0f} s"
     )
-    if payback is not None:
+    if payback is not None and run.usd > 0:  # a run that cost nothing has nothing to pay back ("in 0 min")
         run_line += f", pays for itself in {fmt.hours(payback)}"
-    lines = [" · ".join(parts), run_line]
+    # the method once, on its own line (the HTML printed it twice: here and under the chart)
+    lines = [" · ".join(parts), run_line] + ([f"method: {result.method}"] if result.method else [])
     base_err = result.baseline.judge_errors
     unit_err = sum(u.judge_errors.variant for u in result.units)
     if base_err or unit_err:
