@@ -153,3 +153,17 @@ def test_check_shows_per_label_rates_and_a_base_without_headroom(fake, make_repo
                                                "--json"]).stdout)
     head = data["templates"][0]["head"]["headroom"]
     assert [(r["label"], r["passes"], r["cases"]) for r in head["labels"]] == [("No", 13, 13), ("Yes", 0, 7)]
+
+
+def test_case_specific_facts_are_not_labels_but_the_demos_routes_are():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    support = trivial(load_evalset(repo / "evalsets/support_reply.yaml", repo), "gpt-4o-mini", judged=False)
+    assert (support.answer, set(support.labels)) == ("", {None})  # a phone number here, a URL there: facts
+    router = trivial(load_evalset(repo / "evalsets/ticket_router.yaml", repo), "gpt-4o-mini", judged=False)
+    cases = yaml.safe_load((repo / "evalsets/ticket_router.yaml").read_text(encoding="utf-8"))["cases"]
+    expected = [c["assert"][0]["value"] for c in cases]
+    top = max(set(expected), key=expected.count)
+    assert router.answer == top and router.score == expected.count(top) / len(cases)  # the majority label
+    assert router.score <= 0.4  # make demo's baseline needs ≥ 0.6 at its margin 0.1 to have headroom

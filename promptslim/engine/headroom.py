@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 LABEL_TYPES = ("equals", "one-of", "contains", "icontains")
 MAX_CANDIDATES = 50  # the most frequent values tried as constant answers: labels are few, free text is not one
+MAX_LABEL_WORDS = 4  # "feature-request", "not a question": a label is a few words
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,19 @@ def trivial(evalset: EvalSet, model: str, judged: bool) -> Trivial | None:
         fits = [v for v in values if passed[v][i]]
         per_case.append(fits[0] if len(fits) == 1 else None)
     labels = {v for v in per_case if v is not None}
-    # what a model that ignores the prompt can do: say nothing, or (a label task: each case passed by one of two or
-    # more labels) always give one label. A value every case asks for (contains "BONJOUR") is no such answer: a model
-    # says it because the prompt says so, and removing that rule is caught.
-    candidates = [v for v in values if v in labels] if len(labels) >= 2 else []
+    # what a model that ignores the prompt can do: say nothing, or, on a label task, always give one label. A value
+    # every case asks for (contains "BONJOUR") is no such answer: a model says it because the prompt says so, and
+    # removing that rule is caught; nor are case-specific facts (a phone number here, a ticket id there).
+    task = is_label_task(labels, len(evalset.cases))
+    candidates = [v for v in values if v in labels] if task else []
     best = max([*candidates, ""], key=lambda v: (sum(passed[v]), v != ""))
-    return Trivial(best, sum(passed[best]) / len(evalset.cases), tuple(per_case if len(labels) >= 2 else
-                                                                        [None] * len(per_case)))
+    return Trivial(best, sum(passed[best]) / len(evalset.cases), tuple(per_case if task else [None] * len(per_case)))
+
+
+def is_label_task(labels: set[str], cases: int) -> bool:
+    """Answers are labels: two or more short values, each the one a case is passed by, few against the cases
+    (at most a third: keyword checks that differ per case are facts to get right, not labels)."""
+    return 2 <= len(labels) <= cases / 3 and all(len(v.split()) <= MAX_LABEL_WORDS for v in labels)
 
 
 def _norm(text: str) -> str:
