@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -33,13 +34,20 @@ def git(*args: str) -> None:
     subprocess.run(["git", *args], check=True, capture_output=True)
 
 
-def test_check_says_why_ablate_decided_the_same_removal_otherwise(make_repo, fake):
+@pytest.fixture
+def ablated(make_repo, fake):
+    """The base committed and ablated locally (reports/ is git-ignored, so the ablation stays in the checkout)."""
     root = make_repo(FILES)
     git("init", "-q", "-b", "main")
     git("add", "-A")
     git("-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "base")
     fake.handler = greet
     assert CliRunner().invoke(promptslim.cli.app, ["ablate", "prompts/g.j2", "--yes"]).exit_code == 0
+    return root
+
+
+def test_check_says_why_ablate_decided_the_same_removal_otherwise(ablated):
+    root = ablated
     units = json.loads((root / "reports/g/ablation.json").read_text(encoding="utf-8"))["units"]
     filler = next(u for u in units if u["text"] == FILLER.strip())
     assert filler["verdict"] == "inconclusive" and len(units) == 5
@@ -58,13 +66,8 @@ def test_check_says_why_ablate_decided_the_same_removal_otherwise(make_repo, fak
     assert "ablate tests its 5 removals together (Holm" in note and "check tests this one change at 5%" in note
 
 
-def test_no_note_when_they_agree(make_repo, fake):
-    root = make_repo(FILES)
-    git("init", "-q", "-b", "main")
-    git("add", "-A")
-    git("-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "base")
-    fake.handler = greet
-    assert CliRunner().invoke(promptslim.cli.app, ["ablate", "prompts/g.j2", "--yes"]).exit_code == 0
+def test_no_note_when_they_agree(ablated):
+    root = ablated
     (root / "prompts/g.j2").write_text(TEMPLATE.replace("- Always say BONJOUR.\n", ""), encoding="utf-8")
     result = CliRunner().invoke(promptslim.cli.app, ["check", "--base", "HEAD", "--json"])
     row = json.loads(result.stdout)["templates"][0]
