@@ -58,7 +58,7 @@ LEVERS = {  # identifiers that belong to one lever (not the seam: a variant on a
 # `.get(` on result data: JSON read back from reports, and engine results passed around as dicts. Not counted:
 # user input being validated (config, eval sets), the model seam's payloads, the environment, lookup tables.
 NOT_RESULT_FILES = ("config.py", "evalset.py", "llm/", "judge.py", "prefixcache.py", "cost/caching.py", "renderworker.py",
-                    "jsontypes.py", "trust.py", "prcheck/trust.py", "template/")
+                    "jsontypes.py", "trust.py", "prcheck/trust.py", "template/", "importers/")
 NOT_RESULT_RECEIVERS = re.compile(r"(^|\.)(environ|roles|metadata|store|_graded|batches|totals|_prices|_prefixes|"
                                   r"_tokens|_messages)$|(^|\.)[A-Z_][A-Z0-9_]*$|^\{")
 

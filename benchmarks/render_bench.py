@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from promptslim.template import worker as renderworker
-from promptslim.template.load import compile_source, render_text
+from promptslim.template.load import render_text
+from promptslim.template.sandbox import compile_source
 
 HOSTILE = Path(__file__).resolve().parents[1] / "tests" / "hostile"
 SOURCE = (Path(__file__).resolve().parents[1] / "prompts" / "support_reply.j2").read_text()
@@ -28,7 +29,7 @@ VARS = {"customer_name": "Ana", "plan": "pro", "shop": "Acme", "company": "Acme"
 def overhead(n: int) -> None:
     from jinja2 import Undefined
 
-    from promptslim.template import load as template
+    from promptslim.template import sandbox as template
 
     template._ENV.undefined = Undefined  # benchmark only: tolerate variables this bench does not know
     local = compile_source(SOURCE, "bench.j2")

@@ -76,7 +76,7 @@ class Config:
     max_tokens: int | None = 512
     timeout: float = 60.0
     max_retries: int = 6
-    render_timeout: float = 2.0  # seconds per render of an untrusted template
+    render_timeout: float = 2.0  # seconds of the render worker's CPU time per render of an untrusted template
     render_max_bytes: int = 1_000_000  # rendered characters per render
     target: Endpoint = field(default_factory=Endpoint)
     judge: Endpoint = field(default_factory=Endpoint)

@@ -1,12 +1,14 @@
-"""Bounds on rendering an untrusted template: wall-clock time, output size, and no huge constants.
+"""Bounds on rendering an untrusted template: CPU time, output size, and no huge constants.
 
 Two layers. The sandbox below intercepts the operators that build big values from small
 literals (`**`, `*`, `%`, `+`) and refuses them before they run; Jinja does not constant-fold an
 intercepted operator, so `{{ 9**(9**9) }}` no longer hangs the compiler. Everything else that
 can burn CPU or memory (nested loops, filters with huge widths) is bounded by rendering in a
-separate worker process (promptslim/template/worker.py) with an address-space limit, which the
-parent kills when a render passes its wall-clock limit. Threads cannot be stopped mid-C-call,
-and signals do not reach a single long C operation; a process can always be killed.
+separate worker process (promptslim/template/worker.py) with an address-space limit. The time limit
+counts the worker's CPU time, not wall time: on a busy machine (CI runners, shared cores) a prompt
+that renders in 50 ms of CPU can take seconds of wall time, and a bomb burns CPU wherever it runs.
+A CPU timer in the worker stops the render with the template line it was on; a kernel CPU limit
+a second later kills the worker if one long C operation never returns to Python.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-DEFAULT_TIMEOUT = 2.0  # seconds per render (config: render_timeout)
+DEFAULT_TIMEOUT = 2.0  # seconds of the worker's CPU time per render (config: render_timeout)
 DEFAULT_MAX_BYTES = 1_000_000  # rendered characters per render (config: render_max_bytes)
 WORKER_MEMORY_BYTES = 512 << 20  # address space of the render worker
 
@@ -32,6 +34,23 @@ class RenderLimits:
 
 
 _current = RenderLimits()
+
+
+class CpuTimeUp(Exception):
+    """Raised in the render worker by its CPU timer; `line` is the template line it was on, when known."""
+
+    def __init__(self, line: int | None = None, rendering: bool = False) -> None:
+        super().__init__(line)
+        self.line, self.rendering = line, rendering
+
+
+def cpu_message(rel: str, line: int | None, seconds: float, compiling: bool = False) -> str:
+    """The one refusal for a template over its CPU time: the file, the line, and the setting to raise."""
+    where = f"{rel}:{line}" if line else rel
+    what = "compiling" if compiling else "rendering"
+    return (f"{where}: {what} used more than {seconds:g} s of CPU time (render_timeout) — refused; a prompt "
+            "template renders in milliseconds (if this one really needs longer, raise render_timeout in "
+            "promptslim.toml)")
 
 
 def configure(timeout: float, max_bytes: int) -> None:

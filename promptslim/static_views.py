@@ -15,22 +15,26 @@ from promptslim.engine.setup import resolve_template
 from promptslim.cost.caching import shared_prefix
 from promptslim.cost.prices import price_for
 from promptslim.engine.setup import DEFAULT_MODEL, endpoint_configured
-from promptslim.template.load import NO_EVALSET, load_template, relpath
+from promptslim.template.load import load_template, relpath
+from promptslim.template.sandbox import NO_EVALSET
 from promptslim.tokens import count_messages, count_text, encoding_for
+from promptslim.template.units import large_units
 
 
 def list_units(template_path: str, model: str = DEFAULT_MODEL) -> dict[str, Any]:
     config = load_config()
     template = load_template(resolve_template(template_path, config.root), config.root)
     _, approximate = encoding_for(model)
+    tokens = [count_text(u.text, model) for u in template.units]
     return {
         "template": template.rel,
         "tokens_model": model,
         "tokens_approximate": approximate,
-        "units": [{"id": u.id, "line": u.line, "kind": u.kind, "pinned": u.pinned, "tokens": count_text(u.text, model),
-                   "text": u.text} for u in template.units],
+        "units": [{"id": u.id, "line": u.line, "kind": u.kind, "pinned": u.pinned, "tokens": n, "text": u.text}
+                  for u, n in zip(template.units, tokens)],
         "fixed": [{"line": f.line, "kind": f.kind, "text": f.text} for f in template.fixed],
-        "warnings": list(template.warnings),
+        "warnings": list(template.warnings)
+        + large_units(template.rel, template.units, tokens, count_text(template.source, model)),
     }
 
 

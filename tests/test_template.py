@@ -11,11 +11,11 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from promptslim.errors import InputError
+from promptslim.template.sandbox import sandbox
 from promptslim.template.load import (
     load_template,
     render_messages,
     render_text,
-    sandbox,
     template_from_source,
     template_name,
 )

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from structure import problems
+from structure import new_problems, problems
 
 from promptslim.errors import InputError
 from promptslim.template.load import load_template, render_messages, render_text, template_from_source
@@ -429,9 +429,38 @@ def generated_templates(draw):
     def structure() -> list[str]:
         """Real-shaped blocks (issue 16): each must come out whole or with its frame fixed."""
         choice = draw(st.sampled_from(["fence", "json", "json-lines", "table", "xml", "wrapped", "cjk",
-                                       "lead", "bold"]))
+                                       "lead", "bold", "indented-fence", "bullet-fence", "blank-fence", "container",
+                                       "backticked-tag", "tag-mention", "braces-across-blank", "example", "yaml",
+                                       "code", "title"]))
         if choice == "fence":
             return ["```python", f"print('{tok()}. Done.')", "if x: { y }", "```"]
+        # issue 26: the shapes that broke structure in real prompts
+        if choice == "indented-fence":
+            return [f"- Reply with {tok()} like this:", "    ```json", '    {"a": "B. C.", "d": [1]}', "    ```"]
+        if choice == "bullet-fence":
+            return ["- ```text", f"  Finding: {tok()} here. Keep it short.", "  ```"]
+        if choice == "blank-fence":
+            return [f"1. Run the checks for {tok()}:", "   ```bash", "   ruff check .", "", "   pytest -q", "   ```"]
+        if choice == "container":
+            opener = draw(st.sampled_from(["```text", "```md", "````markdown", "```", "~~~txt"]))
+            return [opener, prose(), "", bullet(), opener.rstrip("abcdefghijklmnopqrstuvwxyz")]
+        if choice == "backticked-tag":
+            return [f"A `<notes>` section {tok()} will appear. Read it first.", "", "<notes>", prose(), "</notes>"]
+        if choice == "tag-mention":
+            return ["<rules>", f"- Wrap each claim in <cite> tags {tok()}.", "- Be brief.</rules>"]  # a frame: fixed
+        if choice == "braces-across-blank":
+            return [f'Start {{"a": {{"b": "Find code. Use {tok()}."', "", "}}"]
+        if choice == "example":
+            return [f"Example {draw(st.integers(1, 9))}:", f"Input: {tok()} is broken.", "Answer: Yes", "",
+                    f"Q: Is {tok()} free?", "A: No", ""]  # an answer's next line would be its continuation
+        if choice == "yaml":
+            return ["tools:", f"  - name: {tok()}", "    description: search the docs.", "    parameters:",
+                    "      q: string"]
+        if choice == "code":
+            return ["namespace functions {", "", f"// {tok()} searches.", "type search = (_: {", "q: string,",
+                    "}) => any;", "", "} // namespace functions"]
+        if choice == "title":
+            return ["System Prompt", "", prose()]
         if choice == "json":
             return ['{"name": "' + tok() + '", "description": "Search. Return hits.", "args": [1, {"a": 2}]}']
         if choice == "json-lines":
@@ -497,7 +526,7 @@ def test_any_subset_of_units_can_be_removed(source, data):
     variant = t.without(removed)
     assert "\n\n\n" not in variant or "\n\n\n" in source
     assert problems(source) == []
-    assert problems(variant) == [], variant
+    assert new_problems(source, variant) == [], variant
     again = template_from_source(variant, "prompts/gen.j2")
     kept = [u for u in t.units if u.id not in removed]
     assert [u.text for u in again.units] == [u.text for u in kept]

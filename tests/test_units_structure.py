@@ -9,10 +9,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from structure import problems
+from structure import new_problems, problems
 
+from promptslim.errors import InputError
 from promptslim.template.sentences import sentence_cuts
 from promptslim.template.load import template_from_source
+from promptslim.template.sandbox import compile_source
 from promptslim.template.units import remove_units, segment
 
 CODE_FENCE = """You are an assistant for a docs team.
@@ -163,12 +165,12 @@ def check_leave_one_out(source: str, plain: bool) -> None:
     subsets = [[u] for u in units] + [[v for v in units if v is not u] for u in units] + [units]
     for removed in subsets:
         variant = remove_units(source, removed)
-        assert problems(variant) == [], ([u.text for u in removed], variant)
+        assert new_problems(source, variant) == [], ([u.text for u in removed], variant)
         again, _ = units_of(variant, plain)
         gone = {u.id for u in removed}
         assert [u.text for u in again] == [u.text for u in units if u.id not in gone]
         if not plain:
-            from promptslim.template.load import compile_source
+            from promptslim.template.sandbox import compile_source
             compile_source(variant, "prompts/x.j2")
 
 
@@ -186,11 +188,17 @@ def kinds(source: str, plain: bool = True) -> list[tuple[str, str]]:
     return [(u.kind, u.text) for u in units_of(source, plain)[0]]
 
 
-def test_a_code_fence_is_one_unit_never_glued_to_prose():
-    assert kinds(CODE_FENCE) == [
+def test_a_fence_of_prose_is_a_container_whose_content_is_cut_into_units():
+    # issue 26: a ```text fence holds instructions, not code; its fence lines stay, its sentences are units
+    units, fixed = units_of(CODE_FENCE)
+    assert [(u.kind, u.text) for u in units] == [
         ("sentence", "You are an assistant for a docs team."),
-        ("code", "```text You are an assistant. Answer in one sentence. Never guess. ```"),
+        ("sentence", "You are an assistant."), ("sentence", "Answer in one sentence."), ("sentence", "Never guess."),
         ("sentence", "Keep answers short."), ("sentence", "Cite the page you used.")]
+    assert [(f.kind, f.text) for f in fixed] == [("fence", "```text"), ("fence", "```")]
+    # emptied, the fence goes with its content: no empty fence is left in a slim prompt
+    assert remove_units(CODE_FENCE, units[1:4]) == ("You are an assistant for a docs team.\n\n"
+                                                    "Keep answers short. Cite the page you used.\n")
 
 
 def test_a_json_tool_schema_line_is_one_unit():
@@ -318,7 +326,7 @@ def test_any_subset_of_units_of_any_fixture_stays_balanced(data):
     units, _ = units_of(source, plain)
     removed = data.draw(st.lists(st.sampled_from(units), unique_by=lambda u: u.id), label="removed")
     variant = remove_units(source, removed)
-    assert problems(variant) == []
+    assert new_problems(source, variant) == []
     gone = {u.id for u in removed}
     assert [u.text for u in units_of(variant, plain)[0]] == [u.text for u in units if u.id not in gone]
 
@@ -326,18 +334,34 @@ def test_any_subset_of_units_of_any_fixture_stays_balanced(data):
 SOUP = ["Be brief.", "Never guess!", " ", "\n", "\n\n", "- ", "1. ", "```", "```json\n", "{", "}", "[", "]", "(", ")",
         "<rules>", "</rules>", "<b>", "| a | b |\n", "|---|---|\n", "Rules:\n", "**Bold**", "`code`", "e.g. ",
         "你好。", "Да. ", '"x": 1', ",", "lower case", "  ", "\r\n", "{{ x }}", "{# role: user #}\n",
-        "{# promptslim: keep #}\n", "2.", "Ok: ", "## H\n"]
+        "{# promptslim: keep #}\n", "2.", "Ok: ", "## H\n",
+        # issue 26: indented and list-nested fences, fences of prose, backticked and mentioned tags, few-shot labels,
+        # YAML, unfenced code, title lines, group markers
+        "    ```json\n", "- ```text\n", "```text\n", "~~~\n", "````md\n", "````\n", "`<notes>`", "<notes>", "</notes>",
+        "<cite>", "</cite>", "`", "``", "Input: ", "Answer: ", "Q: ", "A: ", "Example 1:\n", "tools:\n",
+        "  - name: x\n", "namespace f {\n", "x = 1;\n", "// note\n", "System Prompt\n", "{# promptslim: unit #}\n",
+        "{# promptslim: end #}\n", "\t"]
 
 
-@settings(max_examples=300, deadline=None)
-@given(parts=st.lists(st.sampled_from(SOUP), max_size=40), data=st.data())
-def test_removing_units_from_any_token_soup_never_unbalances_it(parts, data):
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(st.sampled_from(SOUP), max_size=40), data=st.data(), plain=st.booleans())
+def test_removing_units_from_any_token_soup_never_unbalances_it(parts, data, plain):
+    # Balance only: a soup's lines re-join after a removal (two prose lines a bullet separated become one
+    # paragraph), so units need not come out the same; the generated templates check that.
     source = "".join(parts)
-    units, _ = units_of(source)
-    if problems(source) or not units:
+    try:
+        if not plain:
+            compile_source(source, "prompts/x.j2")
+        units, _ = units_of(source, plain)
+    except InputError:
+        return  # not a template (or a stray group marker): refused with its line, nothing to remove
+    if not units:
         return
     removed = data.draw(st.lists(st.sampled_from(units), unique_by=lambda u: u.id), label="removed")
-    assert problems(remove_units(source, removed)) == []
+    variant = remove_units(source, removed)
+    assert new_problems(source, variant) == []
+    if not plain:
+        compile_source(variant, "prompts/x.j2")  # a .j2 variant always compiles
 
 
 def test_a_closing_tag_glued_to_a_word_stays_with_its_section():
@@ -346,7 +370,7 @@ def test_a_closing_tag_glued_to_a_word_stays_with_its_section():
     units, _ = units_of(source)
     assert [u.text for u in units] == ['"x": 1']
     assert remove_units(source, units) == "<rules>\n</rules>"
-    assert problems(remove_units(source, units)) == []
+    assert new_problems(source, remove_units(source, units)) == []
 
 
 def test_removing_what_separated_two_tables_keeps_them_two():
@@ -366,16 +390,18 @@ def test_a_bullet_that_opens_a_tag_closed_on_a_later_line_frames_its_section():
         source = f"- <rules>{newline}- Be brief.{newline}</rules>"
         units, _ = units_of(source)
         assert [u.text for u in units] == ["- Be brief."]
-        assert problems(remove_units(source, units)) == []
+        assert new_problems(source, remove_units(source, units)) == []
 
 
 @pytest.mark.parametrize("source, kept", [
     ("Be brief.(\n)", ""),  # the closer alone on the next line: the lines are tied, the pair goes together
-    ("Be brief.(\n\n)", "(\n\n)"),  # across a blank line: the opener's partner is elsewhere, so it stays
-    ("- Be brief. (see\n\nbelow)\n", "- Be brief. (see\n\n)\n"),  # the bullet holding one end is fixed
+    # across a blank line the pair's ends lie in two paragraphs: the sentences holding them are fixed text (issue 26:
+    # never a hole inside a sentence, so a removal deletes exactly the text `units` shows)
+    ("Be brief. See (\n\nbelow). Be kind.\n", "See (\n\nbelow).\n"),
+    ("- Be brief. (see\n\nbelow)\n", "- Be brief. (see\n\nbelow)\n"),  # the bullet holding one end is fixed
 ])
 def test_a_bracket_whose_partner_lies_outside_its_unit_stays_behind(source, kept):
     # found by a 20,000-example run of the token-soup property
     units, _ = units_of(source)
     variant = remove_units(source, units)
-    assert problems(variant) == [] and variant == kept
+    assert new_problems(source, variant) == [] and variant == kept

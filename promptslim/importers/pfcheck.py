@@ -15,7 +15,8 @@ from jinja2 import meta
 
 from promptslim import paths
 from promptslim.errors import InputError
-from promptslim.template.load import render_messages, sandbox, template_from_source
+from promptslim.template.load import render_messages, template_from_source
+from promptslim.template.sandbox import sandbox
 
 
 def compile_problem(source: str, rel: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Where a prompt's lines must stay together: Jinja spans and blocks, raw text, code fences, JSON, tables, bullets.
+"""Where a prompt's lines must stay together: Jinja spans and blocks, raw text, code fences, JSON, tables, bullets,
+and the blocks of blocks.py (YAML, unfenced code, few-shot examples).
 
 One pass masks Jinja (outside {% raw %}) so every later rule reads literal text; the rules tie
 line ranges together, and the closure of those ties is the chunks the segmenter classifies.
@@ -10,6 +11,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
+from promptslim.template import blocks, pairs
 from promptslim.errors import InputError
 
 _SCAN = re.compile(r"(?P<raw>\{%-?\s*raw\s*-?%\})|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
@@ -20,11 +22,10 @@ ROLE = re.compile(r"\{#-?\s*role:")
 # In a plain-text prompt only a whole line `{# role: x #}` or `{# promptslim: … #}` is markup.
 PLAIN_MARK = re.compile(r"^[ \t]*\{#-?[ \t]*(?:role|promptslim):[^#\n]*?-?#\}[ \t]*(?=\r?$)", re.M)
 _BULLET = re.compile(r"^(\s*)([-*•+]|\d{1,3}[.)])\s+\S")
-HEADING = re.compile(r"^\s*(#{1,6}\s+\S.*|[^.!?{}]{1,60}:|[=\-*_]{3,})\s*$")
+HEADING = re.compile(r"^\s*(#{1,6}\s+\S.*|[^.!?{}]{1,60}[:：]|[=\-*_]{3,})\s*$")
 BOLD_HEADING = re.compile(r"^\s*(\*\*|__)(?P<inner>[^*_\n]{1,80}?)(\*\*|__)(?P<colon>:?)\s*$")
 TAG_LINE = re.compile(r"^\s*</?[A-Za-z_][\w.:-]*(\s[^<>]*)?/?>\s*$")
 ELEMENT_LINE = re.compile(r"^\s*<([A-Za-z_][\w.:-]*)(\s[^<>]*)?>.*</\1>\s*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _JSON_TOKEN = re.compile(r'\\.|[{}\[\]()"\n]')
 _OPENER = {"}": "{", "]": "[", ")": "("}
 LETTER = re.compile(r"[^\W\d_]")
@@ -105,8 +106,6 @@ def _line_class(m: str) -> str:
     s = m.strip()
     if not s:
         return "blank"
-    if _FENCE.match(m):
-        return "fence"
     if s[0] in (JINJA, STATEMENT):
         return "jinja"
     if s.startswith("|"):
@@ -118,8 +117,22 @@ def _line_class(m: str) -> str:
     return "text"
 
 
-def joins(source: str, lines: Lines, found: _Scan, rel: str) -> tuple[list[int], list[str]]:
-    """join_to[i]: the last line that must stay in one chunk with line i; and each line's class."""
+@dataclass(frozen=True)
+class Layout:
+    """How lines group: join[i] is the last line that must stay in one chunk with line i; each line's class
+    (fence lines of a container are "fencemark"); the fences; the first line of each YAML, code or example block
+    and its kind; the text brackets and tags are paired on (pairs.pairing_text); inline code spans."""
+
+    join: list[int]
+    cls: list[str]
+    fences: list[blocks.Fence]
+    kinds: dict[int, str]
+    paired: str
+    inline: list[tuple[int, int]]
+
+
+def joins(source: str, lines: Lines, found: _Scan, rel: str) -> Layout:
+    """Tie lines that must stay together and classify each line."""
     n = len(lines.starts)
     masked = found.masked
     mlines = [masked[lines.starts[i]:lines.ends[i]] for i in range(n)]
@@ -149,24 +162,41 @@ def joins(source: str, lines: Lines, found: _Scan, rel: str) -> tuple[list[int],
     if stack:
         name, line = stack[-1]
         raise InputError(f"{rel}:{line + 1}: '{{% {name} %}}' is never closed")
+    fences = blocks.find_fences(mlines)
     in_fence = [False] * n
+    code: dict[int, blocks.Fence] = {}  # opening line -> closed code fence
+    for f in fences:
+        if f.container:
+            cls[f.open] = cls[f.close] = "fencemark"
+        elif f.close < 0:
+            cls[f.open] = "fence"
+        else:
+            code[f.open] = f
+            tie(f.open, f.close)
+            for k in range(f.open, f.close + 1):
+                in_fence[k] = True
+            cls[f.open] = "bullet" if f.bullet else "fence"
+    for f in code.values():  # "- Reply like this:" reads as a lead-in, but a fence indented under it is its body
+        p = f.open - 1
+        while p >= 0 and cls[p] == "blank":
+            p -= 1
+        if not f.bullet and p >= 0 and cls[p] == "head" and _BULLET.match(mlines[p]) and \
+                f.indent > len(mlines[p]) - len(mlines[p].lstrip()):
+            cls[p] = "bullet"
+    plain_lines = {i for i in range(n) if in_fence[i] or cls[i] in ("fence", "fencemark")}
+    inline = pairs.inline_code(masked, lines.starts, lines.ends, plain_lines)
+    paired = pairs.pairing_text(masked, lines.starts, lines.ends, fences, inline)
+    _bracket_joins(paired, cls, in_fence, tie)
+    found_blocks, titles = blocks.paragraph_blocks(mlines, cls, in_fence)
+    kinds: dict[int, str] = {}
+    for first, last, kind in found_blocks:
+        tie(first, last)
+        kinds[first] = kind
+    for i in titles:
+        cls[i] = "head"
     i = 0
     while i < n:
-        if cls[i] == "fence":
-            mark = _FENCE.match(mlines[i]).group(1)
-            close = re.compile(rf"^ {{0,3}}{re.escape(mark[0])}{{{len(mark)},}}\s*$")
-            j = next((j for j in range(i + 1, n) if close.match(mlines[j])), None)
-            if j is not None:
-                tie(i, j)
-                for k in range(i, j + 1):
-                    in_fence[k] = True
-                i = j + 1
-                continue
-        i += 1
-    _bracket_joins(masked, lines, cls, in_fence, tie)
-    i = 0
-    while i < n:
-        if in_fence[i]:
+        if in_fence[i] and i not in code:
             i += 1
             continue
         if cls[i] == "table":
@@ -177,26 +207,44 @@ def joins(source: str, lines: Lines, found: _Scan, rel: str) -> tuple[list[int],
             i = j + 1
             continue
         if cls[i] == "bullet":
-            indent = len(mlines[i]) - len(mlines[i].lstrip())
-            j = i
-            while j + 1 < n and not in_fence[j + 1] and _continues(mlines[j + 1], cls[j + 1], indent):
-                j += 1
+            j = _item_end(i, mlines, cls, in_fence, code)
             tie(i, j)
             i = j + 1
             continue
         i += 1
-    return join, cls
+    return Layout(join, cls, fences, kinds, paired, inline)
+
+
+def _item_end(i: int, mlines: list[str], cls: list[str], in_fence: list[bool], code: dict[int, blocks.Fence]) -> int:
+    """The last line of the list item starting at i: hard-wrapped lines, and code fences indented under it (even
+    after a blank line, or opened on the bullet line itself) with their blank lines."""
+    n = len(mlines)
+    indent = len(mlines[i]) - len(mlines[i].lstrip())
+    j = code[i].close if i in code else i
+    while True:
+        k = j + 1
+        if k < n and not in_fence[k] and _continues(mlines[k], cls[k], indent):
+            j = k
+            continue
+        while k < n and cls[k] == "blank":
+            k += 1
+        if k < n and k in code and not code[k].bullet and code[k].indent > indent:
+            j = code[k].close
+            continue
+        return j
 
 
 def _continues(m: str, cls: str, indent: int) -> bool:
     """A hard-wrapped bullet goes on: an indented line, or a line starting lower-case."""
-    if cls in ("blank", "fence", "bullet", "head", "table"):
+    if cls in ("blank", "fence", "fencemark", "bullet", "head", "table"):
         return False
     body = m.lstrip()
+    if blocks.code_like(body.rstrip()):
+        return False  # "namespace functions {" after a bullet starts code, it does not wrap the bullet
     return len(m) - len(body) > indent or (cls == "text" and body[:1].islower())
 
 
-def _bracket_joins(masked: str, lines: Lines, cls: list[str], in_fence: list[bool], tie) -> None:
+def _bracket_joins(paired: str, cls: list[str], in_fence: list[bool], tie) -> None:
     """A {, [ or ( that closes on a later line ties those lines (JSON written over several lines; a parenthesis
     whose closer sits alone on the next line, which would otherwise be left behind when its sentence goes).
 
@@ -206,12 +254,12 @@ def _bracket_joins(masked: str, lines: Lines, cls: list[str], in_fence: list[boo
     stack: list[tuple[str, int]] = []
     in_string = False
     line = 0
-    for m in _JSON_TOKEN.finditer(masked):
+    for m in _JSON_TOKEN.finditer(paired):
         ch = m.group(0)
         if ch == "\n":
             in_string = False
             line += 1
-            if line < len(cls) and (cls[line] in ("blank", "fence") or in_fence[line]):
+            if line < len(cls) and (cls[line] in ("blank", "fence", "fencemark") or in_fence[line]):
                 stack.clear()
             continue
         if in_fence[line] or cls[line] == "blank":
@@ -262,18 +310,9 @@ def jinja_warnings(source: str, rel: str) -> list[str]:
     lines = Lines(source)
     comments = [lines.of(a) + 1 for a, _ in found.spans
                 if source.startswith("{#", a) and not MARKER.match(source, a) and not ROLE.match(source, a)]
-    fenced: list[int] = []
-    fence = None
-    for i, start in enumerate(lines.starts):
-        line = found.masked[start:lines.ends[i]]
-        mark = _FENCE.match(line)
-        if mark and fence is None:
-            fence = mark.group(1)
-        elif mark and mark.group(1)[0] == fence[0] and len(mark.group(1)) >= len(fence) and \
-                not line.strip()[len(mark.group(1)):].strip():
-            fence = None
-        elif fence is not None and STATEMENT in line:
-            fenced.append(i + 1)
+    mlines = [found.masked[a:b] for a, b in zip(lines.starts, lines.ends)]
+    fenced = [k + 1 for f in blocks.find_fences(mlines) if not f.container and f.close > 0
+              for k in range(f.open + 1, f.close) if STATEMENT in mlines[k]]
     fix = f"wrap it in {{% raw %}}…{{% endraw %}} or rename the file to {rel.rsplit('/', 1)[-1].rsplit('.', 1)[0]}.txt"
     out = []
     if comments:

@@ -1,8 +1,7 @@
 """Where a prose paragraph may be cut into sentences, in linear time and for more than English.
 
-A cut never falls inside a matched bracket, inline-code, bold or XML pair, so removing any
-sentence leaves every pair that was balanced still balanced; an XML tag whose partner lies in
-another paragraph is a hole no sentence owns, so it stays in place whatever is removed.
+A cut never falls inside a protected interval (the segmenter passes matched brackets, XML pairs, inline code and
+raw blocks; bold is found here), so removing any sentence leaves every pair that was balanced still balanced.
 """
 
 from __future__ import annotations
@@ -20,10 +19,8 @@ _OPENERS = "\"'\u201c\u2018([{\u00bf\u00a1\u00ab\u300c\u300e\uff08\u3010*`<\x1a"
 _ABBREVIATIONS = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|incl|Dr|Mr|Mrs|Ms|Prof|St|No|Inc|Ltd|Co)\."
                             r"|\b[A-Z]\.)[\"')\]]*\s+$")
 _WINDOW = 16
-_PAIRS = {")": "(", "]": "[", "}": "{"}
-_BRACKET = re.compile(r"[()\[\]{}]")
-_INLINE = re.compile(r"`[^`\n]+`|\*\*[^*\n]+?\*\*")
-XML_TAG = re.compile(r"<(/?)([A-Za-z_][\w.:-]*)(?:\s[^<>]*)?(/?)>")
+_ITEM = re.compile(r"(?:[-*+•]|\d{1,3}[.)])(?:\s|$)")  # would read as a list item (or a fence on one)
+_BOLD = re.compile(r"\*\*[^*\n]+?\*\*")
 
 
 def sentence_cuts(masked: str) -> list[int]:
@@ -52,49 +49,18 @@ def _starts_structure(masked: str, at: int) -> bool:
     Then it is no sentence of its own (its text would turn into structure or vanish into a fixed line).
     Only a bounded look-ahead, so splitting stays linear.
     """
-    if masked.startswith(("```", "~~~", "#", "|"), at):
+    if masked.startswith(("```", "~~~", "#", "|", "{#"), at):  # "{#": a plain prompt's marker, once alone
         return True
     stop = masked.find("\n", at, at + 100)
     if stop < 0 and len(masked) - at > 100:
         return False
     rest = masked[at:stop if stop >= 0 else len(masked)].strip()
-    return bool(HEADING.match(rest) or BOLD_HEADING.match(rest) or TAG_LINE.match(rest))
+    return bool(HEADING.match(rest) or BOLD_HEADING.match(rest) or TAG_LINE.match(rest) or _ITEM.match(rest))
 
 
-def protected(masked: str, extra: list[tuple[int, int]] = ()) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """(intervals no cut may fall strictly inside, holes: unpaired XML tags that no sentence owns)."""
-    intervals = list(extra)
-    stack: list[tuple[str, int]] = []
-    for m in _BRACKET.finditer(masked):
-        ch = m.group(0)
-        if ch in "([{":
-            stack.append((ch, m.start()))
-        elif stack and stack[-1][0] == _PAIRS[ch]:
-            intervals.append((stack.pop()[1], m.end()))
-    intervals.extend((m.start(), m.end()) for m in _INLINE.finditer(masked))
-    tags: list[tuple[str, int, int]] = []
-    holes: list[tuple[int, int]] = []
-    closers: list[tuple[int, int]] = []  # unpaired closing tags: a section's end even when glued to a word
-    for m in XML_TAG.finditer(masked):
-        closing, name, selfclosing = m.group(1), m.group(2), m.group(3)
-        if selfclosing:
-            continue
-        if not closing:
-            tags.append((name, m.start(), m.end()))
-            continue
-        idx = next((i for i in range(len(tags) - 1, max(-1, len(tags) - 9), -1) if tags[i][0] == name), None)
-        if idx is None:
-            closers.append((m.start(), m.end()))
-            continue
-        for _, a, b in tags[idx + 1:]:
-            holes.append((a, b))
-        intervals.append((tags[idx][1], m.end()))
-        del tags[idx:]
-    holes.extend((a, b) for _, a, b in tags)
-    # An opening tag glued to a word (List<String>) is text of its sentence; any other unpaired tag, and every
-    # unpaired closing tag (`1</rules>` ends the section opened on an earlier line), frames a section.
-    holes = [(a, b) for a, b in holes if a == 0 or not masked[a - 1].isalnum()] + closers
-    return _merge(intervals), sorted(holes)
+def protected(masked: str, extra: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The intervals no cut may fall strictly inside: the given pairs, and bold text, merged and sorted."""
+    return _merge(list(extra) + [(m.start(), m.end()) for m in _BOLD.finditer(masked)])
 
 
 def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -116,22 +82,4 @@ def allowed(cuts: list[int], intervals: list[tuple[int, int]]) -> list[int]:
         if i < len(intervals) and intervals[i][0] < c < intervals[i][1]:
             continue
         out.append(c)
-    return out
-
-
-def minus_holes(ranges: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
-    """Each [a, b) of `ranges` (sorted, disjoint) without the holes inside it (sorted; linear)."""
-    out, i = [], 0
-    for a, b in ranges:
-        while i < len(holes) and holes[i][1] <= a:
-            i += 1
-        pieces, pos, j = [], a, i
-        while j < len(holes) and holes[j][0] < b:
-            if holes[j][0] > pos:
-                pieces.append((pos, holes[j][0]))
-            pos = max(pos, holes[j][1])
-            j += 1
-        if pos < b:
-            pieces.append((pos, b))
-        out.append(pieces)
     return out

@@ -1,9 +1,10 @@
 """Split a prompt's literal text into instruction units, and remove any set of them safely.
 
-Units are whole lines (bullets, `{% if/for %}` blocks, code fences, JSON, tables, author groups)
-or character spans (sentences of prose). No unit crosses a Jinja tag, a code fence, a bracket
-pair spanning lines, a table or an XML tag on its own line (see layout.py), so removing any
-subset of units leaves the template parsing and every fence, bracket, tag and table balanced.
+Units are whole lines (bullets with what is nested under them, `{% if/for %}` blocks, code fences, JSON, YAML,
+tables, few-shot examples, author groups) or character spans (sentences of prose). No unit crosses a Jinja tag, a
+code fence, a bracket or XML tag pair, or a table (see layout.py, pairs.py), so removing any subset of units
+leaves the template compiling and every fence, bracket, tag and table balanced. A unit's spans are exactly what
+its removal deletes: a sentence holding one end of a pair whose other end lies elsewhere is fixed, never holed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
+from promptslim.template import blocks, pairs
 from promptslim.template import sentences as sent
 from promptslim.errors import InputError
 from promptslim.template.layout import (
@@ -44,7 +46,7 @@ class Unit:
     id: int
     line: int
     text: str
-    kind: str  # bullet | sentence | block | group | code | json | table | line
+    kind: str  # bullet | sentence | block | group | code | json | yaml | example | table | line
     spans: tuple[tuple[int, int], ...]
     pinned: bool = False
     lead: tuple[int, int] | None = None
@@ -57,7 +59,7 @@ class Fixed:
 
     line: int
     text: str
-    kind: str  # heading | variable | role | statement | tag | text
+    kind: str  # heading | variable | role | statement | tag | fence | text
 
 
 def _collapse(text: str) -> str:
@@ -65,45 +67,28 @@ def _collapse(text: str) -> str:
 
 
 
-_BRACKETS = re.compile(r"[()\[\]{}]")
-_OPENS = {")": "(", "]": "[", "}": "{"}
+LARGE_SHARE = 0.25  # a unit holding more of the prompt's tokens than this is worth a warning
+LARGE_FLOOR = 100  # below this many tokens a quarter is one sentence: no warning
+_WHY = {
+    "code": "a code fence is one unit, its content is never cut (a fence of prose — ```text, ```md or no language — "
+            "is cut into units)",
+    "json": "a JSON value is one unit", "yaml": "a YAML block is one unit", "table": "a table is one unit",
+    "example": "a few-shot example (Input/Output, Q/A, User/Assistant, Example N:) is one unit",
+    "block": "a {% if %} or {% for %} block is one unit",
+    "group": "your {# promptslim: unit #} … {# promptslim: end #} markers make it one unit",
+    "bullet": "a list item is one unit with its wrapped lines and what is nested under it",
+    "sentence": "it is one sentence: only . ! ? before a capital letter (or 。！？) end one",
+    "line": "a one-line XML element is one unit",
+}
 
 
-def partners(masked: str) -> dict[int, int]:
-    """Each bracket's partner across the whole template (they nest document-wide), for brackets that pair at all.
-
-    Why: a sentence or line that holds one end of a pair whose other end lies outside it (`Be brief.(`, a blank
-    line, `)`) would leave the other end unmatched when removed; that end stays behind as fixed text instead.
-    """
-    out: dict[int, int] = {}
-    stack: list[tuple[str, int]] = []
-    for m in _BRACKETS.finditer(masked):
-        ch, at = m.group(0), m.start()
-        if ch in "([{":
-            stack.append((ch, at))
-        elif stack and stack[-1][0] == _OPENS[ch]:
-            a = stack.pop()[1]
-            out[a], out[at] = at, a
-    return out
-
-
-def tag_partners(masked: str) -> dict[int, int]:
-    """Each XML tag's partner across the whole template (`<rules>` … `</rules>`, nesting), by the tags' starts.
-
-    A placeholder that never closes (`ORDER-<n>`) has none: a line holding it is an instruction like any other.
-    """
-    out: dict[int, int] = {}
-    stack: list[tuple[str, int]] = []
-    for m in sent.XML_TAG.finditer(masked):
-        closing, name, selfclosing = m.group(1), m.group(2), m.group(3)
-        if selfclosing:
-            continue
-        if not closing:
-            stack.append((name, m.start()))
-        elif stack and stack[-1][0] == name:
-            a = stack.pop()[1]
-            out[a], out[m.start()] = m.start(), a
-    return out
+def large_units(rel: str, units: list[Unit] | tuple[Unit, ...], tokens: list[int], total: int) -> list[str]:
+    """A warning for each unit holding more than a quarter of the prompt's tokens, saying why it is one unit."""
+    if total < LARGE_FLOOR:
+        return []
+    return [f"{rel}:{u.line}: unit {u.id} holds {n / total:.0%} of the prompt's {total} tokens — "
+            f"{_WHY.get(u.kind, 'it is one unit')}; the ablation can only keep or drop it whole"
+            for u, n in zip(units, tokens) if n > LARGE_SHARE * total]
 
 
 def segment(source: str, rel: str, plain: bool = False) -> tuple[list[Unit], list[Fixed]]:
@@ -116,16 +101,20 @@ class _Segmenter:
         self.source, self.rel = source, rel
         self.lines = Lines(source)
         self.scan = scan(source, rel, plain)
-        self.partner = partners(self.scan.masked)
+        self.layout = joins(source, self.lines, self.scan, rel)
+        self.partner = pairs.bracket_partners(self.layout.paired)
         self.paired = sorted(self.partner)
-        self.tags = tag_partners(self.scan.masked)
+        self.tags = pairs.tag_partners(self.layout.paired)
         self.tagged = sorted(self.tags)
+        self.frames = {f.open: f.close for f in self.layout.fences if f.container}
+        self.frames.update({c: o for o, c in list(self.frames.items())})
         self.units: list[Unit] = []
         self.fixed: list[Fixed] = []
         self.pending_keep = False
         self.paragraph: list[tuple[int, int]] = []
         self.lead: tuple[int, int] | None = None
         self.members: list[int] = []
+        self._last_letter: dict[int, int] = {}
 
     def add(self, kind: str, first_line: int, spans: list[tuple[int, int]], text: str) -> None:
         self.units.append(Unit(id=len(self.units) + 1, line=first_line + 1, text=_collapse(text), kind=kind,
@@ -152,10 +141,10 @@ class _Segmenter:
 
     def run(self) -> tuple[list[Unit], list[Fixed]]:
         source, lines, masked = self.source, self.lines, self.scan.masked
-        join, cls = joins(source, lines, self.scan, self.rel)
+        cls, kinds = self.layout.cls, self.layout.kinds
         group_start: int | None = None
         group_lines: tuple[int, int] | None = None
-        for first, last in closure(join):
+        for first, last in closure(self.layout.join):
             text = source[lines.starts[first]:lines.ends[last]]
             mtext = masked[lines.starts[first]:lines.ends[last]]
             stripped, mstripped = text.strip(), mtext.strip()
@@ -210,11 +199,17 @@ class _Segmenter:
                     self.add_fixed(first, _collapse(stripped), "statement")
                 continue
             kind = cls[first]
-            if kind == "fence" and first < last:
-                self.line_unit("code", first, whole, text)
+            if kind == "fencemark" or (kind == "fence" and first == last) or self.unframed(first, last):
+                self.add_fixed(first, _collapse(stripped), "fence")  # a container's frame, or a fence never closed
+                continue
+            if kind == "fence":
+                self.line_unit("code", first, whole, text, fenced=True)
                 continue
             if kind == "table":
                 self.line_unit("table", first, whole, text)
+                continue
+            if first in kinds:
+                self.line_unit(kinds[first], first, whole, text)
                 continue
             if JINJA in mstripped and (not re.search(r"[A-Za-z]", literal) or
                                         (literal.endswith(":") and len(literal.split()) <= 6)):
@@ -229,9 +224,11 @@ class _Segmenter:
                     continue
                 else:
                     self.add_fixed(first, _collapse(stripped), "heading")
-                    if mstripped.endswith(":") or (bold and bold.group("colon")) or \
-                            (bold and bold.group("inner").rstrip().endswith(":")):
-                        self.lead = whole[0]
+                    lead_in = mstripped.endswith((":", "：")) or (bold and bold.group("colon")) or \
+                        (bold and bold.group("inner").rstrip().endswith(":"))
+                    begin, stop = whole[0][0], whole[0][0] + len(text)
+                    if lead_in and not self.far(begin, stop) and not self.far(begin, stop, self.tags, self.tagged):
+                        self.lead = whole[0]  # (a lead-in holding one end of a pair never goes with its units)
                     continue
             if kind == "bullet":
                 self.line_unit("bullet", first, whole, text)
@@ -239,11 +236,16 @@ class _Segmenter:
             if mstripped[:1] in "{[" and mstripped.rstrip(",")[-1:] in "}]":
                 self.line_unit("json", first, whole, text)
                 continue
-            if ELEMENT_LINE.match(mstripped) or kind == "fence":
+            if ELEMENT_LINE.match(mstripped):
                 self.line_unit("line", first, whole, text)
                 continue
             if not LETTER.search(literal):
                 self.add_fixed(first, _collapse(stripped), "text")  # "2." or "); }" alone: no instruction
+                continue
+            if first == last and blocks.code_like(mstripped):
+                self.flush()  # a line of code ("namespace functions {") is no part of the prose around it
+                self.paragraph.append((first, last))
+                self.flush()
                 continue
             self.paragraph.append((first, last))
         self.close_lead()
@@ -251,14 +253,19 @@ class _Segmenter:
             raise InputError(f"{self.rel}:{group_start}: 'promptslim: unit' is never closed with 'promptslim: end'")
         return self.units, self.fixed
 
-    def line_unit(self, kind: str, first: int, whole: list[tuple[int, int]], text: str) -> None:
+    def unframed(self, first: int, last: int) -> bool:
+        """Does the chunk hold one fence line of a container whose other fence line lies outside it?"""
+        return any(not first <= self.frames[k] <= last for k in range(first, last + 1) if k in self.frames)
+
+    def line_unit(self, kind: str, first: int, whole: list[tuple[int, int]], text: str, fenced: bool = False) -> None:
         """Whole lines as one unit; without a letter they are no instruction, so they stay fixed. Lines that hold
-        one side of an XML tag pair (`- <rules>` closed lines later) frame a section: fixed, as a tag line is."""
+        one side of an XML tag pair (`- <rules>` closed lines later) frame a section: fixed, as a tag line is.
+        A fenced block's content is code: nothing in it pairs with anything outside."""
         self.flush()
         begin, stop = whole[0][0], whole[0][0] + len(text)
-        if kind != "code" and self.far(begin, stop, self.tags, self.tagged):
+        if not fenced and self.far(begin, stop, self.tags, self.tagged):
             self.add_fixed(first, _collapse(text), "tag")
-        elif kind != "code" and self.far(begin, stop):
+        elif not fenced and self.far(begin, stop):
             self.add_fixed(first, _collapse(text), "text")
         elif LETTER.search(text):
             self.add(kind, first, whole, text)
@@ -274,7 +281,12 @@ class _Segmenter:
         return [p for p in positions[i:j] if not begin <= partner[p] < stop]
 
     def sentences(self, paragraph: list[tuple[int, int]]) -> None:
-        """Each sentence of a prose paragraph is a unit; a paragraph with a {% tag %} stays whole."""
+        """Each sentence of a prose paragraph is a unit; a paragraph with a {% tag %} stays whole.
+
+        No cut falls inside a pair (brackets, tags, inline code, bold, raw). A sentence holding a bracket whose
+        partner lies in another paragraph is fixed text; a tag whose partner lies elsewhere may stay behind only
+        at a sentence's edge (`<rules>Be brief.`), as a fixed tag; anywhere else the sentence is fixed.
+        """
         lines = self.lines
         first, last = paragraph[0][0], paragraph[-1][1]
         begin, stop = lines.starts[first], lines.ends[last]
@@ -282,44 +294,127 @@ class _Segmenter:
         if STATEMENT in masked:
             self.add("block", first, [(begin, lines.full[last])], text)
             return
+        keep = [(oa - begin, cb - begin) for oa, _, _, cb in self._raws(begin, stop)]
+        keep += [(a - begin, b - begin) for a, b in self._inline(begin, stop)]
+        for partner, positions, width in ((self.partner, self.paired, None), (self.tags, self.tagged, "tag")):
+            i = bisect.bisect_left(positions, begin)
+            while i < len(positions) and positions[i] < stop:
+                p, q = positions[i], partner[positions[i]]
+                if p < q < stop:
+                    keep.append((p - begin, q + (1 if width is None else self._tag_end(q) - q) - begin))
+                i += 1
+        intervals = sent.protected(masked, keep)
+        lead = len(masked) - len(masked.lstrip())
+        cuts = [lead] + [c for c in sent.allowed(sent.sentence_cuts(masked), intervals)
+                         if c > lead and self._lettered(begin + c)] + [len(text)]
+        pieces: list[tuple[int, int]] = []
+        carry: int | None = None
+        for a, b in zip(cuts, cuts[1:]):
+            a = a if carry is None else carry
+            if not LETTER.search(text, a, b):
+                carry = a  # "2." or "); }" alone is no instruction: it goes with the next sentence
+                continue
+            carry = None
+            pieces.append((a, b))
+        if carry is not None:
+            if pieces:
+                pieces[-1] = (pieces[-1][0], len(text))
+            elif text[carry:].strip():
+                self.add_fixed(first, _collapse(text), "text")
+                return
+        for a, b in pieces:
+            self.piece(begin, a, b)
+
+    def piece(self, begin: int, a: int, b: int) -> None:
+        """One sentence [a, b) of the paragraph starting at `begin`: a unit, or fixed text when it holds a pair end
+        whose other end lies outside it."""
+        text = self.source
+        a, b = begin + a, begin + b
+        tags = self.far(a, b, self.tags, self.tagged) if self.tagged else []
+        peeled = False
+        while tags:  # a tag framing a section from the sentence's edge stays behind, as a fixed tag
+            body = text[a:b]
+            start, end = a + len(body) - len(body.lstrip()), a + len(body.rstrip())
+            if tags[0] == start:
+                stop = self._tag_end(start)
+                self.fixed.append(Fixed(self.lines.of(start) + 1, text[start:stop], "tag"))
+                a = stop
+            elif self._tag_end(tags[-1]) == end:
+                self.fixed.append(Fixed(self.lines.of(tags[-1]) + 1, text[tags[-1]:end], "tag"))
+                b = tags[-1]
+            else:
+                break
+            peeled = True
+            tags = self.far(a, b, self.tags, self.tagged)
+        body = text[a:b]
+        if peeled and not body.strip():
+            return
+        if tags or (self.paired and self.far(a, b)) or (peeled and not LETTER.search(body)):
+            self.fixed.append(Fixed(self.lines.of(a) + 1, _collapse(body), "text"))
+            return
+        self.add("sentence", self.lines.of(a), [(a, b)], body)
+
+    def _lettered(self, at: int) -> bool:
+        """Does a letter follow `at` on its line? A cut before a letterless rest ("你好。{~~~") would leave that rest
+        alone on its line once the sentence before it goes, where it reads as a fixed line, not this unit."""
+        line = self.lines.of(at)
+        if line not in self._last_letter:
+            a, b = self.lines.starts[line], self.lines.ends[line]
+            k = b - 1
+            while k >= a and not LETTER.match(self.source, k):
+                k -= 1
+            self._last_letter[line] = k
+        return at <= self._last_letter[line]
+
+    def _tag_end(self, at: int) -> int:
+        return pairs.XML_TAG.match(self.layout.paired, at).end()
+
+    def _raws(self, begin: int, stop: int) -> list[tuple[int, int, int, int]]:
         raws, i = [], bisect.bisect_left(self.scan.raws, (begin,))
         while i < len(self.scan.raws) and self.scan.raws[i][0] < stop:
-            oa, _, _, cb = self.scan.raws[i]
-            if cb <= stop:
-                raws.append((oa - begin, cb - begin))
+            if self.scan.raws[i][3] <= stop:
+                raws.append(self.scan.raws[i])
             i += 1
-        intervals, holes = sent.protected(masked, raws)
-        far = [(p - begin, p - begin + 1) for p in self.far(begin, stop)]  # its partner is elsewhere: it stays
-        holes = sorted(set(holes + far))
-        lead = len(masked) - len(masked.lstrip())
-        cuts = [lead] + [c for c in sent.allowed(sent.sentence_cuts(masked), intervals) if c > lead] + [len(text)]
-        ranges = list(zip(cuts, cuts[1:]))
-        pieces = sent.minus_holes(ranges, holes)
-        carry: list[tuple[int, int]] = []
-        out: list[list[tuple[int, int]]] = []
-        for spans in pieces:
-            spans = carry + spans
-            body = "".join(text[a:b] for a, b in spans)
-            if not LETTER.search(body):
-                carry = spans  # "2." or "); }" alone is no instruction: it goes with the next sentence
-                continue
-            carry = []
-            out.append(spans)
-        if carry and out:
-            out[-1] = out[-1] + carry
-        elif carry and "".join(text[a:b] for a, b in carry).strip():
-            self.add_fixed(first, _collapse(text), "text")
-            return
-        for spans in out:
-            spans = [(a, b) for a, b in spans if a < b]
-            line = lines.of(begin + spans[0][0])
-            self.add("sentence", line, [(begin + a, begin + b) for a, b in spans],
-                     " ".join(text[a:b] for a, b in spans))
+        return raws
 
+    def _inline(self, begin: int, stop: int) -> list[tuple[int, int]]:
+        spans = self.layout.inline
+        i = bisect.bisect_left(spans, (begin,))
+        out = []
+        while i < len(spans) and spans[i][0] < stop:
+            out.append(spans[i])
+            i += 1
+        return out
+
+
+_GROUP_LINE = re.compile(r"[ \t]*\{#-?\s*promptslim:\s*(unit|end)\s*-?#\}[ \t]*\r?\n?")
+
+
+def _emptied_frames(texts: list[str], gone: list[bool]) -> None:
+    """Mark as gone each `promptslim: unit` … `end` pair and each fence whose content all went (blank lines aside):
+    an empty pair or fence left in a slim prompt is noise. Inner frames first, so an outer one can empty too."""
+    frames: list[tuple[int, int]] = []
+    opened = None
+    for i, text in enumerate(texts):
+        group = _GROUP_LINE.fullmatch(text)
+        if group and group.group(1) == "unit":
+            opened = i
+        elif group and opened is not None:
+            frames.append((opened, i))
+            opened = None
+    fences = blocks.find_fences([t.rstrip("\r\n") for t in texts])
+    frames += [(f.open, f.close) for f in reversed(fences) if f.close >= 0]
+    for first, last in frames:
+        inside = range(first + 1, last)
+        if not gone[first] and not gone[last] and any(gone[k] for k in inside) and \
+                all(gone[k] or not texts[k].strip() for k in inside):
+            for k in range(first, last + 1):
+                gone[k] = True
 
 
 def remove_units(source: str, units: list[Unit]) -> str:
-    """Remove the units' spans (and a lead-in whose units all go); emptied lines go, no new blank-line runs."""
+    """Remove the units' spans (and a lead-in whose units all go); emptied lines go, no new blank-line runs, and a
+    `promptslim: unit` … `end` pair or a fence whose content all went goes too (noise in a slim prompt)."""
     if not units:
         return source
     units = list({u.id: u for u in units}.values())
@@ -331,15 +426,26 @@ def remove_units(source: str, units: list[Unit]) -> str:
     for lead, count in Counter(u.lead for u in units if u.lead is not None).items():
         if count >= sizes[lead]:
             removed[lead[0]:lead[1]] = b"\x01" * (lead[1] - lead[0])
+    texts = source.splitlines(keepends=True)
+    starts = [0]
+    for text in texts:
+        starts.append(starts[-1] + len(text))
+    kept_text = []
+    for i, text in enumerate(texts):
+        mask = removed[starts[i]:starts[i + 1]]
+        body = text.rstrip("\r\n")
+        kept_text.append(None if not any(mask) else "".join(ch for ch, g in zip(body, mask) if not g))
+    gone = [k is not None and not k.strip() for k in kept_text]
+    _emptied_frames(texts, gone)
     out: list[str] = []
     dropped_since_kept = False
     split_tables = False  # dropped lines that were no table rows: two tables they separated must stay two
-    pos = 0
-    for line in source.splitlines(keepends=True):
-        a, b = pos, pos + len(line)
-        pos = b
-        mask = removed[a:b]
-        if not any(mask):
+    for line, kept, dropped in zip(texts, kept_text, gone):
+        if dropped:
+            dropped_since_kept = True
+            split_tables = split_tables or not line.lstrip().startswith("|")
+            continue
+        if kept is None:
             if dropped_since_kept and not line.strip() and (not out or not out[-1].strip()):
                 dropped_since_kept = False
                 continue  # would double a blank line
@@ -350,14 +456,7 @@ def remove_units(source: str, units: list[Unit]) -> str:
             if line.strip():
                 dropped_since_kept = False
             continue
-        body = line.rstrip("\r\n")
-        newline = line[len(body):]
-        kept = "".join(ch for ch, gone in zip(body, mask) if not gone)
-        if not kept.strip():
-            dropped_since_kept = True
-            split_tables = split_tables or not body.lstrip().startswith("|")
-            continue
-        out.append(kept.rstrip(" \t") + newline)
+        out.append(kept.rstrip(" \t") + line[len(line.rstrip("\r\n")):])
         dropped_since_kept = False
         split_tables = False
     return "".join(out)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from promptslim.errors import InputError
-from promptslim.template.load import Template, sandbox
+from promptslim.template.load import Template
+from promptslim.template.sandbox import sandbox
 from promptslim.template.units import Unit, remove_units
 
 if TYPE_CHECKING:
