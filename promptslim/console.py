@@ -166,6 +166,10 @@ PIPE_WIDTH = 1000  # columns a table may take when stdout is a pipe or a file: n
 def show(renderable: Any) -> None:
     """A table on stdout: as wide as the terminal, or, in a pipe or a file (where rich assumes 80 columns and cut
     `tier`'s table into unreadable cells), as wide as it needs; COLUMNS still wins when set."""
+    if isinstance(renderable, Table) and isinstance(renderable.title, str):
+        # the title as a plain line: rich wraps it to the table's width and cuts long words (a GGUF path as model)
+        line(renderable.title)
+        renderable.title = None
     wide = not out.is_terminal and not os.environ.get("COLUMNS")
     (Console(highlight=False, soft_wrap=False, width=PIPE_WIDTH) if wide else out).print(renderable)
 
