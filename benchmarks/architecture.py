@@ -23,7 +23,7 @@ from pathlib import Path
 LAYERS: list[tuple[str, int]] = [
     # 0 base: no knowledge of templates, models or results
     ("errors", 0), ("paths", 0), ("safeio", 0), ("redact", 0), ("limits", 0), ("jsontypes", 0), ("stats", 0),
-    ("gitutil", 0), ("config", 0), ("numfmt", 0),
+    ("gitutil", 0), ("config", 0), ("numfmt", 0), ("safeyaml", 0),
     # 1 leaves: tokens, prices and caching, templates, eval sets, the model seam, the decisions
     ("tokens", 1), ("prices", 1), ("prefixcache", 1), ("cost", 1), ("template", 1), ("units", 1), ("layout", 1),
     ("sentences", 1), ("renderworker", 1), ("evalset", 1), ("assertions", 1), ("llm", 1), ("decide", 1),

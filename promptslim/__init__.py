@@ -4,7 +4,7 @@ From Python, every command is one engine function that returns the typed results
 (DESIGN.md "From Python"); the CLI is one caller of them:
 
     import promptslim
-    from promptslim.engine.strategies import CheaperModel
+    from promptslim.engine.strategies.cheaper_model import CheaperModel
 
     result = promptslim.ablate(promptslim.AblateRequest("prompts/support_reply.j2",
                                                         strategies=(CheaperModel(["gpt-4.1-nano"]),)))

@@ -112,6 +112,7 @@ def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Op
     from promptslim import console
     from promptslim.engine.evaluation import evaluate
     from promptslim.engine.requests import EvalRequest
+    from promptslim.report.csvsafe import csv_text
     from promptslim.report.evalcsv import eval_frame
 
     request = EvalRequest(template, model=model, judge_model=judge_model, repeats=repeats,
@@ -120,7 +121,7 @@ def eval_cmd(template: str = typer.Argument(..., help="prompts/x.j2"), model: Op
     with console.Shown(as_json) as shown:
         data = evaluate(request, shown)
     if csv is not None:
-        eval_frame(data).to_csv(csv, index=False)
+        Path(csv).write_text(csv_text(eval_frame(data)), encoding="utf-8")  # answers and ids never run as formulas
     if as_json:
         return console.to_json(data.to_json())
     console.print_eval(data)
@@ -260,8 +261,12 @@ def report(as_json: bool = JSON_OPT) -> None:
     from promptslim.report import total_line, write_index_result
     from promptslim.savings import build_index
 
+    from promptslim.report.mdsafe import one_line
+
     result = build_index()
     files = write_index_result(result, find_root())
+    for warning in result.warnings or []:  # a report that could not be believed: skipped, named, never a crash
+        console.err.print(one_line(f"warning: {warning}"), markup=False)
     if as_json:
         return console.to_json(result.to_json())
     console.line(total_line(result.totals))

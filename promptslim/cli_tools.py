@@ -37,11 +37,12 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from promptslim.console import err
         from promptslim.llm.retry import scrub
+        from promptslim.report.mdsafe import one_line  # a file name may hold a newline or a terminal escape
 
         try:
             return fn(*args, **kwargs)
         except PromptslimError as exc:
-            err.print(f"error: {exc.message}" if exc.exit_code == 2 else exc.message, markup=False)
+            err.print(one_line(f"error: {exc.message}" if exc.exit_code == 2 else exc.message), markup=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted — every completed call is cached; rerun the same command to resume", markup=False)

@@ -78,6 +78,9 @@ class Config:
     max_retries: int = 6
     render_timeout: float = 2.0  # seconds of the render worker's CPU time per render of an untrusted template
     render_max_bytes: int = 1_000_000  # rendered characters per render
+    max_cases: int = 10_000  # cases in one eval set (limits.py)
+    max_units: int = 300  # units one ablation tests
+    max_nesting: int = 64  # YAML/JSON nesting levels in an eval set
     target: Endpoint = field(default_factory=Endpoint)
     judge: Endpoint = field(default_factory=Endpoint)
     models: dict[str, Endpoint] = field(default_factory=dict)  # [models."name"]: a candidate model's own endpoint
@@ -178,14 +181,16 @@ def find_root(start: Path | None = None) -> Path:
 _TOP = {
     "model", "judge_model", "rewriter_model", "margin", "repeats", "concurrency", "max_cost_usd", "temperature",
     "max_tokens", "timeout", "max_retries", "base_url", "api_key_env", "judge", "models", "prompts", "prices",
-    "render_timeout", "render_max_bytes",
+    "render_timeout", "render_max_bytes", "max_cases", "max_units", "max_nesting",
 }
 _FLOATS = {"margin": (0.0, 1.0), "max_cost_usd": (0.0, None), "temperature": (0.0, 2.0), "timeout": (0.1, None),
            "render_timeout": (0.0, 60.0)}
 _OPEN_LOW = {"margin", "max_cost_usd", "render_timeout"}  # must be > low: a zero margin or budget gates nothing
 _OPEN_HIGH = {"margin"}  # a margin of 1 lets any regression through
-_INTS = {"repeats": 1, "concurrency": 1, "max_tokens": 1, "max_retries": 0, "render_max_bytes": 1000}
-_INT_MAX = {"render_max_bytes": 100_000_000}
+_INTS = {"repeats": 1, "concurrency": 1, "max_tokens": 1, "max_retries": 0, "render_max_bytes": 1000, "max_cases": 1,
+         "max_units": 1, "max_nesting": 2}
+_INT_MAX = {"render_max_bytes": 100_000_000, "max_cases": 10_000_000, "max_units": 1_000_000,
+            "max_nesting": 200}  # deeper than 200 would reach Python's recursion limit while building the values
 
 
 def _norm(text: str) -> str:
@@ -249,13 +254,16 @@ def config_from_texts(root: Path, toml: str | None, pyproject: str | None, label
         if section is not None:
             data, where = section, _Where(label + "pyproject.toml", pyproject, "tool.promptslim.")
     config = Config(root=root) if where is None else _build(root, data, where)
-    limits.configure(config.render_timeout, config.render_max_bytes)
+    limits.configure(config.render_timeout, config.render_max_bytes, config.max_cases, config.max_units,
+                     config.max_nesting)
     return config
 
 
 def _parse(text: str, name: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise InputError(f"{name}: invalid TOML: nested too deep") from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         line = f":{match.group(1)}" if match else ""

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from promptslim import paths
+from promptslim import limits, paths, safeyaml
 from promptslim.errors import InputError
 from promptslim.safeio import MAX_EVALSET_BYTES, read_repo_text, relative_inside
 
@@ -76,44 +76,15 @@ class _Err:
         return InputError(f"{self.rel}:{line}: {message}" if line else f"{self.rel}: {message}")
 
 
-class NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without anchors/aliases: an alias can expand a small file into gigabytes (billion laughs)."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed in eval sets — "
-                                              "write the value out", event.start_mark)
-        event = self.peek_event()
-        if getattr(event, "anchor", None):
-            raise yaml.composer.ComposerError(None, None, "YAML anchors (&name) are not allowed in eval sets — "
-                                              "write the value out", event.start_mark)
-        return super().compose_node(parent, index)
-
-
 def _plain(node: yaml.Node, err: "_Err | None" = None) -> Any:
     """A YAML node to plain Python, resolving scalars the way yaml.safe_load does; unknown tags are errors."""
-    if node is None:
-        return None
-    try:
-        return yaml.load(yaml.serialize(node), Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        message = f"invalid YAML: {problem}"
-        if err is None:
-            raise InputError(message) from None
-        raise err(node.start_mark.line + 1, message) from None
+    return safeyaml.plain(node, err)
 
 
 def load_yaml_text(text: str, shown: str) -> Any:
-    """Plain data from untrusted YAML (e.g. --vars): safe tags only, no aliases; errors name the line."""
+    """Plain data from untrusted YAML (e.g. --vars): safe tags only, no aliases, bounded; errors name the line."""
     err = _Err(shown)
-    try:
-        node = yaml.compose(text, Loader=NoAliasLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise err(mark.line + 1 if mark else None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    return _plain(node, err)
+    return _plain(safeyaml.compose(text, err), err)
 
 
 def load_evalset(path: Path, root: Path, criteria: str | None = None, threshold: float | None = None) -> EvalSet:
@@ -123,26 +94,8 @@ def load_evalset(path: Path, root: Path, criteria: str | None = None, threshold:
     text = read_repo_text(path, root, "eval set", MAX_EVALSET_BYTES)
     digest = hashlib.sha256(text.encode()).hexdigest()
     if path.suffix == ".jsonl":
-        cases = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise err(number, f"invalid JSON: {exc.msg}") from None
-            if not isinstance(data, dict):
-                raise err(number, "each line must be a JSON object (one case)")
-            cases.append(_case(data, {k: number for k in data}, number, err))
-        return _finish(rel, criteria, 0.7 if threshold is None else threshold, None, cases, err, digest)
-    try:
-        node = yaml.compose(text, Loader=NoAliasLoader)
-    except yaml.YAMLError as exc:
-        # an unclosed quote's problem is found at the end of the file; where it opened is the useful line
-        mark = getattr(exc, "problem_mark", None)
-        if "end of stream" in str(getattr(exc, "problem", "")) and getattr(exc, "context_mark", None):
-            mark = exc.context_mark
-        raise err(mark.line + 1 if mark else None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        return _jsonl(text, rel, criteria, threshold, err, digest)
+    node = safeyaml.compose(text, err, count_cases=True)  # anchors, nesting and the case count bounded first
     if not isinstance(node, yaml.MappingNode):
         raise err(1, "an eval set is a mapping with 'cases' (and optional criteria, threshold, steps)")
     top = {k.value: v for k, v in node.value}
@@ -173,6 +126,31 @@ def load_evalset(path: Path, root: Path, criteria: str | None = None, threshold:
             key_lines["assert_items"] = [n.start_mark.line + 1 for n in assert_node.value]
         cases.append(_case(data, key_lines, line, err))
     return _finish(rel, set_criteria, float(set_threshold), tuple(steps) if steps else None, cases, err, digest)
+
+
+def _jsonl(text: str, rel: str, criteria: str | None, threshold: float | None, err: _Err, digest: str) -> EvalSet:
+    """One case per line; lines are counted and each case's nesting bounded before it is kept."""
+    bounds = limits.current()
+    cases = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if len(cases) >= bounds.max_cases:
+            raise err(number, f"more than {bounds.max_cases:,} cases (max_cases) — split the eval set, or raise "
+                              "max_cases in promptslim.toml")
+        deep = err(number, f"nested deeper than {bounds.max_nesting} levels (max_nesting) — refused")
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise err(number, f"invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise deep from None
+        if safeyaml.nesting(data, bounds.max_nesting):
+            raise deep
+        if not isinstance(data, dict):
+            raise err(number, "each line must be a JSON object (one case)")
+        cases.append(_case(data, {k: number for k in data}, number, err))
+    return _finish(rel, criteria, 0.7 if threshold is None else threshold, None, cases, err, digest)
 
 
 def _remote_ref(schema: Any) -> str | None:

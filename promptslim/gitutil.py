@@ -11,12 +11,14 @@ from promptslim.errors import InputError
 
 def git(root: Path, *args: str, check: bool = True) -> str:
     try:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
+        # bytes, decoded without newline translation: a file name may hold "\r\n" (text=True would make it "\n")
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=60)
     except FileNotFoundError:
         raise InputError("git is not installed; `promptslim check` needs it") from None
+    stderr = done.stderr.decode("utf-8", "replace").strip()
     if check and done.returncode != 0:
-        raise InputError(f"git {' '.join(args)}: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'failed'}")
-    return done.stdout if done.returncode == 0 else ""
+        raise InputError(f"git {' '.join(args)}: {stderr.splitlines()[-1] if stderr else 'failed'}")
+    return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else ""
 
 
 def head_commit(root: Path) -> str | None:
@@ -66,15 +68,21 @@ def tracked(root: Path, rel: str) -> list[str]:
 class Change:
     """One changed file between a base ref and the working tree."""
 
-    status: str  # added | modified | deleted | renamed
+    status: str  # added | modified | deleted | renamed | copied
     path: str  # head path (base path for deleted)
-    base_path: str | None
+    base_path: str | None  # where a renamed or copied file came from
 
 
 def changes(root: Path, base: str, folders: tuple[str, ...]) -> list[Change]:
-    """Files under folders changed between base and the working tree (renames followed; untracked count as added)."""
+    """Files under folders changed between base and the working tree (renames and copies followed; untracked files
+    count as added).
+
+    A renamed or copied file must stay tied to the file it came from (its settings and eval set gate it), so copies
+    are looked for among every file under folders (`-C -C`), not only the modified ones: the folders hold prompts
+    and eval sets, a few hundred small files at most.
+    """
     # -z: without it git quotes and escapes non-ASCII names ("prompts/caf\303\251.j2"), which then match nothing
-    fields = git(root, "diff", "-z", "--name-status", "-M", base, "--", *folders).split("\0")
+    fields = git(root, "diff", "-z", "--name-status", "-M", "-C", "-C", base, "--", *folders).split("\0")
     found: list[Change] = []
     i = 0
     while i < len(fields) and fields[i]:
@@ -82,7 +90,7 @@ def changes(root: Path, base: str, folders: tuple[str, ...]) -> list[Change]:
         if code in ("R", "C"):
             old, new = fields[i + 1], fields[i + 2]
             i += 3
-            found.append(Change("renamed", new, old) if code == "R" else Change("added", new, None))
+            found.append(Change("renamed" if code == "R" else "copied", new, old))
             continue
         path = fields[i + 1]
         i += 2

@@ -18,7 +18,7 @@ from promptslim.config import load_config
 from promptslim.engine.setup import resolve_template
 from promptslim.results import AblationResult, Verdict
 from promptslim.results.history import RunEntry, RunsResult
-from promptslim.results.readback import Unreadable, read_ablation
+from promptslim.results.readback import read_report
 from promptslim.template.load import load_template
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-m[0-9.e-]+(-\d+)?$")
@@ -60,8 +60,7 @@ def list_runs(template_path: str, root: Path | None = None) -> RunsResult:
     template = load_template(resolve_template(template_path, config.root), config.root)
     sha = hashlib.sha256(template.source.encode()).hexdigest()
     folder = config.root / paths.runs_dir(template.name)
-    latest_file = config.root / paths.reports_dir(template.name) / "ablation.json"
-    latest = latest_file.read_text(encoding="utf-8", errors="replace") if latest_file.is_file() else None
+    latest, _ = read_report(config.root, f"{paths.reports_dir(template.name)}/ablation.json")
     runs: list[RunEntry] = []
     unreadable: list[str] = []
     names = sorted((p.name for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and RUN_ID.match(p.name)),
@@ -69,10 +68,10 @@ def list_runs(template_path: str, root: Path | None = None) -> RunsResult:
         if folder.is_dir() and not folder.is_symlink() else []
     for name in names:
         rel = f"{paths.runs_dir(template.name)}/{name}"
-        path = config.root / rel / "ablation.json"
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-            runs.append(entry(name, rel, read_ablation(text), sha, text == latest))
-        except (OSError, Unreadable):
+        # read as every report is (results/readback.py): no symlink, size-capped, believable, or named and skipped
+        result, _ = read_report(config.root, f"{rel}/ablation.json")
+        if isinstance(result, AblationResult):
+            runs.append(entry(name, rel, result, sha, result == latest))
+        else:
             unreadable.append(rel)
     return RunsResult(template=template.rel, runs=runs, unreadable=unreadable)

@@ -232,7 +232,7 @@ class Judge:
             try:
                 steps = await self._asked(run, ask)
                 problem = steps_problem(steps) or ""
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, ArithmeticError) as exc:  # 10^400 overflows inside GEval
                 problem = _problem(exc)
             if not problem:
                 return [s.strip() for s in steps]
@@ -271,7 +271,7 @@ class Judge:
             try:
                 value = await self._asked(run, ask)
                 problem = _score_problem(value)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, ArithmeticError) as exc:  # 10^400 overflows inside GEval
                 problem = _problem(exc)
             if not problem:
                 self.stats.recovered += attempt
@@ -303,7 +303,7 @@ def _score_problem(value: Any) -> str:
         return "no score"
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return f"score {_excerpt(value)} is not a number"
     if not 0.0 <= number <= 1.0:
         return f"score {number * 10:g} is outside the 0..10 scale"

@@ -1,4 +1,5 @@
-"""Bounds on rendering an untrusted template: CPU time, output size, and no huge constants.
+"""Bounds on untrusted input: rendering a template (CPU time, output size, no huge constants), and the size of
+what a run is asked to plan (cases in an eval set, units in a template, YAML/JSON nesting).
 
 Two layers. The sandbox below intercepts the operators that build big values from small
 literals (`**`, `*`, `%`, `+`) and refuses them before they run; Jinja does not constant-fold an
@@ -23,14 +24,22 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 DEFAULT_TIMEOUT = 2.0  # seconds of the worker's CPU time per render (config: render_timeout)
 DEFAULT_MAX_BYTES = 1_000_000  # rendered characters per render (config: render_max_bytes)
 WORKER_MEMORY_BYTES = 512 << 20  # address space of the render worker
+# Sizes a plan is built for: above them the plan itself takes minutes and gigabytes (issue 25 measured 770,000
+# cases and 20,000 units), so they are refused with a one-line error naming the limit; config raises them.
+DEFAULT_MAX_CASES = 10_000  # cases in one eval set (config: max_cases)
+DEFAULT_MAX_UNITS = 300  # instruction units `ablate` tests one by one (config: max_units)
+DEFAULT_MAX_NESTING = 64  # levels of YAML/JSON nesting in an eval set (config: max_nesting; at most 200)
 
 
 @dataclass(frozen=True)
 class RenderLimits:
-    """Per-render bounds; set from the config that governs the run (the base revision's in `check`)."""
+    """Bounds on untrusted input; set from the config that governs the run (the base revision's in `check`)."""
 
     timeout: float = DEFAULT_TIMEOUT
     max_bytes: int = DEFAULT_MAX_BYTES
+    max_cases: int = DEFAULT_MAX_CASES
+    max_units: int = DEFAULT_MAX_UNITS
+    max_nesting: int = DEFAULT_MAX_NESTING
 
 
 _current = RenderLimits()
@@ -53,13 +62,25 @@ def cpu_message(rel: str, line: int | None, seconds: float, compiling: bool = Fa
             "promptslim.toml)")
 
 
-def configure(timeout: float, max_bytes: int) -> None:
+def configure(timeout: float, max_bytes: int, max_cases: int = DEFAULT_MAX_CASES, max_units: int = DEFAULT_MAX_UNITS,
+              max_nesting: int = DEFAULT_MAX_NESTING) -> None:
     global _current
-    _current = RenderLimits(float(timeout), int(max_bytes))
+    _current = RenderLimits(float(timeout), int(max_bytes), int(max_cases), int(max_units), int(max_nesting))
 
 
 def current() -> RenderLimits:
     return _current
+
+
+def check_units(count: int, where: str) -> None:
+    """Refuse to plan an ablation of more units than max_units (each is a variant of its own)."""
+    limit = _current.max_units
+    if count > limit:
+        from promptslim.errors import InputError
+
+        raise InputError(f"{where}: {count:,} instruction units, more than {limit:,} (max_units) — an ablation tests "
+                         "each one; group lines with {# promptslim: unit #} … {# promptslim: end #}, or raise "
+                         "max_units in promptslim.toml")
 
 
 _PERCENT_WIDTH = re.compile(r"%[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")

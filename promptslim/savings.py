@@ -20,7 +20,7 @@ from promptslim.evalset import evalset_for, load_evalset
 from promptslim.paths import PROMPTS, find_prompts, reports_dir
 from promptslim.results import (AblationResult, IndexAblation, IndexEntry, IndexResult, IndexTotals, Lever, Proven,
                                 TierResult, Verdict)
-from promptslim.results.readback import Unreadable, latest_ablation, read_ablation, read_tier, static_output
+from promptslim.results.readback import read_report, static_output
 from promptslim.template.load import Template, load_template
 from promptslim.tokens import count_messages
 
@@ -33,7 +33,8 @@ def build_index(root: Path | None = None) -> IndexResult:
     price = price_for(model, config)
     folder = root / PROMPTS
     paths = find_prompts(folder)
-    entries = [_entry(load_template(path, root), config, model, price) for path in paths]
+    skipped: list[str] = []  # reports that could not be believed, one line each
+    entries = [_entry(load_template(path, root), config, model, price, skipped) for path in paths]
     totals = IndexTotals(
         usd_per_month_now=sum(e.usd_per_month or 0.0 for e in entries),
         usd_per_month_removable=sum(e.saving for e in entries),
@@ -41,7 +42,8 @@ def build_index(root: Path | None = None) -> IndexResult:
         ablated=sum(1 for e in entries if e.ablation),
         stale=sum(1 for e in entries if e.ablation and e.ablation.stale),
     )
-    return IndexResult(entries=entries, totals=totals, model=model, price_source=price.source)
+    return IndexResult(entries=entries, totals=totals, model=model, price_source=price.source,
+                       warnings=list(dict.fromkeys(skipped)) or None)
 
 
 def _input_tokens(template: Template, root: Path, model: str) -> tuple[float | None, bool, str, Prefix | None]:
@@ -64,24 +66,17 @@ def _input_tokens(template: Template, root: Path, model: str) -> tuple[float | N
     return float(counted.tokens), counted.approximate, "no variables (no eval set)", shared_prefix([render], model)
 
 
-def _reports(template: Template, root: Path) -> list[tuple[str, AblationResult | TierResult]]:
-    """The template's latest ablation.json (unreadable: an error naming the file) and tier.json (unreadable: left
-    out, it only adds a lever), each with the report a reader opens."""
+def _reports(template: Template, root: Path, skipped: list[str]) -> list[tuple[str, AblationResult | TierResult]]:
+    """The template's latest ablation.json and tier.json, each with the report a reader opens; a file that cannot
+    be believed is left out and its warning goes to `skipped` (results/readback.py)."""
     folder = reports_dir(template.name)
     out: list[tuple[str, AblationResult | TierResult]] = []
-    rel, text = latest_ablation(root, template.name)
-    if text is not None:
-        try:
-            out.append((f"{folder}/ablation.md", read_ablation(text)))
-        except Unreadable as exc:
-            raise InputError(f"{rel}: not a readable ablation result ({exc}) — rerun promptslim ablate "
-                             f"{template.rel}") from None
-    tier = root / folder / "tier.json"
-    if tier.is_file():
-        try:
-            out.append((f"{folder}/tier.md", read_tier(tier.read_text(encoding="utf-8", errors="replace"))))
-        except Unreadable:
-            pass
+    for name, report in (("ablation.json", "ablation.md"), ("tier.json", "tier.md")):
+        result, warning = read_report(root, f"{folder}/{name}")
+        if warning:
+            skipped.append(warning)
+        if result is not None:
+            out.append((f"{folder}/{report}", result))
     return out
 
 
@@ -130,11 +125,11 @@ def _cache_note(figure: Cost | None) -> str:
     return "; ".join(parts + ([hint] if hint else []))
 
 
-def _entry(template: Template, config: Config, model: str, price: Price) -> IndexEntry:
+def _entry(template: Template, config: Config, model: str, price: Price, skipped: list[str]) -> IndexEntry:
     prompt = config.prompt(template.name)
     sha256 = hashlib.sha256(template.source.encode()).hexdigest()
     input_tokens, approximate, rendered_with, prefix = _input_tokens(template, config.root, model)
-    reports = _reports(template, config.root)
+    reports = _reports(template, config.root, skipped)
     ablation = next((_ablation(r, report, sha256, prompt.calls_per_month)
                      for report, r in reports if isinstance(r, AblationResult)), None)
     output = static_output(config.root, template.name, template.source)

@@ -91,6 +91,8 @@ def count_template(template_path: str, models: list[str], calls_per_month: int |
         notes.append(no_traffic_warning(template.name))
     output = (Output(float(output_tokens), ESTIMATED, f"{output_tokens} tokens/call, as given by --output-tokens")
               if output_tokens is not None else static_output(config.root, template.name, template.source))
+    if output.warning:
+        notes.append(output.warning)
     if not models:
         # the model the prompt is sent to; the judge's tokens are not this prompt's cost, so it is not listed
         models = [config.model or DEFAULT_MODEL]

@@ -187,7 +187,7 @@ def test_token_and_dollar_deltas_match_an_independent_count(repo, server):
 def test_rendered_prompt_diff_is_in_the_comment(repo, server):
     commit(repo, "drop the rule", {"prompts/greet.j2": WITHOUT_RULE})
     md = direct(repo).markdown
-    assert md.startswith("## promptslim check — base `HEAD~1` (`")
+    assert md.startswith("## ❌ promptslim check failed: 1 of 1 changed template — base `HEAD~1` (`")
     block = md[md.index("<details><summary>rendered prompt diff</summary>"):]
     assert "```diff" in block
     assert "\n-- Always greet the customer with the word BONJOUR." in block
@@ -222,7 +222,7 @@ def test_renamed_template_is_reported_as_renamed(repo, server):
     commit(repo, "rename")
     result = check()
     assert result.exit_code == 0, result.output
-    assert "`prompts/greet.j2` → `prompts/hello.j2` (renamed)" in result.stdout
+    assert "`prompts/hello.j2` (renamed from `prompts/greet.j2`)" in result.stdout
     row = direct(repo).data["templates"][0]
     assert (row["status"], row["base_path"], row["template"]) == ("renamed", "prompts/greet.j2", "prompts/hello.j2")
     assert row["quality"]["delta"] == 0
@@ -242,9 +242,10 @@ def test_nothing_changed_exits_0_and_says_so(repo, server):
     commit(repo, "docs only", {"README.md": "more docs\n"})
     result = check()
     assert result.exit_code == 0, result.output
-    assert "no prompt templates changed since HEAD~1" in result.stdout
+    assert "no prompt templates changed since `HEAD~1`" in result.stdout
     assert server.calls == 0
-    assert (repo / "reports" / "check.md").read_text(encoding="utf-8").startswith("## promptslim check")
+    assert (repo / "reports" / "check.md").read_text(encoding="utf-8").startswith(
+        "## ✅ promptslim check passed: 0 changed templates — base `HEAD~1` (`")
 
 
 def test_evalset_only_change_is_gated_on_the_base_set_and_lists_its_changes(repo, server):

@@ -61,7 +61,7 @@ def test_check_says_why_ablate_decided_the_same_removal_otherwise(ablated):
                              "created_at": json.loads((root / "reports/g/ablation.json").read_text())["created_at"]}
     md = (root / "reports/check.md").read_text(encoding="utf-8")
     note = next(line for line in md.splitlines() if line.startswith("- ℹ️ `prompts/g.j2`"))
-    assert f"removes unit {filler['id']} (- Please be nice.)" in note
+    assert f"removes unit `{filler['id']}` (`- Please be nice.`)" in note
     assert "called **inconclusive**, while this check finds it **removable**" in note
     assert "ablate tests its 5 removals together (Holm" in note and "check tests this one change at 5%" in note
 

@@ -146,7 +146,7 @@ def test_check_shows_per_label_rates_and_a_base_without_headroom(fake, make_repo
     fake.handler = always_no
     result = CliRunner().invoke(app, ["check", "--base", "HEAD", "--model", "m", "--judge-model", "none"])
     assert result.exit_code == 0, result.output
-    assert "- `prompts/q.j2` per label, passed/cases base → head: No 13/13 → 13/13 · Yes 0/7 → 0/7" in result.stdout
+    assert "- `prompts/q.j2` per label, passed/cases base → head: `No` 13/13 → 13/13 · `Yes` 0/7 → 0/7" in result.stdout
     assert '> ⚠️ **Warning:** `prompts/q.j2` (base): no headroom: the baseline scores 0.650, only 0.000 above always ' \
            'answering "No"' in result.stdout
     data = json.loads(CliRunner().invoke(app, ["check", "--base", "HEAD", "--model", "m", "--judge-model", "none",

@@ -87,10 +87,15 @@ def test_a_broken_run_folder_is_named_not_fatal(tmp_path, monkeypatch, fake):
     broken = root / "reports/p/runs/20200101-000000-m0.1"
     broken.mkdir()
     (broken / "ablation.json").write_text("{not json", encoding="utf-8")
+    # a symlink to a real ablation (outside the run folder) is not followed: reports are read as results/readback.py
+    linked = root / "reports/p/runs/20200102-000000-m0.1"
+    linked.mkdir()
+    (linked / "ablation.json").symlink_to(root / "reports/p/ablation.json")
     result = CliRunner().invoke(app, ["runs", "prompts/p.j2", "--json"])
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert len(data["runs"]) == 1 and data["unreadable"] == ["reports/p/runs/20200101-000000-m0.1"]
+    assert len(data["runs"]) == 1 and data["unreadable"] == ["reports/p/runs/20200102-000000-m0.1",
+                                                             "reports/p/runs/20200101-000000-m0.1"]
 
 
 def test_two_runs_in_one_second_get_their_own_folders(tmp_path):

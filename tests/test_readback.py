@@ -70,9 +70,9 @@ def test_report_names_a_file_written_by_a_newer_promptslim(make_repo):
     make_repo({"prompts/a.j2": "Greet.\n",
                "reports/a/ablation.json": json.dumps({**VERSION_1, "schema_version": SCHEMA_VERSION + 1})})
     result = CliRunner().invoke(app, ["report"])
-    assert result.exit_code == 2, result.output
-    assert "reports/a/ablation.json: not a readable ablation result" in result.stderr
-    assert "schema_version" in result.stderr and "Traceback" not in result.output
+    assert result.exit_code == 0, result.output  # skipped with a warning naming it (issue 25), never a crash
+    assert result.stderr.startswith("warning: reports/a/ablation.json: not a valid ablation result (schema_version")
+    assert "Traceback" not in result.output
 
 
 def test_report_reads_a_version_1_ablation(make_repo):

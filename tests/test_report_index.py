@@ -17,6 +17,7 @@ import promptslim.cli
 from promptslim import savings
 from promptslim.report import write_index_result
 from promptslim.tokens import get_encoding
+from typed import complete_ablation
 
 A_SOURCE = "You are the helpful assistant of {{ shop }}.\n- Greet the customer.\n- Answer in one sentence.\n"
 B_SOURCE = "Summarize the text the user sends in three bullet points.\n"
@@ -49,19 +50,23 @@ def sha(text: str) -> str:
 
 
 def ablation_json(template: str, template_sha: str, saved_per_call: float, cpm: int, output_tokens: float) -> str:
-    return json.dumps({
+    """A complete ablation.json (the loader believes only files that satisfy the published schema)."""
+    return json.dumps(complete_ablation({
         "template": template, "template_sha256": template_sha, "git_commit": "abc1234def5678abc1234def5678abc1234def5",
         "model": "gpt-4o-mini", "judge_model": "gpt-4o", "evalset": "evalsets/a.yaml", "cases": 3, "repeats": 1,
         "margin": 0.02, "calls_per_month": cpm, "tokens_approximate": False,
         "baseline": {"input_tokens": 40.0, "output_tokens": output_tokens, "score": 0.9, "ci": [0.8, 1.0],
-                     "pass_rate": 1.0, "usd_per_call": 0.00001, "usd_per_month": 2.0, "usd_per_usable_output": 0.00001},
-        "units": [{"id": 1, "line": 2, "text": "Greet the customer.", "verdict": "removable"},
-                  {"id": 2, "line": 3, "text": "Answer in one sentence.", "verdict": "keep"}],
+                     "pass_rate": 1.0, "usd_per_call": 0.001, "usd_per_month": 0.001 * cpm,
+                     "usd_per_usable_output": 0.001},
+        "units": [{"id": 1, "line": 2, "text": "Greet the customer.", "verdict": "removable", "input_tokens_saved": 5.0,
+                   "output_tokens_delta": 0.0, "score_delta": 0.0, "ci": [-0.01, 0.01]},
+                  {"id": 2, "line": 3, "text": "Answer in one sentence.", "verdict": "keep", "input_tokens_saved": 6.0,
+                   "output_tokens_delta": 0.0, "score_delta": -0.5, "ci": [-0.6, -0.4]}],
         "slim": {"removed": [1], "path": "reports/a/slim.j2", "input_tokens": 35.0, "output_tokens": 21.0,
                  "score": 0.9, "score_delta": 0.0, "ci": [-0.01, 0.01], "verdict": "removable",
                  "usd_per_call_saved": saved_per_call, "usd_per_month_saved": saved_per_call * cpm},
         "created_at": "2026-11-22T10:00:00+00:00",
-    })
+    }))
 
 
 @pytest.fixture
@@ -184,8 +189,9 @@ def test_no_templates(tmp_path, monkeypatch):
     assert "No templates found" in (tmp_path / "reports" / "index.md").read_text(encoding="utf-8")
 
 
-def test_corrupt_ablation_json_names_the_file(repo):
+def test_corrupt_ablation_json_is_skipped_with_a_warning_naming_it(repo):
     (repo / "reports" / "a" / "ablation.json").write_text("{not json", encoding="utf-8")
     result = report()
-    assert result.exit_code == 2
-    assert "reports/a/ablation.json" in result.stderr
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: reports/a/ablation.json: not a valid ablation result (not JSON:")
+    assert "$0.00/month found removable" in result.stdout

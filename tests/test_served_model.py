@@ -104,3 +104,35 @@ def test_choose_names_what_the_endpoint_lists():
     many = [f"m{i}" for i in range(8)]
     with pytest.raises(InputError, match="one of them: 'm0', 'm1', 'm2', 'm3', 'm4' and 3 more$"):
         choose("z", "the default model", many, "http://x/v1")
+
+
+def _hostile_list(kind: str):
+    import gzip
+
+    from hostileserver import Answer
+
+    listed = json.dumps({"object": "list", "data": [{"id": GGUF, "object": "model"}]}).encode()
+    return {"dripped": Answer(listed, drip=0.3),  # ~20 s for the whole list, each byte inside the per-read timeout
+            "huge": Answer(listed + b" " * (2 << 20)),  # 2 MB: over the list's 1 MB cap
+            "gzip": Answer(gzip.compress(listed), headers={"Content-Encoding": "gzip"})}[kind]
+
+
+@pytest.mark.parametrize("kind", ["dripped", "huge", "gzip"])
+def test_a_hostile_model_list_is_read_under_the_answers_bounds(make_repo, monkeypatch, kind):
+    # the list comes from the endpoint the answers do (issue 25): a total deadline, a byte cap, no compressed body;
+    # one that breaks a bound says nothing, so the configured model runs (and gpt-4o-mini's calls then succeed)
+    import time
+
+    from hostileserver import Answer, HostileServer, completion
+
+    make_repo({**FILES, "promptslim.toml": "timeout = 1\n" + FILES["promptslim.toml"]})
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with HostileServer(lambda r: _hostile_list(kind) if r.method == "GET" else Answer(completion("yes"))) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        started = time.monotonic()
+        result = run("eval", "prompts/p.j2", "--judge-model", "none", "--json")
+        seconds = time.monotonic() - started
+        gets = [r.path for r in server.requests if r.method == "GET"]
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"] == "gpt-4o-mini" and "serves" not in result.stderr
+    assert gets == ["/v1/models"] and seconds < 10, (gets, seconds)

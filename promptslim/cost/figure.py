@@ -30,6 +30,7 @@ class Output:
     tokens: float
     basis: str  # MEASURED | ESTIMATED | NOT_INCLUDED
     note: str
+    warning: str | None = None  # the latest ablation.json was skipped: why (results/readback.py), for the command
 
 
 @dataclass(frozen=True)

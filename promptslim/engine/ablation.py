@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from promptslim import limits
 from promptslim.caveats import margin_line
 from promptslim.cost.figure import traffic_warnings
 from promptslim.cost.plan import pace
@@ -68,6 +69,8 @@ def ablate(request: AblateRequest, events: Events = silent) -> Ablation:
     """The ablation engine as one call: validate, plan (the events decide a plan over budget), run, assemble."""
     strategies: list[Strategy] = [RemoveUnits(), *request.strategies]
     setup = prepare(request, candidates=[m for s in strategies for m in getattr(s, "models", ())], events=events)
+    # each unit is a variant of its own: bounded before any variant is built
+    limits.check_units(len(setup.template.candidates), setup.template.rel)
     notify(setup)
     strategies = [s.prepare(setup) if hasattr(s, "prepare") else s for s in strategies]
     plan = setup.plan(planned(setup.template.source, strategies))

@@ -217,35 +217,12 @@ def _deterministic(base: str, negated: bool, value: Any, out: Mapped) -> list[di
         return [{"type": "regex", "value": rf"(?is)\A(?!.*?{_escape(text)})"}] if negated else \
             [{"type": "icontains", "value": text}]
     if base in _LIST_TYPES:
-        items = _texts(value)
-        if items is None:
-            return None
-        case = "(?i)" if base.startswith("i") else ""
-        either = "(?:" + "|".join(_escape(i) for i in items) + ")"
-        if base.endswith("-any"):
-            if not negated:
-                return [{"type": "regex", "value": case + either}]
-            if case:
-                return [{"type": "regex", "value": rf"(?is)\A(?!.*?{either})"}]
-            return [{"type": "not-contains", "value": i} for i in items]
-        if not negated:
-            return [{"type": "icontains" if case else "contains", "value": i} for i in items]
-        every = "".join(f"(?=.*?{_escape(i)})" for i in items)
-        return [{"type": "regex", "value": rf"(?{'is' if case else 's'})\A(?!{every})"}]
+        return _contains_list(base, negated, value)
     if base == "starts-with" and scalar:
         text = _escape(str(value))
         return [{"type": "regex", "value": rf"\A(?!{text})" if negated else rf"\A{text}"}]
     if base == "equals":
-        if isinstance(value, (dict, list)) and not negated:
-            out.notes.add(NOTES["json"])
-            return [{"type": "json-schema", "value": {"const": value}}]
-        if not scalar:
-            return None
-        out.notes.add(NOTES["equals"])
-        text = str(value)
-        if negated:
-            return [{"type": "regex", "value": rf"\A(?!\s*{_escape(text.strip())}\s*\Z)"}]
-        return [{"type": "equals", "value": text}]
+        return _equals(negated, value, scalar, out)
     if base == "regex" and isinstance(value, str):
         pattern = _python_regex(value)
         if pattern is None:
@@ -254,20 +231,59 @@ def _deterministic(base: str, negated: bool, value: Any, out: Mapped) -> list[di
             out.notes.add(NOTES["regex"])
         return [{"type": "regex", "value": rf"\A(?!(?s:.*?)(?:{pattern}))" if negated else pattern}]
     if base == "is-json" and not negated:
-        if isinstance(value, str) and value.strip():
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                return None
-        out.notes.add(NOTES["json"])
-        if value in (None, ""):
-            return [{"type": "is-json"}]
-        return [{"type": "json-schema", "value": value}] if isinstance(value, dict) else None
+        return _is_json(value, out)
     if base == "word-count" and not negated and isinstance(value, dict) and set(value) == {"max"}:
         top = value["max"]
         if isinstance(top, int) and not isinstance(top, bool) and top >= 0:
             return [{"type": "max-words", "value": top}]
     return None
+
+
+def _contains_list(base: str, negated: bool, value: Any) -> list[dict[str, Any]] | None:
+    """(i)contains-any/-all: one assertion per item where promptslim has the type, else one regex that says the
+    same (an alternation for -any, lookaheads for a negated -all)."""
+    items = _texts(value)
+    if items is None:
+        return None
+    case = "(?i)" if base.startswith("i") else ""
+    either = "(?:" + "|".join(_escape(i) for i in items) + ")"
+    if base.endswith("-any"):
+        if not negated:
+            return [{"type": "regex", "value": case + either}]
+        if case:
+            return [{"type": "regex", "value": rf"(?is)\A(?!.*?{either})"}]
+        return [{"type": "not-contains", "value": i} for i in items]
+    if not negated:
+        return [{"type": "icontains" if case else "contains", "value": i} for i in items]
+    every = "".join(f"(?=.*?{_escape(i)})" for i in items)
+    return [{"type": "regex", "value": rf"(?{'is' if case else 's'})\A(?!{every})"}]
+
+
+def _equals(negated: bool, value: Any, scalar: bool, out: Mapped) -> list[dict[str, Any]] | None:
+    """equals: a JSON value as a json-schema const, a scalar as equals (trimmed, which the notes say)."""
+    if isinstance(value, (dict, list)) and not negated:
+        out.notes.add(NOTES["json"])
+        return [{"type": "json-schema", "value": {"const": value}}]
+    if not scalar:
+        return None
+    out.notes.add(NOTES["equals"])
+    text = str(value)
+    if negated:
+        return [{"type": "regex", "value": rf"\A(?!\s*{_escape(text.strip())}\s*\Z)"}]
+    return [{"type": "equals", "value": text}]
+
+
+def _is_json(value: Any, out: Mapped) -> list[dict[str, Any]] | None:
+    """is-json: with no value any JSON, with a schema (an object, or a string holding one) json-schema."""
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    out.notes.add(NOTES["json"])
+    if value in (None, ""):
+        return [{"type": "is-json"}]
+    return [{"type": "json-schema", "value": value}] if isinstance(value, dict) else None
 
 
 def _assert_set(raw: dict[str, Any], variables: dict[str, Any], where: str, load_file: LoadFile,

@@ -33,6 +33,7 @@ class Completion:
     cached_tokens: int = 0
     finish_reason: str | None = None
     from_cache: bool = False
+    usage_reported: bool = True  # False: the endpoint sent no usage (a priced call then cannot be budgeted)
 
     def to_json(self) -> str:
         data = asdict(self)

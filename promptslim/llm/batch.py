@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from typing import Any, Awaitable, Callable
 import openai
 
 from promptslim.errors import EndpointError, InputError, PromptslimError
+from promptslim.llm import guard
 from promptslim.llm.base import Completion, Message, Params, cache_key
 from promptslim.llm.openai_backend import OpenAIBackend, completion_from, request_body
 from promptslim.llm.retry import EmptyAnswer, FormatRefused, RetryPolicy, decide, scrub
@@ -34,6 +36,8 @@ MAX_BYTES = 190 * 1024 * 1024  # under the 200 MB input file limit
 FOLLOW_UPS = 2  # follow-up batches for requests that failed transiently
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 BATCH_SHARE = 0.5  # the Batch API's discount where no batch price is known (OpenAI's, and most providers')
+WINDOW = 24 * 3600  # the completion window asked for; a batch past it (plus the grace) is given up
+BYTES_PER_SECOND = 1_000_000  # the slowest transfer an upload or a result file is given time for
 _TRANSIENT = {408, 409, 425, 429}
 
 
@@ -129,6 +133,8 @@ class BatchBackend:
         self.run_id = run_id
         self.settle = float(os.environ.get("PROMPTSLIM_BATCH_SETTLE", "0.5")) if settle is None else settle
         self.poll = float(os.environ.get("PROMPTSLIM_BATCH_POLL", "10")) if poll is None else poll
+        # how long past its expiry (expires_at, else 24 h after we started following it) a batch may stay unfinished
+        self.grace = float(os.environ.get("PROMPTSLIM_BATCH_GRACE", "3600"))
         self.retry = retry or RetryPolicy.from_env()
         self.listeners: list[Callable[[BatchStatus], None]] = []
         self.submitted: list[str] = []  # batch ids created by this run
@@ -204,7 +210,7 @@ class BatchBackend:
         data = ("\n".join(lines) + "\n").encode("utf-8")
         client = self.inner.client
         upload = await self._api(lambda: client.files.create(file=("promptslim-batch.jsonl", data), purpose="batch"),
-                                 "POST /v1/files", requests[0].model)
+                                 "POST /v1/files", requests[0].model, seconds=len(data) / BYTES_PER_SECOND)
         batch = await self._api(lambda: client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
                                                               completion_window="24h",
                                                               metadata={"created_by": "promptslim"}),
@@ -232,18 +238,20 @@ class BatchBackend:
         client = self.inner.client
         model = next(iter(requests.values())).model if requests else ""
         started = time.monotonic()
+        give_up = time.time() + WINDOW + self.grace
         wait = self.poll
         while True:
             batch = await self._api(lambda: client.batches.retrieve(batch_id), f"GET /v1/batches/{batch_id}", model)
             counts = batch.request_counts
-            self._emit(BatchStatus(batch_id, self.role, batch.status, counts.total if counts else len(requests),
-                                   counts.completed if counts else 0, counts.failed if counts else 0,
-                                   time.monotonic() - started, resumed))
+            self._emit(BatchStatus(batch_id, self.role, str(batch.status),
+                                   _count(counts, "total", len(requests)), _count(counts, "completed", 0),
+                                   _count(counts, "failed", 0), time.monotonic() - started, resumed))
             if batch.status in TERMINAL:
                 break
+            give_up = self._overdue(batch_id, batch, give_up)
             await asyncio.sleep(wait)
             wait = min(wait * 1.5, max(self.poll, 60.0))
-        answers, errors = await self._collect(batch, model)
+        answers, errors = await self._collect(batch, model, requests, len(self.store.batch_keys(batch_id)))
         keys = self.store.batch_keys(batch_id)
         for cid, completion in answers.items():  # also answers no one here waits for (a resumed, larger batch)
             if cid in keys and completion.text.strip():
@@ -281,16 +289,35 @@ class BatchBackend:
             request.round += 1
             self._enqueue(request)
 
-    async def _collect(self, batch: Any, model: str) -> tuple[dict[str, Completion], dict[str, _LineError]]:
-        """Read the output file (answers) and the error file (failed lines) of a finished batch."""
+    def _overdue(self, batch_id: str, batch: Any, give_up: float) -> float:
+        """The time to give up on an unfinished batch (its expires_at, if sane, never later than our own 24 h plus
+        the grace); past it, the batch is abandoned (a rerun submits its requests again) and the run ends."""
+        expires = getattr(batch, "expires_at", None)
+        if _finite(expires):
+            give_up = min(give_up, float(expires) + self.grace)
+        if time.time() > give_up:
+            self.store.finish_batch(batch_id, "abandoned")
+            raise EndpointError(f"{self.endpoint}: batch {batch_id} is still {_shown(batch.status)} "
+                                f"{(time.time() - give_up + self.grace) / 3600:,.1f} h past its expiry "
+                                f"(expires_at + {self.grace:g} s grace) — given up; nothing of it was cached, rerun "
+                                "the same command to submit it again")
+        return give_up
+
+    async def _collect(self, batch: Any, model: str, requests: dict[str, _Request],
+                       lines: int) -> tuple[dict[str, Completion], dict[str, _LineError]]:
+        """Read the output file (answers) and the error file (failed lines) of a finished batch; each file is capped
+        at what its lines could weigh, each answer's usage checked against its own request."""
         answers: dict[str, Completion] = {}
         errors: dict[str, _LineError] = {}
         client = self.inner.client
+        limits = {cid: guard.AnswerLimits.of(r.body) for cid, r in requests.items()}
+        widest = max((lim.bytes for lim in limits.values()), default=guard.AnswerLimits.of({}).bytes)
+        max_bytes = guard.BASE_BYTES + widest * max(lines, len(requests), 1)
         for file_id in (batch.output_file_id, batch.error_file_id):
             if not file_id:
                 continue
             content = await self._api(lambda: client.files.content(file_id), f"GET /v1/files/{file_id}/content",
-                                      model)
+                                      model, max_bytes=max_bytes, seconds=max_bytes / BYTES_PER_SECOND)
             for line in content.text.splitlines():
                 if not line.strip():
                     continue
@@ -301,7 +328,9 @@ class BatchBackend:
                 if status == 200:
                     try:
                         answers[cid] = completion_from(
-                            openai.types.chat.ChatCompletion.model_validate(response.get("body") or {}))
+                            openai.types.chat.ChatCompletion.model_validate(response.get("body") or {}),
+                            limits.get(cid), f"{self.endpoint} (batch {batch.id})",
+                            requests[cid].model if cid in requests else model)
                         continue
                     except (EmptyAnswer, ValueError) as exc:
                         errors[cid] = _LineError(None, f"unusable answer: {exc}"[:200])
@@ -309,12 +338,16 @@ class BatchBackend:
                 errors[cid] = _LineError(status, _line_message(record, response))
         return answers, errors
 
-    async def _api(self, call: Callable[[], Awaitable[Any]], what: str, model: str) -> Any:
-        """One files/batches request, retried like any call; a 404 or 405 means the server has no Batch API."""
+    async def _api(self, call: Callable[[], Awaitable[Any]], what: str, model: str, max_bytes: int = guard.BASE_BYTES,
+                   seconds: float = 0.0) -> Any:
+        """One files/batches request, bounded and retried like any call; a 404 or 405 means no Batch API."""
         attempt = 0
         while True:
             try:
-                return await call()
+                return await self.inner.bounded(call, max_bytes, self.inner.timeout + seconds, model,
+                                                what.split(" ", 1)[-1].removeprefix("/v1"))
+            except PromptslimError:
+                raise
             except (openai.NotFoundError, openai.APIStatusError) as exc:
                 if isinstance(exc, openai.NotFoundError) or exc.status_code == 405:
                     if what.startswith("POST"):
@@ -337,6 +370,21 @@ class BatchBackend:
         for task in list(self._tasks):
             task.cancel()
         await self.inner.aclose()
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _count(counts: Any, name: str, default: int) -> int:
+    """A request count from the provider's batch object, for the progress line only: garbage reads as the default."""
+    value = getattr(counts, name, None) if counts is not None else None
+    return int(value) if _finite(value) and 0 <= value < 10**9 else default
+
+
+def _shown(status: Any) -> str:
+    text = str(status)
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 def _chunks(requests: list[_Request]) -> list[list[_Request]]:

@@ -1,12 +1,20 @@
-"""Any OpenAI-compatible chat endpoint through the official SDK (its own retries off: ours decide)."""
+"""Any OpenAI-compatible chat endpoint through the official SDK (its own retries off: ours decide).
+
+The endpoint is not ours to trust (llm/guard.py): a request has a total deadline of `timeout` seconds (the SDK's
+timeout is per read, so a body dripped a byte at a time would never end), its answer a byte cap read as it
+arrives, and the usage it reports must be possible for the request.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import openai
 
+from promptslim.errors import EndpointError
+from promptslim.llm import guard
 from promptslim.llm.base import Completion, Message, Params
 from promptslim.llm.retry import EmptyAnswer
 from promptslim.redact import redact_url
@@ -26,13 +34,41 @@ class OpenAIBackend:
         self.endpoint = redact_url(url)
         self.key_env = key_env
         self.secret = api_key
-        # Local servers (vLLM, Ollama, llama.cpp) accept any key; the SDK insists on one.
-        self.client = openai.AsyncOpenAI(base_url=url, api_key=api_key or "not-needed",
-                                         timeout=timeout, max_retries=0)
+        self.timeout = timeout
+        # Local servers (vLLM, Ollama, llama.cpp) accept any key; the SDK insists on one. Bodies are read through
+        # the byte cap and asked for uncompressed (a small gzip body can expand to gigabytes).
+        http = openai.DefaultAsyncHttpxClient(event_hooks={"response": [guard.cap_response]})
+        self.client = openai.AsyncOpenAI(base_url=url, api_key=api_key or "not-needed", timeout=timeout,
+                                         max_retries=0, http_client=http,
+                                         default_headers={"Accept-Encoding": "identity"})
 
     async def complete(self, messages: list[Message], params: Params) -> Completion:
-        response = await self.client.chat.completions.create(**request_body(messages, params))
-        return completion_from(response)
+        body = request_body(messages, params)
+        limits = guard.AnswerLimits.of(body)
+        response = await self.bounded(lambda: self.client.chat.completions.create(**body), limits.bytes,
+                                      self.timeout, params.model, "/chat/completions")
+        return completion_from(response, limits, self.endpoint, params.model)
+
+    async def bounded(self, call: Any, max_bytes: int, deadline: float, model: str, path: str) -> Any:
+        """One request under a total deadline and a byte cap; an over-long answer is a provider error (exit 4)."""
+        token = guard.answer_bytes(max_bytes)
+        try:
+            return await asyncio.wait_for(call(), deadline)
+        except asyncio.TimeoutError:
+            # transient, like the SDK's own timeout: retried, and it halves the concurrency
+            raise openai.APITimeoutError(request=self._request(path)) from None
+        except Exception as exc:
+            why = guard.refused(exc)
+            if why is None:
+                raise
+            raise EndpointError(f"{self.endpoint}: {why} for model '{model}' — a broken or hostile endpoint; nothing "
+                                "was cached") from None
+        finally:
+            guard.reset(token)
+
+    def _request(self, path: str) -> Any:
+        """The request object the SDK's exceptions carry (only its method and URL are read)."""
+        return self.client._client.build_request("POST", str(self.client.base_url).rstrip("/") + path)
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -53,17 +89,27 @@ def request_body(messages: list[Message], params: Params) -> dict:
     return kwargs
 
 
-def completion_from(response: Any) -> Completion:
-    """A chat completion (the SDK's object, online or parsed from a batch's output line) as our Completion."""
-    if not getattr(response, "choices", None):
+def completion_from(response: Any, limits: guard.AnswerLimits | None = None, where: str = "the endpoint",
+                    model: str = "?") -> Completion:
+    """A chat completion (the SDK's object, online or parsed from a batch's output line) as our Completion.
+
+    The SDK does not validate what it parses: usage can hold any JSON value, so it is checked here.
+    """
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
         raise EmptyAnswer("the response has no choices")
-    choice = response.choices[0]
+    guard.checked_choices(len(choices), where, model)
+    choice = choices[0]
     usage = response.usage
     details = getattr(usage, "prompt_tokens_details", None) if usage else None
-    return Completion(
-        text=choice.message.content or "",
-        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-        cached_tokens=int(getattr(details, "cached_tokens", 0) or 0) if details else 0,
-        finish_reason=choice.finish_reason,
-    )
+    prompt, completion, cached = guard.checked_usage(
+        getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
+        getattr(details, "cached_tokens", None) if details else None, limits, where, model)
+    message = getattr(choice, "message", None)
+    text = getattr(message, "content", None)
+    if text is not None and not isinstance(text, str):
+        raise EmptyAnswer("the answer's content is not text")
+    reported = usage is not None and getattr(usage, "prompt_tokens", None) is not None \
+        and getattr(usage, "completion_tokens", None) is not None
+    return Completion(text=text or "", prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
+                      finish_reason=getattr(choice, "finish_reason", None), usage_reported=reported)

@@ -128,6 +128,16 @@ class Runner:
             raise
         finally:
             self._inflight.pop(key, None)
+        if not completion.usage_reported and (target.price.input > 0 or target.price.output > 0):
+            # a priced call we cannot count would let the run go past its budget: the budget is reached sooner,
+            # never later (a free, self-hosted or local model without usage is fine)
+            fatal = EndpointError(f"{target.backend.endpoint} sent no usage for model '{params.model}', which is "
+                                  f"priced (${target.price.input:g}/${target.price.output:g} per million tokens) — "
+                                  "the run cannot keep its budget; nothing was cached")
+            self._stop = self._stop or fatal
+            future.set_exception(fatal)
+            future.exception()
+            raise fatal
         future.set_result(completion)
         if self.store is not None and completion.text.strip():
             # errors raise before this line and empty answers are not cached: a rerun asks again

@@ -4,31 +4,42 @@ Why: llama.cpp's server answers whatever model name it is sent, so a run without
 the config's 'gpt-4o-mini' and said "on gpt-4o-mini", counted with gpt-4o-mini's tokenizer and priced the local
 model at gpt-4o-mini's list price (issue 24). The endpoint knows what it serves: use that, or refuse with one
 line naming --model when it serves several and not the one configured.
+
+The list comes from the same endpoint as the answers, so it is read as they are (llm/guard.py): a total deadline,
+a byte cap, no compressed body (a dripped or 100 MB list must not stall or flood a run before its first call).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import openai
 
-from promptslim.errors import InputError
+from promptslim.errors import EndpointError, InputError
+from promptslim.llm.openai_backend import OpenAIBackend
 from promptslim.redact import redact_url
 
 LOOKUP_TIMEOUT = 10.0  # seconds: the list is small, and a run must not hang on a server without it
+LIST_BYTES = 1 << 20  # a list of model ids is a few kB; llama.cpp's is one entry
 SHOWN = 5  # served models named in a refusal
 
 
 def served_models(base_url: str, api_key: str | None, timeout: float = LOOKUP_TIMEOUT) -> list[str] | None:
-    """The model ids the endpoint lists, or None when it cannot say (no such route, refused, unreachable: the run's
-    first call reports a real failure with its own message)."""
-    client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=0)
+    """The model ids the endpoint lists, or None when it cannot say (no such route, refused, unreachable, too slow or
+    too big: the run's first call reports a real failure with its own message)."""
+    return asyncio.run(_listed(base_url, api_key, timeout))
+
+
+async def _listed(base_url: str, api_key: str | None, timeout: float) -> list[str] | None:
+    backend = OpenAIBackend(base_url, api_key, timeout)
     try:
-        return [m.id for m in client.models.list().data if isinstance(getattr(m, "id", None), str)]
-    except (openai.OpenAIError, ValueError, TypeError, AttributeError):
+        page = await backend.bounded(backend.client.models.list, LIST_BYTES, timeout, "?", "/models")
+        return [m.id for m in page.data if isinstance(getattr(m, "id", None), str)]
+    except (openai.OpenAIError, EndpointError, ValueError, TypeError, AttributeError):
         return None
     finally:
-        client.close()
+        await backend.aclose()
 
 
 @dataclass(frozen=True)

@@ -32,19 +32,20 @@ def discover(root: Path, sha: str) -> list[gitutil.Change]:
     found = gitutil.changes(root, sha, (PROMPTS, EVALSETS))
     templates: dict[str, gitutil.Change] = {}
     for c in found:
-        if c.status == "renamed":
+        if c.status in ("renamed", "copied"):
             head_ok, base_ok = is_template(c.path), is_template(c.base_path)
             if head_ok and base_ok:
                 templates[c.path] = c
             elif head_ok:
                 templates[c.path] = gitutil.Change("added", c.path, None)
-            elif base_ok:
+            elif base_ok and c.status == "renamed":  # a copy leaves its original where it was
                 templates[c.base_path] = gitutil.Change("deleted", c.base_path, c.base_path)
         elif is_template(c.path):
             templates[c.path] = c
-    covered = set(templates) | {c.base_path for c in templates.values() if c.base_path}
+    covered = set(templates) | {c.base_path for c in templates.values() if c.base_path and c.status != "copied"}
     for c in found:
-        for path in (c.path, c.base_path):
+        # a copied eval set changes nothing about its original's template
+        for path in (c.path,) if c.status == "copied" else (c.path, c.base_path):
             tpl = paths.prompt_of_evalset(path, root)
             if tpl and tpl not in covered and (root / tpl).is_file():
                 templates[tpl] = gitutil.Change("modified", tpl, tpl)
@@ -67,4 +68,4 @@ def restrict(changes: list[gitutil.Change], templates: list[str], root: Path) ->
         if refusal:
             raise InputError(refusal)
         wanted.add(rel)
-    return [c for c in changes if c.path in wanted or c.base_path in wanted]
+    return [c for c in changes if c.path in wanted or (c.status != "copied" and c.base_path in wanted)]

@@ -34,13 +34,13 @@ from promptslim.llm.runner import Runner
 from promptslim.numfmt import signed
 from promptslim.paths import reports_dir
 from promptslim.prcheck import changes, trust
-from promptslim.prcheck.sides import Target, load, prompt_diff
+from promptslim.prcheck.sides import Target, load, prompt_diff, review_notes
 from promptslim.results import (AblateComparison, CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
                                 EvalsetChanges, Gates, HeadCases, Quality, UsdPerMtok)
 from promptslim.results.headroom import Headroom
 from promptslim.results.models import ModelsSection
-from promptslim.results.readback import Unreadable, read_ablation, static_output
-from promptslim.template.load import Message
+from promptslim.results.readback import NO_ABLATION, Unreadable, read_ablation, static_output
+from promptslim.template.load import Message, template_name
 from promptslim.tokens import count_messages
 
 
@@ -82,12 +82,16 @@ def check(request: CheckRequest, events: Events = silent, root: Path | None = No
         check_candidates(list(o.also_models), models.model, option="check: --also-model")
     price = price_for(models.price_model, config)
     targets = [load(change, root, sha, config) for change in changed]
+    review_notes(targets, config, head_config)
     rec = _evaluate(targets, config, models, price, o, events) if not o.no_eval and any(t.graded for t in targets) \
         else None
     run = CheckRun(calls=rec.calls, cache_hits=rec.cache_hits, usd=rec.usd, facts=rec.facts) if rec else None
     gates = Gates(margin=config.margin, fail_on_cost_increase=o.fail_on_cost_increase,
                   allow_missing_evalset=o.allow_missing_evalset, require_noninferior=o.require_noninferior)
-    rows = [_row(t, price, models, gates, root, sha) for t in targets]
+    reports = [_base_ablation(t, root, sha) if t.base is not None else None for t in targets]
+    outputs = [_base_output(t, rep, root) for t, rep in zip(targets, reports)]
+    rows = [_row(t, price, models, gates, static, rep) for t, static, rep in zip(targets, outputs, reports)]
+    skipped = list(dict.fromkeys(o.warning for o in outputs if o is not None and o.warning))
     sources = {side.tokens_source for r in rows for side in (r.base, r.head) if side}
     tokens_source = "estimated" if "estimated" in sources or not sources else (
         "server-reported" if "server-reported" in sources else "exact")
@@ -97,7 +101,7 @@ def check(request: CheckRequest, events: Events = silent, root: Path | None = No
         price_model=models.price_model, price_source=price.source,
         prices=rec.prices if rec else price_facts(price, None), tokens_source=tokens_source,
         tokens_note=tokens_note(tokens_source, models.price_model, models.local),
-        warnings=rec.warnings if rec else [],
+        warnings=(rec.warnings if rec else []) + skipped,
         usd_per_mtok=UsdPerMtok(input=price.input, cached_input=price.cached_input, output=price.output),
         restricted_to=sorted(o.templates) if o.templates else None, gates=gates, templates=rows,
         failed=any(r.failed for r in rows), run=run,
@@ -234,38 +238,56 @@ def _quality(base_res: VariantResult, head_res: VariantResult, margin: float) ->
                                  "head": sum(1 for x in head_res.scores() if x is None)})
 
 
-def _base_ablation(t: Target, root: Path, sha: str) -> tuple[str | None, str]:
-    """The latest ablation of the base text, as text, and whose it is: the base revision's own (from git), else this
-    checkout's own untracked one (reports/ is git-ignored: a local `ablate` is the only place it lives).
+@dataclass(frozen=True)
+class _BaseReport:
+    """The latest ablation of a target's base text, as text, and whose it is."""
+
+    name: str  # the base's template name: its ablation is filed under it (a renamed template's too)
+    text: str | None
+    whose: str
+    warning: str | None = None  # it could not be read (a symlink in git): why, and it is left out
+
+
+def _base_ablation(t: Target, root: Path, sha: str) -> _BaseReport:
+    """The base revision's own ablation of the base text (from git), else this checkout's own untracked one
+    (reports/ is git-ignored: a local `ablate` is the only place it lives).
 
     Never a report a commit put in the checkout: a pull request must not set the cost figure its own gate compares.
+    A base report that cannot be believed (a symlink in git, a forged figure) is left out with a warning.
     """
-    rel = f"{reports_dir(t.name)}/ablation.json"
-    text = show(root, sha, rel)
+    name = template_name(t.base_path) if t.base_path else t.name
+    rel = f"{reports_dir(name)}/ablation.json"
+    try:
+        text = show(root, sha, rel)
+    except InputError as exc:
+        return _BaseReport(name, None, "the base's", f"{exc.message} — skipped")
     if text is not None:
-        return text, "the base's"
-    return trust.own_report(root, rel), "this checkout's own run, not in git"
+        return _BaseReport(name, text, "the base's")
+    return _BaseReport(name, trust.own_report(root, rel), "this checkout's own run, not in git")
 
 
-def _base_output(t: Target, root: Path, sha: str) -> Output | None:
+def _base_output(t: Target, rep: _BaseReport | None, root: Path) -> Output | None:
     """Static output tokens for both sides: what the latest ablation of the base text measured."""
-    if t.base is None:
+    if t.base is None or rep is None:
         return None
-    text, whose = _base_ablation(t, root, sha)
-    found = static_output(root, t.name, t.base.source, text or "")
-    return Output(found.tokens, found.basis, f"{found.note} ({whose}, assumed for both sides)") \
+    if rep.warning:
+        return Output(0.0, NOT_INCLUDED, "not included (its ablation.json was skipped)", rep.warning)
+    if rep.text is None:
+        return Output(0.0, NOT_INCLUDED, NO_ABLATION)
+    found = static_output(root, rep.name, t.base.source, rep.text)
+    return replace(found, note=f"{found.note} ({rep.whose}, assumed for both sides)") \
         if found.basis != NOT_INCLUDED else found
 
 
 CHECK_AS_ABLATE = {"pass": "removable", "regression": "keep"}  # else: inconclusive
 
 
-def _against_ablate(t: Target, quality: Quality | None, root: Path, sha: str) -> AblateComparison | None:
+def _against_ablate(t: Target, quality: Quality | None, rep: _BaseReport | None) -> AblateComparison | None:
     """When the head is the base without one unit (or the slim prompt's units) that the latest ablation of the base
     text decided otherwise, the two verdicts side by side: ablate tests K removals at once, check one change."""
     if quality is None or t.base is None or t.head is None:
         return None
-    text, _ = _base_ablation(t, root, sha)
+    text = rep.text if rep else None
     try:
         found = read_ablation(text) if text else None
     except Unreadable:
@@ -283,8 +305,8 @@ def _against_ablate(t: Target, quality: Quality | None, root: Path, sha: str) ->
     return None
 
 
-def _row(t: Target, price: Price, models: Models, gates: Gates, root: Path, sha: str) -> CheckRow:
-    static = _base_output(t, root, sha)
+def _row(t: Target, price: Price, models: Models, gates: Gates, static: Output | None = None,
+         rep: _BaseReport | None = None) -> CheckRow:
     base_res, head_res = t.base_result, t.head_result
     margin = t.settings.margin.value  # the prompt's own margin when the base config sets one, as ablate and tier
     base = _side(t.base_msgs, base_res, price, t.prompt, models, static, _room(t, base_res, models, margin))
@@ -294,7 +316,7 @@ def _row(t: Target, price: Price, models: Models, gates: Gates, root: Path, sha:
         base = _side(t.base_msgs, None, price, t.prompt, models, static)  # like for like
         head = _side(t.head_msgs, None, price, t.prompt, models, static)
     quality = _quality(base_res, head_res, margin) if base_res is not None and head_res is not None else None
-    ablate = _against_ablate(t, quality, root, sha)
+    ablate = _against_ablate(t, quality, rep)
     delta_usd = pct = None
     if base is not None and head is not None:
         delta_usd = head.usd_per_month - base.usd_per_month
@@ -322,7 +344,7 @@ def _row(t: Target, price: Price, models: Models, gates: Gates, root: Path, sha:
         also_models=t.also.models if t.also else None, cheaper_model=also.model if also else None,
         cheaper_model_usd_per_month_saved=also.usd_per_month_saved if also else None,
         evalset_revision=t.evalset_revision, evalset_changes=_changes(t, t.new_cases_result),
-        margin=margin, margin_source=t.settings.margin.source, ablate=ablate,
+        margin=margin, margin_source=t.settings.margin.source, ablate=ablate, review_note=t.review_note,
     )
 
 

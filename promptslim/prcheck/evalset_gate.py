@@ -47,7 +47,11 @@ def choose(root: Path, sha: str, base_rel: str | None, head_rel: str | None, pro
     """The gate's eval set for a template at base_rel (base) / head_rel (head; None when deleted)."""
     head_path = evalset_for(head_rel, root) if head_rel else None
     head = load_evalset(head_path, root, prompt.criteria, prompt.threshold) if head_path else None
-    at_base = base_text(root, sha, base_rel or head_rel) if (base_rel or head_rel) else None
+    # a renamed or copied template: its own eval set when the base already has one (landed first), else the one of
+    # the file it came from — never none, which would let the pull request's own set grade it
+    moved = bool(head_rel and base_rel and head_rel != base_rel)
+    at_base = (base_text(root, sha, head_rel) if moved else None) or (
+        base_text(root, sha, base_rel or head_rel) if (base_rel or head_rel) else None)
     if at_base is None:
         return GateSet(head, "head" if head else None, None, "new" if head else None, None)
     if head is not None and _sha(at_base[1]) == head.sha256:

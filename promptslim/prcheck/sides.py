@@ -24,11 +24,11 @@ from promptslim.template.load import Message, Template, template_from_source, te
 class Target:
     """One changed template with both sides loaded and rendered (before any call)."""
 
-    status: str  # added | modified | renamed | deleted
+    status: str  # added | modified | renamed | copied | deleted
     path: str  # head path; the base path when deleted
-    base_path: str | None
+    base_path: str | None  # where a renamed or copied template came from
     name: str
-    prompt: PromptConfig
+    prompt: PromptConfig  # the base's settings of the file it came from (its name at the base)
     settings: TemplateSettings  # the base revision's, like every gate setting
     evalset: EvalSet | None = None  # the set that grades both sides: the base's whenever the base has one
     evalset_revision: str | None = None  # "base" | "head"
@@ -41,6 +41,7 @@ class Target:
     base_msgs: list[list[Message]] | None = None
     head_msgs: list[list[Message]] | None = None
     base_note: str | None = None  # why the base side has no figures
+    review_note: str | None = None  # what a reviewer must know about how this file was matched to the base
     # what the evaluation found (None: not evaluated)
     base_result: VariantResult | None = None
     head_result: VariantResult | None = None
@@ -63,7 +64,10 @@ def load(change: gitutil.Change, root: Path, sha: str, config: Config) -> Target
     head_rel = None if change.status == "deleted" else change.path
     base_rel = change.base_path
     name = template_name(head_rel or base_rel or change.path)
-    t = Target(change.status, change.path, base_rel, name, config.prompt(name), config.settings(name))
+    # a renamed or copied template is gated by the settings of the file it came from, never by a name the PR chose —
+    # unless the base already has settings of its own for the new name (landed first, so trusted)
+    gate = name if name in config.prompts or not base_rel else template_name(base_rel)
+    t = Target(change.status, change.path, base_rel, name, config.prompt(gate), config.settings(gate))
     if head_rel:
         source = read_repo_text(root / head_rel, root, "template", MAX_TEMPLATE_BYTES)
         t.head = template_from_source(source, head_rel)
@@ -98,6 +102,20 @@ def load(change: gitutil.Change, root: Path, sha: str, config: Config) -> Target
             t.base_note = (f"the base version does not render with {_whose(t)} eval set"
                            if t.evalset else "the base version does not render without variables")
     return t
+
+
+def review_notes(targets: list[Target], config: Config, head_config: Config) -> None:
+    """How a renamed, copied or replacing file was gated, for the reviewer (a rename git cannot see is an add)."""
+    deleted = [t.path for t in targets if t.status == "deleted"]
+    for t in targets:
+        if t.status in ("renamed", "copied") and t.base_path:
+            old, new = template_name(t.base_path), t.name
+            if old in config.prompts and new not in head_config.prompts:
+                t.review_note = (f"gated by the base settings of `{t.base_path}` ([prompts.\"{old}\"]); this PR's "
+                                 f"config has no [prompts.\"{new}\"], so once merged it has none")
+        elif t.status == "added" and deleted:
+            t.review_note = (f"new in this PR while it deletes {', '.join(f'`{p}`' for p in deleted)} — if it replaces "
+                             "it, it was gated as new, without that template's settings and eval set")
 
 
 def _whose(t: Target) -> str:

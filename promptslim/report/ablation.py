@@ -11,6 +11,7 @@ from promptslim.safeio import atomic_write
 
 from . import fmt
 from .chart import ablation_chart_svg
+from .csvsafe import csv_text
 from .facts import fact_lines
 from .sections import parts
 
@@ -33,7 +34,7 @@ def write_ablation_reports(result: AblationResult, outdir: Path, diff: str) -> d
     contents = {
         "json": json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n",
         "md": render_markdown(result, diff),
-        "csv": units_frame(result).to_csv(index=False),
+        "csv": csv_text(units_frame(result)),  # a unit's text ("- …", "=…") is never a live formula
         "html": render_html(result, diff),
     }
     for kind, path in paths.items():

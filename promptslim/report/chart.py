@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 VERDICT_COLOR = {"removable": "#1a7f37", "keep": "#cf222e", "inconclusive": "#b08800"}
 _RC = {
     "svg.fonttype": "none",  # text stays text: smaller, selectable, and uses the page's fonts
+    # labels are file names and dollar figures, plain text: "$…$" in a name is not typeset as math (a name like
+    # prompts/a$\foo{$.j2 made mathtext raise), and no label needs escaping
+    "text.parse_math": False,
     "svg.hashsalt": "promptslim",  # stable element ids, so reruns give byte-identical reports
     "font.family": "sans-serif",
     "font.size": 9,
@@ -165,14 +168,13 @@ def index_chart_svg(entries: "list[IndexEntry]") -> str:
         ax.set_xlim(0, top * 1.3)
         ax.grid(True, axis="x", color="#d0d7de", linewidth=0.6)
         ax.set_axisbelow(True)
-        ax.xaxis.set_major_formatter(lambda v, _pos: f"\\${v:,.0f}")
+        ax.xaxis.set_major_formatter(lambda v, _pos: f"${v:,.0f}")
         fig.legend(handles=handles, loc="outside upper center", ncols=3, fontsize=8, frameon=False)
         return _svg(fig)
 
 
 def _money(x: float) -> str:
-    # "\$" keeps matplotlib from reading a pair of dollar signs as mathtext.
-    return f"\\${x:,.0f}" if abs(x) >= 100 else f"\\${x:,.2f}"
+    return f"${x:,.0f}" if abs(x) >= 100 else f"${x:,.2f}"
 
 
 def _num(x) -> bool:

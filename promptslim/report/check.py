@@ -12,6 +12,7 @@ from promptslim.caveats import local_verdicts
 
 from promptslim.report import fmt
 from promptslim.report.facts import fact_lines, price_line
+from promptslim.report.mdsafe import code, text
 from promptslim.results import CheckResult, CheckRow, CheckSide
 
 
@@ -76,11 +77,11 @@ def _money_headline(row: CheckRow) -> str:
 
 
 def _name(row: CheckRow) -> str:
-    if row.status == "renamed":
-        return f"`{row.base_path}` → `{row.template}` (renamed)"
+    if row.status in ("renamed", "copied"):
+        return f"{code(row.template)} ({row.status} from {code(row.base_path)})"
     if row.status in ("added", "deleted"):
-        return f"`{row.template}` ({row.status})"
-    return f"`{row.template}`"
+        return f"{code(row.template)} ({row.status})"
+    return code(row.template)
 
 
 def _undecided(row: CheckRow) -> bool:
@@ -106,7 +107,7 @@ def _headline(row: CheckRow, no_eval: bool) -> str:
     parts = [_tokens_headline(row), _quality_headline(row, no_eval), _money_headline(row)]
     line = f"- {mark} {_name(row)} — " + " · ".join(parts)
     if row.failed:
-        line += " — **" + "; ".join(row.failures) + "**"
+        line += " — **" + text("; ".join(row.failures)) + "**"
     return line
 
 
@@ -120,7 +121,7 @@ def _pair(row: CheckRow, key: str, show: Callable[[Any], str]) -> str:
 
 
 def _details_row(r: CheckRow) -> list[str]:
-    evalset = "—" if r.evalset is None else f"`{r.evalset}` ({r.cases} cases"
+    evalset = "—" if r.evalset is None else f"{code(r.evalset, table=True)} ({r.cases} cases"
     if r.evalset is not None:
         evalset += _evalset_cell_note(r)
     budget = r.max_input_tokens
@@ -128,11 +129,13 @@ def _details_row(r: CheckRow) -> list[str]:
     largest = _cell(r.head, "input_tokens_max", lambda x: f"{x:,}{approx}") + (f" ({budget:,})" if budget else "")
     q = r.quality
     delta = fmt.delta_ci(q.delta, q.ci) if q else "—"
-    result = "❌ " + "; ".join(r.failures) if r.failed else ("⚠️ inconclusive" if _undecided(r) else "✅")
-    cells = [f"`{r.template}`", r.status, evalset, _pair(r, "input_tokens", lambda x: fmt.tokens(x) + approx),
-             largest, _pair(r, "output_tokens", fmt.tokens), _pair(r, "score", fmt.number), delta,
-             _pair(r, "pass_rate", fmt.pct), _pair(r, "usd_per_month", _money), result]
-    return [fmt.md_cell(c) for c in cells]
+    result = "❌ " + text("; ".join(r.failures), table=True) if r.failed else (
+        "⚠️ inconclusive" if _undecided(r) else "✅")
+    cells = [code(r.template, table=True), r.status, evalset,
+             _pair(r, "input_tokens", lambda x: fmt.tokens(x) + approx), largest, _pair(r, "output_tokens", fmt.tokens),
+             _pair(r, "score", fmt.number), delta, _pair(r, "pass_rate", fmt.pct), _pair(r, "usd_per_month", _money),
+             result]
+    return cells  # every piece above is ours, a number, or made safe where it came in
 
 
 def _evalset_cell_note(r: CheckRow) -> str:
@@ -148,14 +151,14 @@ def _evalset_note(r: CheckRow) -> str | None:
     if r.status == "deleted" or r.evalset_note is None:
         return None
     if r.evalset_note == "new":
-        return (f"- `{r.template}`: its eval set `{r.evalset}` comes from this PR (the base has none to trust) — "
-                "a reviewer must read it")
+        return (f"- {code(r.template)}: its eval set {code(r.evalset)} comes from this PR (the base has none to "
+                "trust) — a reviewer must read it")
     if r.evalset_revision == "head":
-        return (f"- `{r.template}`: its eval set at the base does not load, so both sides were graded on this PR's "
-                f"`{r.evalset}` — a reviewer must read it")
+        return (f"- {code(r.template)}: its eval set at the base does not load, so both sides were graded on this "
+                f"PR's {code(r.evalset)} — a reviewer must read it")
     verb = "deletes" if r.evalset_note == "deleted" else "changes"
-    return (f"- `{r.template}`: this PR {verb} its eval set — not applied: base and head were both graded on the "
-            f"base revision's `{r.evalset}` ({r.cases} cases); the changes are listed below for review")
+    return (f"- {code(r.template)}: this PR {verb} its eval set — not applied: base and head were both graded on the "
+            f"base revision's {code(r.evalset)} ({r.cases} cases); the changes are listed below for review")
 
 
 def _labels_note(r: CheckRow) -> str | None:
@@ -170,8 +173,8 @@ def _labels_note(r: CheckRow) -> str | None:
         x = rates[side].get(label)
         return "—" if x is None else f"{x.passes}/{x.cases}"
 
-    return (f"- `{r.template}` per label, passed/cases base → head: "
-            + " · ".join(f"{fmt.md_cell(lb)} {cell('base', lb)} → {cell('head', lb)}" for lb in labels))
+    return (f"- {code(r.template)} per label, passed/cases base → head: "
+            + " · ".join(f"{code(lb)} {cell('base', lb)} → {cell('head', lb)}" for lb in labels))
 
 
 def _ablate_note(r: CheckRow) -> str | None:
@@ -179,9 +182,9 @@ def _ablate_note(r: CheckRow) -> str | None:
     a = r.ablate
     if a is None:
         return None
-    what = (f"unit {a.removed[0]} ({fmt.md_cell(fmt.short_text(a.text))})" if len(a.removed) == 1
-            else f"the slim prompt's units {fmt.ids(a.removed)}")
-    return (f"- ℹ️ `{r.template}`: this change removes {what}, which the latest `ablate` of the base text "
+    what = (f"unit {code(a.removed[0])} ({code(fmt.short_text(a.text))})" if len(a.removed) == 1
+            else f"the slim prompt's units {_ids(a.removed)}")
+    return (f"- ℹ️ {code(r.template)}: this change removes {what}, which the latest `ablate` of the base text "
             f"({a.created_at[:10]}) called **{a.ablate_verdict}**, while this check finds it **{a.check_verdict}**: "
             f"ablate tests its {a.units} removals together (Holm, so the chance of any wrong `removable` stays at 5% "
             f"and each unit faces a stricter test; a slim prompt is verified at 97.5%), check tests this one change "
@@ -189,7 +192,7 @@ def _ablate_note(r: CheckRow) -> str | None:
 
 
 def _ids(ids: list[str]) -> str:
-    return ", ".join(f"`{fmt.md_cell(i)}`" for i in ids)
+    return ", ".join(code(i) for i in ids)
 
 
 def _evalset_changes(r: CheckRow) -> list[str]:
@@ -198,14 +201,14 @@ def _evalset_changes(r: CheckRow) -> list[str]:
     if c is None:
         return []
     if c.head_path is None:
-        lines = [f"- `{c.base_path}` (`{r.template}`): deleted in this PR ({len(c.removed)} cases)"]
+        lines = [f"- {code(c.base_path)} ({code(r.template)}): deleted in this PR ({len(c.removed)} cases)"]
     else:
-        moved = f" → `{c.head_path}`" if c.head_path != c.base_path else ""
+        moved = f" → {code(c.head_path)}" if c.head_path != c.base_path else ""
         parts = [f"{what} {_ids(ids)}" for what, ids in (("added", c.added), ("removed", c.removed),
                                                           ("changed", c.changed)) if ids]
-        lines = [f"- `{c.base_path}`{moved} (`{r.template}`): " + ("; ".join(parts) or "no case added, removed or "
-                                                                      "changed")]
-    lines += [f"  - `{s.key}`: {fmt.md_cell(repr(s.base))} → {fmt.md_cell(repr(s.head))}" for s in c.settings]
+        lines = [f"- {code(c.base_path)}{moved} ({code(r.template)}): " + ("; ".join(parts) or "no case added, "
+                                                                              "removed or changed")]
+    lines += [f"  - {code(s.key)}: {text(repr(s.base))} → {text(repr(s.head))}" for s in c.settings]
     h = c.head_cases
     if h is not None:
         lines.append(f"  - on this PR's new/changed cases ({len(h.cases)}), the head template, graded by this PR's "
@@ -223,19 +226,33 @@ def _fence(text: str) -> str:
 def _facts(data: CheckResult) -> list[str]:
     """The run facts (after an evaluation) or the static counts' provenance (--no-eval), one line each."""
     if data.run is not None:
-        judged = [(f"{side} of `{r.template}`", getattr(r, side).judge_errors)
+        judged = [(f"{side} of {code(r.template)}", getattr(r, side).judge_errors)
                   for r in data.templates for side in ("base", "head") if getattr(r, side)]
-        cut = [(f"{side} of `{r.template}`", getattr(r, side).truncated)
+        cut = [(f"{side} of {code(r.template)}", getattr(r, side).truncated)
                for r in data.templates for side in ("base", "head") if getattr(r, side)]
-        return fact_lines(data.run, data.prices, data.tokens_note, cut, judged)
+        return [text(line) for line in fact_lines(data.run, data.prices, data.tokens_note, cut, judged)]
     # the token statement is the footer's (one statement: it said "exact" there and "estimated ≈" here)
-    return [line for line in (price_line(data.prices),) if line]
+    return [text(line) for line in (price_line(data.prices),) if line]
+
+
+def verdict(data: CheckResult) -> str:
+    """The outcome in words, from counts alone: nothing a pull request names can hide or fake it."""
+    rows = data.templates
+    changed = fmt.plural(len(rows), "changed template")
+    failed = sum(1 for r in rows if r.failed)
+    undecided = sum(1 for r in rows if _undecided(r) and not r.failed)
+    if failed:
+        return f"❌ promptslim check failed: {failed} of {changed}"
+    if undecided:
+        return f"⚠️ promptslim check passed with a warning: quality not shown to hold for {undecided} of {changed}"
+    return f"✅ promptslim check passed: {changed}" + (", no regression" if rows else "")
 
 
 def _title(data: CheckResult) -> str:
+    """check.md's first line: the verdict, then the base (the ref comes from the command line, shown as code)."""
     short, ref = data.base_sha[:7], data.base
-    shown = f"`{short}`" if data.base_sha.startswith(ref) else f"`{ref}` (`{short}`)"
-    return f"## promptslim check — base {shown}"
+    shown = code(short) if data.base_sha.startswith(ref) else f"{code(ref)} ({code(short)})"
+    return f"## {verdict(data)} — base {shown}"
 
 
 def _view(data: CheckResult) -> dict[str, Any]:
@@ -244,22 +261,24 @@ def _view(data: CheckResult) -> dict[str, Any]:
     for r in rows:
         if r.status == "deleted":
             continue
-        text = ("" if r.rendered_diff else
-                "rendered prompt unchanged (first eval case)" if r.head else "rendered prompt: n/a")
-        sections.append({"template": r.template, "diff": r.rendered_diff, "fence": _fence(r.rendered_diff),
-                         "text": text})
+        shown = ("" if r.rendered_diff else
+                 "rendered prompt unchanged (first eval case)" if r.head else "rendered prompt: n/a")
+        sections.append({"template": code(r.template), "diff": r.rendered_diff, "fence": _fence(r.rendered_diff),
+                         "text": shown})
     return {
         "title": _title(data),
         "rows": rows,
-        "nothing": (f"no prompt templates changed since {data.base}"
-                    + (f" among {', '.join(data.restricted_to)}" if data.restricted_to else "")
+        "nothing": (f"no prompt templates changed since {code(data.base)}"
+                    + (f" among {', '.join(code(t) for t in data.restricted_to)}" if data.restricted_to else "")
                     + " — nothing to check."),
         "headlines": [_headline(r, data.no_eval) for r in rows],
-        "warnings": [*data.warnings, *(f"`{r.template}` (base): {w}" for r in rows
-                                      if r.base and r.base.headroom and (w := r.base.headroom.warning()))],
+        "warnings": [text(w) for w in data.warnings]
+                    + [text(f"{code(r.template)} (base): {w}") for r in rows
+                       if r.base and r.base.headroom and (w := r.base.headroom.warning())],
         "undecided": sum(1 for r in rows if _undecided(r) and not r.failed),
         "notes": [line for line in map(_evalset_note, rows) if line]
-                 + [f"- `{r.template}`: {r.base_note} — no base comparison" for r in rows if r.base_note]
+                 + [f"- {code(r.template)}: {text(r.base_note)} — no base comparison" for r in rows if r.base_note]
+                 + [f"- {code(r.template)}: {text(r.review_note)}" for r in rows if r.review_note]
                  + [line for line in map(_ablate_note, rows) if line]
                  + [line for line in map(_labels_note, rows) if line],
         "details": [_details_row(r) for r in rows],
@@ -269,9 +288,11 @@ def _view(data: CheckResult) -> dict[str, Any]:
         "facts": _facts(data),
         "sections": sections,
         "evalset_changes": [line for r in rows for line in _evalset_changes(r)],
-        "config_changes": [(c.key, repr(c.base), repr(c.head)) for c in data.config_changes],
+        "config_changes": [(code(c.key, table=True), text(repr(c.base), table=True), text(repr(c.head), table=True))
+                           for c in data.config_changes],
         "local_caveat": local_verdicts(data.local_model) if data.local_model and not data.no_eval else None,
-        "output_notes": "; ".join(f"`{r.template}` {(r.base or r.head).output_note}" for r in rows if r.base or r.head),
+        "output_notes": text("; ".join(f"{code(r.template)} {(r.base or r.head).output_note}"
+                                       for r in rows if r.base or r.head)),
     }
 
 
@@ -286,11 +307,11 @@ def _cheaper_line(r: CheckRow) -> str:
     """check --also-model: the cheaper model the head would pass on, or how each candidate fared (never a gate)."""
     if r.cheaper_model:
         best = next(m for m in r.also_models or [] if m.model == r.cheaper_model)
-        return (f"💡 `{r.template}` would also pass on **{r.cheaper_model}**: non-inferior to the head on the configured "
+        return (f"💡 {code(r.template)} would also pass on **{r.cheaper_model}**: non-inferior to the head on the configured "
                 f"model (Δ {fmt.delta_ci(best.score_delta, best.ci)}), {fmt.usd(r.cheaper_model_usd_per_month_saved)}"
                 f"/month less")
     shown = ", ".join(f"{m.model} {m.verdict} (Δ {fmt.delta_ci(m.score_delta, m.ci)})" for m in r.also_models or [])
-    return f"`{r.template}`: no cheaper model shown to pass — {shown}"
+    return f"{code(r.template)}: no cheaper model shown to pass — {shown}"
 
 
 def render_markdown(data: CheckResult) -> str:

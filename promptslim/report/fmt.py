@@ -162,6 +162,9 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = md_cell
+    from promptslim.report.mdsafe import code
+
+    env.filters["code"] = code
     return env
 
 

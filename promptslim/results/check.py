@@ -105,7 +105,7 @@ class CheckRow(JsonRecord):
 
     template: str
     base_path: str | None
-    status: str  # added | modified | renamed | deleted
+    status: str  # added | modified | renamed | copied | deleted
     name: str
     evalset: str | None
     evalset_note: str | None
@@ -135,6 +135,8 @@ class CheckRow(JsonRecord):
     margin_source: str = ""
     # the head removes what the base text's latest ablation decided otherwise (a note for the reviewer, never a gate)
     ablate: AblateComparison | None = field(default=None, metadata=OPTIONAL)
+    # how a renamed, copied or replacing template was matched to the base, for the reviewer
+    review_note: str | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)

@@ -87,3 +87,5 @@ class IndexResult(JsonRecord):
     totals: IndexTotals
     model: str
     price_source: str
+    # reports that were skipped, one line each (results/readback.py): present when any was
+    warnings: list[str] | None = field(default=None, metadata=OPTIONAL)

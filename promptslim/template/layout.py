@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from promptslim.template import blocks, pairs
@@ -142,6 +143,28 @@ def joins(source: str, lines: Lines, found: _Scan, rel: str) -> Layout:
     def tie(a: int, b: int) -> None:
         join[a] = max(join[a], b)
 
+    _jinja_ties(found, lines, rel, tie)
+    fences = blocks.find_fences(mlines)
+    in_fence, code = _fence_ties(fences, mlines, cls, tie)
+    plain_lines = {i for i in range(n) if in_fence[i] or cls[i] in ("fence", "fencemark")}
+    inline = pairs.inline_code(masked, lines.starts, lines.ends, plain_lines)
+    paired = pairs.pairing_text(masked, lines.starts, lines.ends, fences, inline)
+    _bracket_joins(paired, cls, in_fence, tie)
+    found_blocks, titles = blocks.paragraph_blocks(mlines, cls, in_fence)
+    kinds: dict[int, str] = {}
+    for first, last, kind in found_blocks:
+        tie(first, last)
+        kinds[first] = kind
+    for i in titles:
+        cls[i] = "head"
+    _table_and_item_ties(mlines, cls, in_fence, code, tie)
+    return Layout(join, cls, fences, kinds, paired, inline)
+
+
+def _jinja_ties(found: _Scan, lines: Lines, rel: str, tie: Callable[[int, int], None]) -> None:
+    """A Jinja span, a {% raw %} sharing its lines with text, and a block from its tag to its end tag each stay
+    in one chunk: cutting inside one would leave a template that does not compile."""
+    masked = found.masked
     for a, b in found.spans:
         tie(lines.of(a), lines.of(b - 1))
     for oa, ob, ca, cb in found.raws:
@@ -162,8 +185,13 @@ def joins(source: str, lines: Lines, found: _Scan, rel: str) -> Layout:
     if stack:
         name, line = stack[-1]
         raise InputError(f"{rel}:{line + 1}: '{{% {name} %}}' is never closed")
-    fences = blocks.find_fences(mlines)
-    in_fence = [False] * n
+
+
+def _fence_ties(fences: list[blocks.Fence], mlines: list[str], cls: list[str],
+                tie: Callable[[int, int], None]) -> tuple[list[bool], dict[int, blocks.Fence]]:
+    """Classify fence lines and tie each closed code fence whole, since its content is never cut; returns which
+    lines lie in a code fence and the closed code fences by opening line."""
+    in_fence = [False] * len(mlines)
     code: dict[int, blocks.Fence] = {}  # opening line -> closed code fence
     for f in fences:
         if f.container:
@@ -183,17 +211,13 @@ def joins(source: str, lines: Lines, found: _Scan, rel: str) -> Layout:
         if not f.bullet and p >= 0 and cls[p] == "head" and _BULLET.match(mlines[p]) and \
                 f.indent > len(mlines[p]) - len(mlines[p].lstrip()):
             cls[p] = "bullet"
-    plain_lines = {i for i in range(n) if in_fence[i] or cls[i] in ("fence", "fencemark")}
-    inline = pairs.inline_code(masked, lines.starts, lines.ends, plain_lines)
-    paired = pairs.pairing_text(masked, lines.starts, lines.ends, fences, inline)
-    _bracket_joins(paired, cls, in_fence, tie)
-    found_blocks, titles = blocks.paragraph_blocks(mlines, cls, in_fence)
-    kinds: dict[int, str] = {}
-    for first, last, kind in found_blocks:
-        tie(first, last)
-        kinds[first] = kind
-    for i in titles:
-        cls[i] = "head"
+    return in_fence, code
+
+
+def _table_and_item_ties(mlines: list[str], cls: list[str], in_fence: list[bool], code: dict[int, blocks.Fence],
+                         tie: Callable[[int, int], None]) -> None:
+    """Tie each run of table rows into one table, and each list item to its wrapped and nested lines."""
+    n = len(mlines)
     i = 0
     while i < n:
         if in_fence[i] and i not in code:
@@ -212,7 +236,6 @@ def joins(source: str, lines: Lines, found: _Scan, rel: str) -> Layout:
             i = j + 1
             continue
         i += 1
-    return Layout(join, cls, fences, kinds, paired, inline)
 
 
 def _item_end(i: int, mlines: list[str], cls: list[str], in_fence: list[bool], code: dict[int, blocks.Fence]) -> int:
@@ -244,7 +267,7 @@ def _continues(m: str, cls: str, indent: int) -> bool:
     return len(m) - len(body) > indent or (cls == "text" and body[:1].islower())
 
 
-def _bracket_joins(paired: str, cls: list[str], in_fence: list[bool], tie) -> None:
+def _bracket_joins(paired: str, cls: list[str], in_fence: list[bool], tie: Callable[[int, int], None]) -> None:
     """A {, [ or ( that closes on a later line ties those lines (JSON written over several lines; a parenthesis
     whose closer sits alone on the next line, which would otherwise be left behind when its sentence goes).
 

@@ -96,6 +96,20 @@ def segment(source: str, rel: str, plain: bool = False) -> tuple[list[Unit], lis
     return _Segmenter(source, rel, plain).run()
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """Lines [first, last] joined by layout.joins, with the views of them every rule reads."""
+
+    first: int
+    last: int
+    text: str
+    stripped: str
+    mstripped: str  # stripped, with Jinja markup masked
+    literal: str  # mstripped without its Jinja markup: the text a reader sees
+    whole: list[tuple[int, int]]  # the span removing the chunk deletes (its line ends too)
+    marker: re.Match[str] | None  # a `{# promptslim: … #}` marker alone on the chunk
+
+
 class _Segmenter:
     def __init__(self, source: str, rel: str, plain: bool) -> None:
         self.source, self.rel = source, rel
@@ -114,6 +128,8 @@ class _Segmenter:
         self.paragraph: list[tuple[int, int]] = []
         self.lead: tuple[int, int] | None = None
         self.members: list[int] = []
+        self.group_start: int | None = None  # the line after an open `promptslim: unit` marker
+        self.group_lines: tuple[int, int] | None = None  # the group's lines so far
         self._last_letter: dict[int, int] = {}
 
     def add(self, kind: str, first_line: int, spans: list[tuple[int, int]], text: str) -> None:
@@ -140,118 +156,128 @@ class _Segmenter:
             self.sentences(paragraph)
 
     def run(self) -> tuple[list[Unit], list[Fixed]]:
-        source, lines, masked = self.source, self.lines, self.scan.masked
-        cls, kinds = self.layout.cls, self.layout.kinds
-        group_start: int | None = None
-        group_lines: tuple[int, int] | None = None
+        """Each chunk of joined lines in order: inside a marker group it joins the group, else it is a marker, a
+        line of template markup only, or a line with literal text."""
         for first, last in closure(self.layout.join):
-            text = source[lines.starts[first]:lines.ends[last]]
-            mtext = masked[lines.starts[first]:lines.ends[last]]
-            stripped, mstripped = text.strip(), mtext.strip()
-            literal = mstripped.replace(JINJA, "").replace(STATEMENT, "").strip()
-            whole = [(lines.starts[first], lines.full[last])]
-            marker = MARKER.fullmatch(stripped) if not literal else None
-            if group_start is not None and not (marker and marker.group(1) == "end"):
-                group_lines = (group_start if group_lines is None else group_lines[0], last)
-                continue
-            if not stripped:
+            chunk = self.chunk(first, last)
+            if self.group_start is not None and not (chunk.marker and chunk.marker.group(1) == "end"):
+                self.group_lines = (self.group_start if self.group_lines is None else self.group_lines[0], last)
+            elif not chunk.stripped:
                 self.close_lead()
-                continue
-            if marker:
-                self.flush()
-                kind = marker.group(1)
-                if kind == "keep":
-                    self.pending_keep = True
-                elif kind == "unit":
-                    group_start, group_lines = first + 1, None
-                elif kind == "end":
-                    if group_start is None:
-                        raise InputError(f"{self.rel}:{first + 1}: 'promptslim: end' without 'promptslim: unit'")
-                    if group_lines is not None:
-                        a, b = group_lines
-                        self.add("group", a, [(lines.starts[a], lines.full[b])],
-                                 source[lines.starts[a]:lines.ends[b]])
-                    group_start, group_lines = None, None
-                else:
-                    raise InputError(f"{self.rel}:{first + 1}: unknown marker 'promptslim: {kind}' "
-                                     "(known: keep, unit, end)")
-                continue
-            if not literal:
-                if ROLE.match(stripped):
-                    self.add_fixed(first, stripped, "role")
-                elif mstripped.startswith(STATEMENT) and TAG.match(stripped) \
-                        and TAG.match(stripped).group(1) in UNIT_BLOCKS:
-                    self.flush()
-                    self.add("block", first, whole, text)
-                elif mstripped.startswith(STATEMENT) or stripped.startswith("{%"):
-                    self.add_fixed(first, _collapse(stripped), "statement")
-                elif stripped.startswith("{{"):
-                    self.add_fixed(first, _collapse(stripped), "variable")
-                else:
-                    self.flush()  # comment-only lines render nothing
-                continue
-            if mstripped.startswith(STATEMENT):
-                self.flush()
-                tag = TAG.match(stripped)
-                if tag and tag.group(1) in UNIT_BLOCKS:
-                    self.add("block", first, whole, text)
-                else:
-                    self.add_fixed(first, _collapse(stripped), "statement")
-                continue
-            kind = cls[first]
-            if kind == "fencemark" or (kind == "fence" and first == last) or self.unframed(first, last):
-                self.add_fixed(first, _collapse(stripped), "fence")  # a container's frame, or a fence never closed
-                continue
-            if kind == "fence":
-                self.line_unit("code", first, whole, text, fenced=True)
-                continue
-            if kind == "table":
-                self.line_unit("table", first, whole, text)
-                continue
-            if first in kinds:
-                self.line_unit(kinds[first], first, whole, text)
-                continue
-            if JINJA in mstripped and (not re.search(r"[A-Za-z]", literal) or
-                                        (literal.endswith(":") and len(literal.split()) <= 6)):
-                self.add_fixed(first, _collapse(stripped), "variable")
-                continue
-            if kind == "head" and first == last:
-                bold = BOLD_HEADING.match(mstripped)
-                if bold and bold.group("inner").rstrip().endswith((".", "!", "?")):
-                    pass  # a bold sentence is an instruction, not a heading
-                elif TAG_LINE.match(mstripped):
-                    self.add_fixed(first, _collapse(stripped), "tag")
-                    continue
-                else:
-                    self.add_fixed(first, _collapse(stripped), "heading")
-                    lead_in = mstripped.endswith((":", "：")) or (bold and bold.group("colon")) or \
-                        (bold and bold.group("inner").rstrip().endswith(":"))
-                    begin, stop = whole[0][0], whole[0][0] + len(text)
-                    if lead_in and not self.far(begin, stop) and not self.far(begin, stop, self.tags, self.tagged):
-                        self.lead = whole[0]  # (a lead-in holding one end of a pair never goes with its units)
-                    continue
-            if kind == "bullet":
-                self.line_unit("bullet", first, whole, text)
-                continue
-            if mstripped[:1] in "{[" and mstripped.rstrip(",")[-1:] in "}]":
-                self.line_unit("json", first, whole, text)
-                continue
-            if ELEMENT_LINE.match(mstripped):
-                self.line_unit("line", first, whole, text)
-                continue
-            if not LETTER.search(literal):
-                self.add_fixed(first, _collapse(stripped), "text")  # "2." or "); }" alone: no instruction
-                continue
-            if first == last and blocks.code_like(mstripped):
-                self.flush()  # a line of code ("namespace functions {") is no part of the prose around it
-                self.paragraph.append((first, last))
-                self.flush()
-                continue
-            self.paragraph.append((first, last))
+            elif chunk.marker:
+                self.marker(chunk)
+            elif not chunk.literal:
+                self.markup(chunk)
+            else:
+                self.content(chunk)
         self.close_lead()
-        if group_start is not None:
-            raise InputError(f"{self.rel}:{group_start}: 'promptslim: unit' is never closed with 'promptslim: end'")
+        if self.group_start is not None:
+            raise InputError(f"{self.rel}:{self.group_start}: 'promptslim: unit' is never closed with "
+                             "'promptslim: end'")
         return self.units, self.fixed
+
+    def chunk(self, first: int, last: int) -> _Chunk:
+        """Lines [first, last] with the views every rule reads: the text, its masked form, and its literal part."""
+        lines = self.lines
+        text = self.source[lines.starts[first]:lines.ends[last]]
+        stripped = text.strip()
+        mstripped = self.scan.masked[lines.starts[first]:lines.ends[last]].strip()
+        literal = mstripped.replace(JINJA, "").replace(STATEMENT, "").strip()
+        return _Chunk(first, last, text, stripped, mstripped, literal, [(lines.starts[first], lines.full[last])],
+                      MARKER.fullmatch(stripped) if not literal else None)
+
+    def marker(self, c: _Chunk) -> None:
+        """A `{# promptslim: keep|unit|end #}` line: pin the next unit, or open or close an author group."""
+        self.flush()
+        kind = c.marker.group(1)
+        if kind == "keep":
+            self.pending_keep = True
+        elif kind == "unit":
+            self.group_start, self.group_lines = c.first + 1, None
+        elif kind == "end":
+            if self.group_start is None:
+                raise InputError(f"{self.rel}:{c.first + 1}: 'promptslim: end' without 'promptslim: unit'")
+            if self.group_lines is not None:
+                lines, (a, b) = self.lines, self.group_lines
+                self.add("group", a, [(lines.starts[a], lines.full[b])], self.source[lines.starts[a]:lines.ends[b]])
+            self.group_start, self.group_lines = None, None
+        else:
+            raise InputError(f"{self.rel}:{c.first + 1}: unknown marker 'promptslim: {kind}' "
+                             "(known: keep, unit, end)")
+
+    def markup(self, c: _Chunk) -> None:
+        """A line of template markup with no literal text: a role, an {% if/for %} block, a statement, a variable,
+        or a comment (which renders nothing)."""
+        stripped = c.stripped
+        if ROLE.match(stripped):
+            self.add_fixed(c.first, stripped, "role")
+        elif c.mstripped.startswith(STATEMENT) and TAG.match(stripped) and TAG.match(stripped).group(1) in UNIT_BLOCKS:
+            self.flush()
+            self.add("block", c.first, c.whole, c.text)
+        elif c.mstripped.startswith(STATEMENT) or stripped.startswith("{%"):
+            self.add_fixed(c.first, _collapse(stripped), "statement")
+        elif stripped.startswith("{{"):
+            self.add_fixed(c.first, _collapse(stripped), "variable")
+        else:
+            self.flush()  # comment-only lines render nothing
+
+    def content(self, c: _Chunk) -> None:
+        """A line with literal text: a statement, a whole-line unit (fence, table, example, bullet, JSON, element),
+        a variable line, a heading, letterless text, or prose that joins the paragraph."""
+        first, last, text, stripped, mstripped = c.first, c.last, c.text, c.stripped, c.mstripped
+        if mstripped.startswith(STATEMENT):
+            self.flush()
+            tag = TAG.match(stripped)
+            if tag and tag.group(1) in UNIT_BLOCKS:
+                self.add("block", first, c.whole, text)
+            else:
+                self.add_fixed(first, _collapse(stripped), "statement")
+            return
+        kind = self.layout.cls[first]
+        if kind == "fencemark" or (kind == "fence" and first == last) or self.unframed(first, last):
+            self.add_fixed(first, _collapse(stripped), "fence")  # a container's frame, or a fence never closed
+        elif kind == "fence":
+            self.line_unit("code", first, c.whole, text, fenced=True)
+        elif kind == "table":
+            self.line_unit("table", first, c.whole, text)
+        elif first in self.layout.kinds:
+            self.line_unit(self.layout.kinds[first], first, c.whole, text)
+        elif JINJA in mstripped and (not re.search(r"[A-Za-z]", c.literal) or
+                                      (c.literal.endswith(":") and len(c.literal.split()) <= 6)):
+            self.add_fixed(first, _collapse(stripped), "variable")
+        elif kind == "head" and first == last and self.heading(c):
+            pass  # fixed as a heading or tag line; a bold sentence falls through: it is an instruction
+        elif kind == "bullet":
+            self.line_unit("bullet", first, c.whole, text)
+        elif mstripped[:1] in "{[" and mstripped.rstrip(",")[-1:] in "}]":
+            self.line_unit("json", first, c.whole, text)
+        elif ELEMENT_LINE.match(mstripped):
+            self.line_unit("line", first, c.whole, text)
+        elif not LETTER.search(c.literal):
+            self.add_fixed(first, _collapse(stripped), "text")  # "2." or "); }" alone: no instruction
+        elif first == last and blocks.code_like(mstripped):
+            self.flush()  # a line of code ("namespace functions {") is no part of the prose around it
+            self.paragraph.append((first, last))
+            self.flush()
+        else:
+            self.paragraph.append((first, last))
+
+    def heading(self, c: _Chunk) -> bool:
+        """Fix a one-line heading (or tag line) and open a lead-in when it ends in a colon; False for a bold
+        sentence, which is an instruction, not a heading."""
+        bold = BOLD_HEADING.match(c.mstripped)
+        if bold and bold.group("inner").rstrip().endswith((".", "!", "?")):
+            return False
+        if TAG_LINE.match(c.mstripped):
+            self.add_fixed(c.first, _collapse(c.stripped), "tag")
+            return True
+        self.add_fixed(c.first, _collapse(c.stripped), "heading")
+        lead_in = c.mstripped.endswith((":", "：")) or (bold and bold.group("colon")) or \
+            (bold and bold.group("inner").rstrip().endswith(":"))
+        begin, stop = c.whole[0][0], c.whole[0][0] + len(c.text)
+        if lead_in and not self.far(begin, stop) and not self.far(begin, stop, self.tags, self.tagged):
+            self.lead = c.whole[0]  # (a lead-in holding one end of a pair never goes with its units)
+        return True
 
     def unframed(self, first: int, last: int) -> bool:
         """Does the chunk hold one fence line of a container whose other fence line lies outside it?"""
