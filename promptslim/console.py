@@ -250,7 +250,7 @@ def answer(outputs: list[str], width: int = 40) -> str:
 
 
 def headroom_lines(room: Headroom | None) -> list[str]:
-    """Per-label pass rates and answers, and the constant answer to beat (eval's lines under the table)."""
+    """Per-label pass rates and answers, and the constant answer to beat (under eval's table, ablate's headlines)."""
     view = headroom_view(room)
     if view is None:
         return []
@@ -339,7 +339,8 @@ def print_ablation(result: Any, files: dict[str, Any], write: bool) -> None:
     from promptslim.report.sections import headlines
 
     data = result.data
-    for text in [headline(data), *headlines(data), *(f"warning: {w}" for w in data.warnings)]:
+    for text in [headline(data), *headlines(data), *headroom_lines(data.headroom),
+                 *(f"warning: {w}" for w in data.warnings)]:
         line(text)
     print_files(files)
     rel, applied = result.template.rel, result.to_apply() if write else None

@@ -87,6 +87,7 @@ def test_every_report_headline_is_marked(fake, make_repo):
     assert result.exit_code == 0, result.output
     headline = '⚠️ no headroom (baseline 0.650, always answering "No" 0.650) — '
     assert result.stdout.startswith(headline)
+    assert "per label: No 13/13 passed (100%), answered 20 · Yes 0/7 passed (0%), answered 0" in result.stdout
     data = json.loads((root / "reports/q/ablation.json").read_text(encoding="utf-8"))
     assert data["headroom"]["enough"] is False and data["headroom"]["trivial_answer"] == "No"
     md = (root / "reports/q/ablation.md").read_text(encoding="utf-8")
