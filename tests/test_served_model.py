@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from promptslim.cli import app
@@ -16,14 +17,9 @@ from promptslim.llm.served import choose
 
 GGUF = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 TEMPLATE = "You answer Yes or No.\n- Answer with one word.\n"
-EVALSET = """cases:
-  - id: one
-    input: "Is water wet?"
-    assert: [{type: icontains, value: "yes"}]
-  - id: two
-    input: "Is fire cold?"
-    assert: [{type: icontains, value: "no"}]
-"""
+EVALSET = yaml.safe_dump({"cases": [{"id": case, "input": question, "assert": [{"type": "icontains", "value": answer}]}
+                                    for case, question, answer in (("one", "Is water wet?", "yes"),
+                                                                   ("two", "Is fire cold?", "no"))]})
 # the repository's own promptslim.toml names gpt-4o-mini, as the issue's run had it
 FILES = {"prompts/p.j2": TEMPLATE, "evalsets/p.yaml": EVALSET,
          "promptslim.toml": 'model = "gpt-4o-mini"\n[prompts."p"]\ncalls_per_month = 1000\n'}
