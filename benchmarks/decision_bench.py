@@ -1,20 +1,27 @@
 """Do the verdicts decide, and is "removable" still right? Planted truths through the real decision code.
 
-Each cell plants K = 12 units with known effects on an eval set of N cases, draws the scores a model and
-judge would give, and decides. Three unit mixes per cell:
-- mix:   4 harmless, 3 at −margin/2, 3 at −margin, 2 harmful (−0.15) — power, keep, calls;
-- null:  all 12 at exactly −margin — the least favourable case for "any wrong removable";
-- clean: all 12 harmless — can the slim prompt be verified.
-Score types: binary pass/fail (assertions; 0 / 5 / 15% answer churn), judge scores 0–10 integer and
-probability-weighted (judge noise; per-case delta sd ≈ 0.1; every answer rescored), and sparse large harm
-(a unit breaks a few cases by −0.8 and leaves the rest byte-identical, so the judge is skipped there).
+Each cell plants K units with known effects on an eval set of N cases, draws the scores a model and judge would
+give, and decides. Unit mixes per cell:
+- mix:   for K = 12: 4 harmless, 3 at −margin/2, 3 at −margin, 2 harmful (−0.15) — power, keep, calls;
+- null:  all K at exactly −margin — the least favourable case for "any wrong removable";
+- clean: all K harmless — can the slim prompt be verified.
+Score types, K = 12: binary pass/fail (assertions; 0 / 5 / 15% answer churn), judge scores 0–10 integer and
+probability-weighted (judge noise; per-case delta sd ≈ 0.1; every answer rescored), and sparse large harm (a unit
+breaks a few cases by −0.8 and leaves the rest byte-identical, so the judge is skipped there).
+Concentrated harm (issue 28), K = 3 / 12 / 40: a unit breaks a share of cases (score → 0; 7% of cases for a unit at
+−margin) while a share r of the other answers (100%, 60%, 30%) is re-scored by a judge with one point of noise on
+the 0–10 scale; harmless units only re-score.
 
-The bulk grid runs the exact functions the engine calls (promptslim.decide: decide_units, interim,
-slim_order, slim_sizes, slim_step, check_outcome) on the drawn score vectors. An engine-level cross-check
-then runs promptslim.ablate.run_ablation with an in-process scripted backend (no HTTP, no cache) on binary
-cells and asserts that the engine's verdicts and slim prompt equal the pure path's on the same scores.
+The grids run the exact functions the engine calls (promptslim.decide) on the drawn score vectors. The check
+section draws head − base deltas for the PR check's outcome. An engine-level cross-check runs
+promptslim.engine.ablation.run_ablation with an in-process scripted backend (no HTTP, no cache) on binary cells and
+asserts that the engine's verdicts and slim prompt equal the pure path's on the same scores.
 
-    python benchmarks/decision_bench.py [--reps 500] [--quick] [--seed 11] [--method new|old] [--engine-reps 10]
+The script also runs against an older promptslim.decide (it detects what that module offers), so a before/after
+table is `PYTHONPATH=<old checkout> python benchmarks/decision_bench.py` against this one.
+
+    python benchmarks/decision_bench.py [--reps 500] [--conc-reps 200] [--quick] [--seed 11] [--engine-reps 10]
+                                        [--only units|conc|check]
 """
 
 from __future__ import annotations
@@ -29,28 +36,36 @@ from pathlib import Path
 
 import numpy as np
 
-from promptslim.decide import (MIN_TWO_STAGE, check_outcome, decide_units, interim, slim_order, slim_sizes,
-                               slim_step, stage_one_indices)
-from promptslim.stats import mean_ci
+import promptslim.decide as D
 
 K = 12
 MARGIN = 0.05
 HARM = -0.15
-MIXES = {
-    "mix": [0.0] * 4 + [-MARGIN / 2] * 3 + [-MARGIN] * 3 + [HARM] * 2,
-    "null": [-MARGIN] * K,
-    "clean": [0.0] * K,
-}
+MIX12 = [0.0] * 4 + [-MARGIN / 2] * 3 + [-MARGIN] * 3 + [HARM] * 2
+MIXES = {"mix": MIX12, "null": [-MARGIN] * K, "clean": [0.0] * K}
 TYPES = ["binary c=0", "binary c=5%", "binary c=15%", "judge 0-10", "judge prob", "sparse harm"]
-JUDGED = {"judge 0-10", "judge prob", "sparse harm"}
+CONC = ["conc r=100%", "conc r=60%", "conc r=30%"]
+JUDGED = {"judge 0-10", "judge prob", "sparse harm", *CONC}
+NEW = hasattr(D, "interim_all")  # the decide module of issue 28 (else: the one before, for the "before" table)
+
+
+def mixes(k: int) -> dict[str, list[float]]:
+    """The 12-unit mix pattern stretched to k units (k = 3: one harmless, one at −margin, one harmful)."""
+    if k == 3:
+        mix = [0.0, -MARGIN, HARM]
+    else:
+        mix = (MIX12 * (k // 12 + 1))[:k] if k != 12 else MIX12
+    return {"mix": mix, "null": [-MARGIN] * k, "clean": [0.0] * k}
 
 
 # ---------------------------------------------------------------- planted scores
 class Draw:
-    """One eval set under one mix: baseline scores, leave-one-out scores, and slim scores for any set."""
+    """One eval set under one mix: baseline scores, leave-one-out scores, and slim scores for any set (drawn once
+    per set, so a set's stage-1 and stage-2 answers come from the same run)."""
 
     def __init__(self, kind: str, n: int, effects: list[float], rng: np.random.Generator) -> None:
         self.kind, self.n, self.effects, self.rng = kind, n, effects, rng
+        self._sets: dict[tuple[int, ...], np.ndarray] = {}
         k = len(effects)
         if kind.startswith("binary"):
             self.churn = {"binary c=0": 0.0, "binary c=5%": 0.05, "binary c=15%": 0.15}[kind]
@@ -62,6 +77,13 @@ class Draw:
             self.base = rng.uniform(0.85, 1.0, n)
             p_break = np.array([-e / 0.8 for e in effects])[:, None]
             self.broken = rng.random((k, n)) < p_break
+        elif kind in CONC:
+            self.rescored = {"conc r=100%": 1.0, "conc r=60%": 0.6, "conc r=30%": 0.3}[kind]
+            self.quality = rng.uniform(0.4, 1.0, n)
+            self.base = self._judge(self.quality)
+            self.mean_base = 0.7  # E[round(clip(U(0.4, 1) + noise))]: a break at share p costs p × 0.7 on average
+            p_break = np.array([-e / self.mean_base for e in effects])[:, None]
+            self.broken = rng.random((k, n)) < p_break
         else:
             self.quality = rng.uniform(0.3, 0.8, n)
             self.case_effect = np.array(effects)[:, None] + rng.normal(0, 0.03, (k, n))
@@ -69,11 +91,19 @@ class Draw:
         self.loo = np.stack([self.slim([u]) for u in range(k)])
 
     def _judge(self, latent: np.ndarray) -> np.ndarray:
+        if self.kind in CONC:  # one point of noise on the 0–10 scale
+            return np.round(np.clip(latent + self.rng.normal(0, 0.1, latent.shape), 0, 1) * 10) / 10
         noisy = np.clip(latent + self.rng.normal(0, 0.06, latent.shape), 0, 1)
         return np.round(noisy * 10) / 10 if self.kind == "judge 0-10" else noisy
 
     def slim(self, units: list[int]) -> np.ndarray:
         """Scores of the prompt without `units`: a case breaks when any removed unit breaks it."""
+        key = tuple(sorted(units))
+        if key not in self._sets:
+            self._sets[key] = self._draw(list(key))
+        return self._sets[key]
+
+    def _draw(self, units: list[int]) -> np.ndarray:
         if self.kind.startswith("binary"):
             broken = self.broken[units].any(axis=0)
             score = np.where(broken, 0.0, self.base)
@@ -81,6 +111,10 @@ class Draw:
             return np.where(flip, (self.rng.random(self.n) < 0.8).astype(float), score)
         if self.kind == "sparse harm":
             return np.where(self.broken[units].any(axis=0), self.base - 0.8, self.base)
+        if self.kind in CONC:
+            again = self.rng.random(self.n) < self.rescored
+            score = np.where(again, self._judge(self.quality), self.base)
+            return np.where(self.broken[units].any(axis=0), 0.0, score)
         return self._judge(self.quality + self.case_effect[units].sum(axis=0))
 
     def true_effect(self, units: list[int]) -> float:
@@ -89,6 +123,8 @@ class Draw:
             return -0.8 * keep * (1 - math.prod(1 + self.effects[u] / (0.8 * keep) for u in units))
         if self.kind == "sparse harm":
             return -0.8 * (1 - math.prod(1 + self.effects[u] / 0.8 for u in units))
+        if self.kind in CONC:
+            return -self.mean_base * (1 - math.prod(1 + self.effects[u] / self.mean_base for u in units))
         return sum(self.effects[u] for u in units)
 
     def judge_calls(self, scores: np.ndarray, idx: list[int]) -> int:
@@ -100,39 +136,72 @@ class Draw:
         return len(idx)
 
 
-# ---------------------------------------------------------------- the new method (promptslim.decide)
+# ---------------------------------------------------------------- the method (promptslim.decide)
 def run_new(d: Draw, two_stage: bool = True, usd_saved: list[float] | None = None) -> dict:
     n, k = d.n, len(d.effects)
     deltas = [list(d.loo[u] - d.base) for u in range(k)]
-    adaptive = two_stage and n >= MIN_TWO_STAGE
-    first = stage_one_indices(n) if adaptive else list(range(n))
-    stopped: dict[int, str] = {}
+    adaptive = two_stage and n >= D.MIN_TWO_STAGE
+    first = D.stage_one_indices(n) if adaptive else list(range(n))
     calls = n + (0 if d.kind not in JUDGED else n)  # baseline (+ its judge calls)
-    if adaptive:
-        for u in range(k):
-            early = interim([deltas[u][i] for i in first], n, MARGIN, k)
-            if early is not None:
-                stopped[u] = early
+    stopped = _interim([[deltas[u][i] for i in first] for u in range(k)], n, k) if adaptive else {}
     used = []
     for u in range(k):
         idx = first if u in stopped else list(range(n))
         used.append(idx)
         calls += len(idx) + d.judge_calls(d.loo[u], idx)
-    decisions = decide_units([[deltas[u][i] for i in used[u]] for u in range(k)], MARGIN, stopped, adaptive)
+    decisions = D.decide_units([[deltas[u][i] for i in used[u]] for u in range(k)], MARGIN, stopped, adaptive)
     # $ saved per unit is known before any score; planted at random so the order says nothing about the effect
     usd = usd_saved if usd_saved is not None else list(d.rng.random(k))
-    order = slim_order(decisions, [True] * k, usd)
+    if NEW and D.split_slim(n, MARGIN):
+        shipped, slim_runs = _split_slim(d, usd)
+    else:
+        shipped, slim_runs = _sequence_slim(d, decisions, usd)
+    return {"verdicts": [x.verdict for x in decisions], "slim": shipped, "calls": calls, "slim_runs": slim_runs}
+
+
+def _interim(stage1: list[list[float]], n: int, k: int) -> dict[int, str]:
+    if NEW:
+        return D.interim_all(stage1, n, MARGIN)
+    return {u: e for u, d in enumerate(stage1) if (e := D.interim(d, n, MARGIN, k)) is not None}
+
+
+def _sequence_slim(d: Draw, decisions: list, usd: list[float]) -> tuple[list[int], float]:
+    """The fixed sequence on every case at 97.5% per step, first failure stops."""
+    order = D.slim_order(decisions, [True] * len(usd), usd)
     shipped: list[int] = []
     slim_runs = 0
-    for size in slim_sizes(len(order)):
+    for size in D.slim_sizes(len(order)):
         group = order[:size]
         # a one-unit slim prompt is that unit's leave-one-out prompt: the engine reuses its answers (cache hit)
         scores = d.loo[group[0]] if size == 1 else d.slim(group)
         slim_runs += size > 1
-        if not slim_step(list(scores - d.base), MARGIN)[0]:
+        if not D.slim_step(list(scores - d.base), MARGIN)[0]:
             break
         shipped = group
-    return {"verdicts": [x.verdict for x in decisions], "slim": shipped, "calls": calls, "slim_runs": slim_runs}
+    return shipped, slim_runs
+
+
+def _split_slim(d: Draw, usd: list[float]) -> tuple[list[int], float]:
+    """Search on a quarter of the cases, verify prefixes on the rest at 95% (promptslim.decide's split design)."""
+    n, k = d.n, len(d.effects)
+    s1, s2 = D.search_indices(n), D.verify_indices(n)
+    stage1 = [list(d.loo[u][s1] - d.base[s1]) for u in range(k)]
+    pool = D.search_pool(stage1, [True] * k, usd, MARGIN)
+    kept: list[int] = []
+    runs = 0.0
+    for j in pool:
+        scores = d.slim(kept + [j])
+        runs += len(s1) / n if kept else 0.0  # a quarter run; the one-unit set is its leave-one-out answers
+        if D.search_keeps(list(scores[s1] - d.base[s1]), MARGIN):
+            kept.append(j)
+    shipped: list[int] = []
+    for size in D.ladder(len(kept)):
+        scores = d.slim(kept[:size])
+        runs += len(s2) / n
+        if not D.slim_step(list(scores[s2] - d.base[s2]), MARGIN, D.ALPHA)[0]:
+            break
+        shipped = kept[:size]
+    return shipped, runs
 
 
 def fixed_calls(d: Draw) -> int:
@@ -140,120 +209,128 @@ def fixed_calls(d: Draw) -> int:
     return d.n * (2 if d.kind in JUDGED else 1) * (1 + len(d.effects))
 
 
-# ---------------------------------------------------------------- the method before issue 11 (for the table)
-def _old_ci(values: list[float], level: float) -> tuple[float, float] | None:
-    n = len(values)
-    if n < 2:
-        return None
-    mean = sum(values) / n
-    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
-    if se == 0:  # the exact float test the old code used
-        half = -math.log((1 - level) / 2) / n * 2 / 2
-    else:
-        est = mean_ci(values, level, bounds=(-1.0, 1.0))
-        return est.ci
-    return max(-1.0, mean - half), min(1.0, mean + half)
-
-
-def _old_verdict(ci: tuple[float, float] | None) -> str:
-    if ci is None:
-        return "inconclusive"
-    if ci[0] > -MARGIN:
-        return "removable"
-    return "keep" if ci[1] < 0 else "inconclusive"
-
-
-def run_old(d: Draw) -> dict:
-    """Bonferroni two-sided t (rule of three only when se == 0), slim = all removable, put back the lowest bound."""
-    k, n = len(d.effects), d.n
-    level = 1 - 0.05 / k
-    cis = [_old_ci(list(d.loo[u] - d.base), level) for u in range(k)]
-    verdicts = [_old_verdict(ci) for ci in cis]
-    calls = (n * (2 if d.kind in JUDGED else 1)) * (1 + k)
-    chosen = [u for u in range(k) if verdicts[u] == "removable"]
-    slim_runs = 0
-    while chosen:
-        slim_runs += 1
-        scores = d.loo[chosen[0]] if len(chosen) == 1 else d.slim(chosen)
-        if _old_verdict(_old_ci(list(scores - d.base), 0.95)) == "removable":
-            break
-        chosen.remove(min(chosen, key=lambda u: cis[u][0]))
-    return {"verdicts": verdicts, "slim": chosen, "calls": calls, "slim_runs": slim_runs}
-
-
-# ---------------------------------------------------------------- the check (promptslim.decide.check_outcome)
-def check_flags(kind: str, n: int, effect: float, reps: int, rng: np.random.Generator, old: bool) -> float:
-    flags = 0
-    for _ in range(reps):
-        d = Draw(kind, n, [effect], rng)
-        deltas = list(d.loo[0] - d.base)
-        if old:
-            ci = _old_ci(deltas, 0.95)
-            flags += ci is not None and ci[1] < -MARGIN
-        else:
-            flags += check_outcome(deltas, MARGIN)["outcome"] == "regression"
-    return flags / reps
-
-
-# ---------------------------------------------------------------- the grid
-def cell(kind: str, n: int, reps: int, null_reps: int, rng: np.random.Generator, old: bool) -> dict:
-    run = run_old if old else run_new
+# ---------------------------------------------------------------- the unit grids
+def cell(kind: str, n: int, k: int, reps: int, null_reps: int, rng: np.random.Generator) -> dict:
+    sets = mixes(k)
+    mix = sets["mix"]
     harmless = removable_harmless = keep_harmless = harm = keep_harm = fw_null = fw_mix = 0
-    slim_wrong = slim_clean = calls = fixed = slim_runs = slim_tries = 0
+    slim_wrong = {"null": 0, "mix": 0}
+    slim_clean = calls = fixed = slim_runs = 0
     for rep in range(max(reps, null_reps)):
-        for mix, effects in MIXES.items():
-            if rep >= (null_reps if mix == "null" else reps):
+        for name, effects in sets.items():
+            if rep >= (null_reps if name == "null" else reps):
                 continue
-            slim_tries += 1
             d = Draw(kind, n, effects, rng)
-            out = run(d)
+            out = run_new(d)
             v = out["verdicts"]
-            wrong_slim = bool(out["slim"]) and d.true_effect(out["slim"]) <= -MARGIN + 1e-12
-            slim_wrong += wrong_slim
-            wrong_unit = any(v[u] == "removable" for u in range(K) if effects[u] <= -MARGIN)
-            if mix == "null":
-                fw_null += wrong_unit
-            elif mix == "mix":
-                fw_mix += wrong_unit
-                harmless += sum(1 for e in effects if e == 0)
-                removable_harmless += sum(1 for u in range(K) if effects[u] == 0 and v[u] == "removable")
-                keep_harmless += sum(1 for u in range(K) if effects[u] == 0 and v[u] == "keep")
-                harm += sum(1 for e in effects if e == HARM)
-                keep_harm += sum(1 for u in range(K) if effects[u] == HARM and v[u] == "keep")
-                calls += out["calls"]
-                fixed += fixed_calls(d)
-                slim_runs += out["slim_runs"]
-            else:
+            wrong_unit = any(v[u] == "removable" for u in range(k) if effects[u] <= -MARGIN)
+            if name == "clean":
                 slim_clean += bool(out["slim"])
-    return {"removable|0": removable_harmless / harmless, "keep|0": keep_harmless / harmless, "fwer": max(fw_null / null_reps, fw_mix / reps),
-            "keep|-.15": keep_harm / harm, "slim wrong": slim_wrong / slim_tries, "slim ok|clean": slim_clean / reps,
-            "calls": calls / fixed, "slim runs": slim_runs / reps}
+                continue
+            slim_wrong[name] += bool(out["slim"]) and d.true_effect(out["slim"]) <= -MARGIN + 1e-12
+            if name == "null":
+                fw_null += wrong_unit
+                continue
+            fw_mix += wrong_unit
+            harmless += sum(1 for e in mix if e == 0)
+            removable_harmless += sum(1 for u in range(k) if mix[u] == 0 and v[u] == "removable")
+            keep_harmless += sum(1 for u in range(k) if mix[u] == 0 and v[u] == "keep")
+            harm += sum(1 for e in mix if e == HARM)
+            keep_harm += sum(1 for u in range(k) if mix[u] == HARM and v[u] == "keep")
+            calls += out["calls"]
+            fixed += fixed_calls(d)
+            slim_runs += out["slim_runs"]
+    return {"removable|0": removable_harmless / harmless, "keep|0": keep_harmless / harmless,
+            "fwer null": fw_null / null_reps, "fwer mix": fw_mix / reps, "keep|-.15": keep_harm / harm,
+            "slim wrong null": slim_wrong["null"] / null_reps, "slim wrong mix": slim_wrong["mix"] / reps,
+            "slim ok|clean": slim_clean / reps, "calls": calls / fixed, "slim runs": slim_runs / reps}
 
 
-def table(args: argparse.Namespace) -> None:
-    rng = np.random.default_rng(args.seed)
+def unit_table(args: argparse.Namespace, rng: np.random.Generator) -> None:
     sizes = [20, 50, 100] if args.quick else [20, 30, 50, 100, 150]
-    old = args.method == "old"
-    print(f"method: {'before issue 11 (Bonferroni two-sided t, back-off slim)' if old else 'promptslim.decide'}; "
-          f"margin {MARGIN}, K = {K}, seed {args.seed}; {args.reps} runs per cell for the mixed and all-harmless sets, "
-          f"{4 * args.reps} for the all-at-−margin set and the check's harmless change (the error rates: a 5% rate "
-          f"is then resolved to ±{200 * math.sqrt(0.05 * 0.95 / (4 * args.reps)):.1f} points, 95%)")
-    print("fwer = max over the null and mix of P(any unit with effect ≤ −margin called removable); "
-          "calls = target + judge calls of baseline and leave-one-out variants as a share of the fixed exhaustive "
-          "design's (mix); slim runs = extra full runs of the eval set for the slim prompt (mix)")
-    head = (f"{'scores':<13} {'N':>4} {'P(rem|0)':>9} {'fwer':>6} {'P(keep|0)':>9} {'P(keep|-.15)':>12} {'slim wrong':>10} "
-            f"{'slim ok|clean':>13} {'calls':>6} {'slim runs':>9} {'check P(flag|-.10)':>18} {'P(flag|0)':>9}")
+    print(f"\nUnits, K = {K}: {args.reps} runs per cell for the mixed and all-harmless sets, {4 * args.reps} for the "
+          f"all-at-−margin set (a 5% rate resolved to ±{200 * math.sqrt(0.05 * 0.95 / (4 * args.reps)):.1f} points, "
+          "95%)")
+    head = (f"{'scores':<13} {'N':>4} {'P(rem|0)':>9} {'fwer':>6} {'P(keep|0)':>9} {'P(keep|-.15)':>12} "
+            f"{'slim wrong|null':>15} {'slim wrong|mix':>14} {'slim ok|clean':>13} {'calls':>6} {'slim runs':>9}")
     print(head)
     print("-" * len(head))
     for kind in TYPES:
         for n in sizes:
             started = time.monotonic()
-            r = cell(kind, n, args.reps, args.reps * 4, rng, old)
-            f10 = check_flags(kind, n, -0.10, args.reps, rng, old)
-            f0 = check_flags(kind, n, 0.0, args.reps * 4, rng, old)
-            print(f"{kind:<13} {n:>4} {r['removable|0']:>9.1%} {r['fwer']:>6.1%} {r['keep|0']:>9.1%} {r['keep|-.15']:>12.1%} "
-                  f"{r['slim wrong']:>10.1%} {r['slim ok|clean']:>13.1%} {r['calls']:>6.0%} {r['slim runs']:>9.1f} {f10:>18.1%} {f0:>9.1%}"
+            r = cell(kind, n, K, args.reps, args.reps * 4, rng)
+            fwer = max(r["fwer null"], r["fwer mix"])
+            print(f"{kind:<13} {n:>4} {r['removable|0']:>9.1%} {fwer:>6.1%} {r['keep|0']:>9.1%} "
+                  f"{r['keep|-.15']:>12.1%} {r['slim wrong null']:>15.1%} {r['slim wrong mix']:>14.1%} "
+                  f"{r['slim ok|clean']:>13.1%} {r['calls']:>6.0%} {r['slim runs']:>9.1f}"
                   f"   ({time.monotonic() - started:.0f} s)", flush=True)
+
+
+def conc_table(args: argparse.Namespace, rng: np.random.Generator) -> None:
+    sizes = [20, 50, 100] if args.quick else [20, 50, 100, 200]
+    ks = [3, 12] if args.quick else [3, 12, 40]
+    reps = args.conc_reps
+    print(f"\nConcentrated harm: a unit at −margin breaks 7% of cases (score → 0), a share r of the other answers is "
+          f"re-scored with one point of judge noise. {reps} runs per cell for the mixed and all-harmless sets, "
+          f"{4 * reps} for the all-at-−margin set (±{200 * math.sqrt(0.05 * 0.95 / (4 * reps)):.1f} points at 5%)")
+    head = (f"{'scores':<13} {'K':>3} {'N':>4} {'fwer|null':>9} {'fwer|mix':>8} {'P(rem|0)':>9} "
+            f"{'slim wrong|null':>15} {'slim wrong|mix':>14} {'slim ok|clean':>13}")
+    print(head)
+    print("-" * len(head))
+    for kind in CONC:
+        for k in ks:
+            for n in sizes:
+                started = time.monotonic()
+                r = cell(kind, n, k, reps, reps * 4, rng)
+                print(f"{kind:<13} {k:>3} {n:>4} {r['fwer null']:>9.1%} {r['fwer mix']:>8.1%} {r['removable|0']:>9.1%} "
+                      f"{r['slim wrong null']:>15.1%} {r['slim wrong mix']:>14.1%} {r['slim ok|clean']:>13.1%}"
+                      f"   ({time.monotonic() - started:.0f} s)", flush=True)
+
+
+# ---------------------------------------------------------------- the check (promptslim.decide.check_outcome)
+def check_deltas(kind: str, n: int, effect: float, rng: np.random.Generator) -> list[float]:
+    """head − base for one PR: judge scores with delta sd ≈ 0.1 or 0.3, pass/fail with 5% churn, or concentrated."""
+    if kind.startswith("judge sd"):
+        sd = float(kind.split()[-1])
+        q = rng.uniform(0.3, 0.8, n)
+        noise = sd / math.sqrt(2)
+        base = np.round(np.clip(q + rng.normal(0, noise, n), 0, 1) * 10) / 10
+        head = np.round(np.clip(q + effect + rng.normal(0, noise, n), 0, 1) * 10) / 10
+        return list(head - base)
+    d = Draw(kind, n, [effect], rng)
+    return list(d.loo[0] - d.base)
+
+
+def flagged(outcome: str) -> bool:
+    return outcome in ("regression", "likely-regression")
+
+
+def check_table(args: argparse.Namespace, rng: np.random.Generator) -> None:
+    sizes = [20, 50, 100] if args.quick else [20, 30, 50, 100]
+    reps = args.reps
+    print(f"\nThe PR check: {reps} PRs per cell at −0.10 and at −margin, {4 * reps} harmless ones. flag = exit 1 "
+          "(regression, or likely regression); 'estimate' = the rule 'estimate below −margin' alone, for comparison; "
+          "P(pass|−m) = non-inferior when the true loss is exactly the margin (spread, or concentrated: 7% of cases "
+          "broken, every other answer re-scored)")
+    head = (f"{'scores':<16} {'N':>4} {'P(flag|-.10)':>12} {'P(flag|0)':>9} {'estimate P(flag|0)':>18} "
+            f"{'P(pass|-m)':>10} {'P(pass|-m) conc':>15}")
+    print(head)
+    print("-" * len(head))
+    for kind in ["judge sd 0.1", "judge sd 0.3", "binary c=5%"]:
+        for n in sizes:
+            f10 = sum(flagged(D.check_outcome(check_deltas(kind, n, -0.10, rng), MARGIN)["outcome"])
+                      for _ in range(reps)) / reps
+            f0 = est0 = 0
+            for _ in range(4 * reps):
+                deltas = check_deltas(kind, n, 0.0, rng)
+                f0 += flagged(D.check_outcome(deltas, MARGIN)["outcome"])
+                est0 += sum(deltas) / n < -MARGIN
+            pm = sum(D.check_outcome(check_deltas(kind, n, -MARGIN, rng), MARGIN)["outcome"] == "pass"
+                     for _ in range(4 * reps)) / (4 * reps)
+            pc = sum(D.check_outcome(check_deltas("conc r=100%", n, -MARGIN, rng), MARGIN)["outcome"] == "pass"
+                     for _ in range(4 * reps)) / (4 * reps)
+            print(f"{kind:<16} {n:>4} {f10:>12.1%} {f0 / (4 * reps):>9.1%} {est0 / (4 * reps):>18.1%} {pm:>10.1%} "
+                  f"{pc:>15.1%}", flush=True)
 
 
 # ---------------------------------------------------------------- engine-level cross-check
@@ -264,7 +341,7 @@ class Scripted:
     concurrency = None
 
     def __init__(self, draw: Draw) -> None:
-        self.draw, self.slims, self.calls = draw, {}, 0
+        self.draw, self.calls = draw, 0
 
     async def complete(self, messages, params):
         from promptslim.llm.base import Completion
@@ -272,15 +349,8 @@ class Scripted:
         self.calls += 1
         system = messages[0]["content"]
         case = int(messages[-1]["content"].split()[-1])
-        missing = tuple(u for u in range(K) if f"Rule U{u:02d}." not in system)
-        if len(missing) == 1:
-            score = self.draw.loo[missing[0]][case]
-        elif missing:
-            if missing not in self.slims:
-                self.slims[missing] = self.draw.slim(list(missing))
-            score = self.slims[missing][case]
-        else:
-            score = self.draw.base[case]
+        missing = [u for u in range(K) if f"Rule U{u:02d}." not in system]
+        score = self.draw.slim(missing)[case] if missing else self.draw.base[case]
         return Completion("PASS" if score == 1 else "FAIL", len(system.split()), 1)
 
 
@@ -316,32 +386,40 @@ def engine_check(kind: str, n: int, reps: int, rng: np.random.Generator) -> tupl
                            models=Models("scripted", "none", "scripted"), config=config, price=price,
                            calls_per_month=1000)
             data = asyncio.run(run_ablation(ev, MARGIN)).data
-            # the pure path on the same scores: slim sets drawn by the engine are replayed from the backend
-            d.slim = lambda units, b=backend: b.slims[tuple(sorted(units))]
+            # the pure path on the same scores: every set's scores are drawn once (Draw.slim), shared by both paths
             pure = run_new(d, usd_saved=[u.usd_per_call_saved for u in data.units])
             engine_slim = sorted(u - 1 for u in data.slim.removed)
-            try:
-                same += ([u.verdict.value for u in data.units] == pure["verdicts"] and
-                         engine_slim == sorted(pure["slim"]))
-            except KeyError:
-                pass  # the pure path asked for a slim set the engine never ran: a mismatch
+            same += [u.verdict.value for u in data.units] == pure["verdicts"] and engine_slim == sorted(pure["slim"])
     return same, reps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=500)
+    parser.add_argument("--conc-reps", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run (N ∈ {20, 50, 100}, 60 runs)")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--method", choices=["new", "old"], default="new")
     parser.add_argument("--engine-reps", type=int, default=10)
+    parser.add_argument("--only", choices=["units", "conc", "check"])
     args = parser.parse_args()
     if args.quick:
         args.reps = min(args.reps, 60)
+        args.conc_reps = min(args.conc_reps, 30)
         args.engine_reps = min(args.engine_reps, 3)
     started = time.monotonic()
-    table(args)
-    if args.method == "new" and args.engine_reps:
+    print(f"method: {getattr(D, 'METHOD', '?')}; margin {MARGIN}, seed {args.seed}")
+    print("fwer = P(any unit with effect ≤ −margin called removable) (units: the worse of the all-at-−margin and mixed "
+          "sets); slim wrong = a verified slim prompt whose true loss is ≥ margin, per set; calls = target + judge "
+          "calls of the leave-one-out design as a share of the fixed exhaustive design's (mix); slim runs = extra "
+          "eval-set runs for the slim prompt (mix; a run on part of the cases counts as that share)")
+    rng = np.random.default_rng(args.seed)
+    if args.only in (None, "units"):
+        unit_table(args, rng)
+    if args.only in (None, "conc"):
+        conc_table(args, np.random.default_rng(args.seed + 2))
+    if args.only in (None, "check"):
+        check_table(args, np.random.default_rng(args.seed + 3))
+    if args.engine_reps and args.only in (None, "units"):
         rng = np.random.default_rng(args.seed + 1)
         for kind, n in [("binary c=0", 50), ("binary c=5%", 100)]:
             same, reps = engine_check(kind, n, args.engine_reps, rng)

@@ -1,7 +1,8 @@
 """Means with their uncertainty, and the distributions the decisions in decide.py need.
 
 Student's t (regularized incomplete beta) and the binomial tail are implemented here rather than
-pulling in SciPy for two functions.
+pulling in SciPy for two functions; the bet (a bound valid for any distribution on [−1, 1]) uses NumPy, which
+pandas already brings.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -131,3 +135,65 @@ def binom_cdf(k: int, n: int, p: float) -> float:
     for i in range(k + 1):
         total += math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq)
     return min(1.0, total)
+
+
+# A bet against H0 "mean ≤ mu0" for values in [−1, 1] (Waudby-Smith & Ramdas, "Estimating means of bounded random
+# variables by betting", JRSS-B 2024). Capital Π(1 + λ(x − mu0)) has expectation ≤ 1 under H0 for any distribution on
+# [−1, 1], and so does a weighted average of such capitals; by Markov's inequality P(capital ≥ 1/α) ≤ α: no
+# assumption about the shape of the deltas. Stakes are shares of the largest λ a case at −1 cannot bankrupt,
+# 0.99/(1 + mu0). Fixed stakes keep the statistic independent of the order of the cases. Most weight sits on the
+# largest stake, the right one for judge deltas with sd ≈ 0.1 (it alone has no power once the sd passes ~0.3: its
+# log capital then shrinks); the smaller stakes keep noisy judges decidable with enough cases. Measured (README
+# "How the decision is made"): one stake 92% / three stakes 86% harmless removable at N = 150, sd 0.1; at N = 500,
+# sd 0.3, 39% / 57%.
+BET_STAKES = ((1.0, 0.8), (0.5, 0.15), (0.25, 0.05))  # (share of the largest stake, weight)
+
+
+def _cap(mu0: float) -> float:
+    return 0.99 / (1 + mu0)
+
+
+def bet_log_capital(values: Sequence[float] | np.ndarray, mu0: float,
+                    stakes: tuple[tuple[float, float], ...] = BET_STAKES) -> float:
+    """log of the weighted average over stakes of Π(1 + λ(x − mu0)); −inf when every stake is bankrupt."""
+    x = np.asarray(values, dtype=float) - mu0
+    logs = []
+    for share, weight in stakes:
+        factors = 1 + share * _cap(mu0) * x
+        logs.append(-math.inf if factors.size and factors.min() <= 0 else float(np.log(factors).sum()) + math.log(weight))
+    top = max(logs)
+    if top == -math.inf:
+        return top
+    return top + math.log(sum(math.exp(v - top) for v in logs))
+
+
+def bet_pvalue(values: Sequence[float] | np.ndarray, mu0: float,
+               stakes: tuple[tuple[float, float], ...] = BET_STAKES) -> float:
+    """p-value of H0: mean ≤ mu0 (values in [−1, 1]), valid whatever their distribution."""
+    if mu0 <= -1:
+        return 1.0
+    log_cap = bet_log_capital(values, mu0, stakes)
+    return 1.0 if log_cap <= 0 else math.exp(-log_cap)
+
+
+def bet_lower(values: Sequence[float], alpha: float, stakes: tuple[tuple[float, float], ...] = BET_STAKES) -> float:
+    """One-sided lower confidence bound at 1 − alpha, dual to bet_pvalue: the largest mu0 the bet rejects."""
+    x = np.asarray(values, dtype=float)
+    if not x.size or bet_pvalue(x, -1 + 1e-12, stakes) > alpha:
+        return -1.0
+    lo, hi = -1.0, float(x.max())
+    for _ in range(45):  # 2^-45 of the range: far below any printed digit
+        mid = (lo + hi) / 2
+        if bet_pvalue(x, mid, stakes) <= alpha:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def bet_growth(sd: float, mean: float, mu0: float, share: float) -> tuple[float, float]:
+    """Mean and sd per case of log(1 + λ(x − mu0)) for deltas of this mean and sd (second-order approximation):
+    what planning and the interim look expect the bet to gain per case."""
+    lam = share * _cap(mu0)
+    c = 1 + lam * (mean - mu0)
+    return math.log(c) - (lam * sd) ** 2 / (2 * c * c), lam * sd / c

@@ -49,12 +49,17 @@ SOURCE = "".join(line + "\n" for line in LINES)
 UNITS = {1: PREAMBLE, 2: POLITE, 3: BONJOUR, 4: MERCI_END, 5: MERCI_FINISH, 6: SHORT}
 K = len(UNITS)
 # Two stages: the baseline on all N cases, every variant on the even half, then every variant but BONJOUR (keep at
-# the interim look) on the odd half; then the slim sequence adds the four cheaper removable units one at a time —
-# the one-unit prompt is that unit's own leave-one-out prompt (a cache hit), so three slim runs are new.
-SLIM_RUNS = 3
-FULL_RUN_CALLS = N + K * N // 2 + (K - 1) * N // 2 + SLIM_RUNS * N
+# the interim look) on the odd half. Then the slim prompt (issue 28: the 30 cases outside the search's quarter can
+# verify an unchanged set at margin 0.25, so the eval set is split): the search on every fourth case (10) tries the
+# four money-saving units that look harmless there one at a time — the first is its own leave-one-out answers (no
+# call), dropping both MERCI rules fails and is skipped — three quarter runs; the other 30 cases then verify the
+# three kept units as prefixes of 1, 2 and 3 (the one-unit prefix is a leave-one-out prompt already answered: cache
+# hits), two runs on those 30.
+SEARCH, VERIFY = N // 4, N - N // 4
+SEARCH_RUNS, VERIFY_RUNS = 3, 2
+SLIM_HITS = VERIFY
+FULL_RUN_CALLS = N + K * N // 2 + (K - 1) * N // 2 + SEARCH_RUNS * SEARCH + VERIFY_RUNS * VERIFY
 ALPHA = 0.05
-SLIM_ALPHA = 0.025
 
 SHOPS = ["Acme", "Globex", "Initech", "Umbrella"]
 CASES = [{"id": f"q{i}", "vars": {"shop": SHOPS[i % len(SHOPS)]}, "input": f"Question {i}: where is my order?",
@@ -300,9 +305,14 @@ def test_the_combined_check_catches_the_interaction(planted):
     assert UNITS[merci_dropped(planted.data)] not in planted.files["slim.j2"]
     md = planted.files["ablation.md"]
     assert re.search(rf"Restored: {put_back}\b", md)
-    # the first slim attempt went without both rules; every one of its answers lacked MERCI
+    # the search tried the set without both rules on its quarter; every one of its answers lacked MERCI, and the
+    # set was skipped, never verified on the other cases
     both_gone = [r for r in planted.requests if "MERCI" not in r["messages"][0]["content"]]
-    assert len(both_gone) == N
+    assert len(both_gone) == SEARCH
+    searched = {CASES[i]["input"] for i in range(0, N, 4)}  # every other stage-1 case: every fourth, from the first
+    assert {r["messages"][-1]["content"] for r in both_gone} == searched
+    search = [st for st in slim["steps"] if st["stage"] == 1]
+    assert [st["verified"] for st in search].count(False) == 1 and 4 in search[-1]["removed"] + search[-2]["removed"]
 
 
 def test_a_rule_whose_removal_costs_money_is_not_in_the_slim_prompt(planted):
@@ -355,11 +365,13 @@ def test_slim_and_run_figures(planted):
     saved = usd_per_call(base_in, base_out) - usd_per_call(slim_in, slim_out)
     assert slim["usd_per_month_saved"] == pytest.approx(saved * CPM)
     assert slim["score_delta"] == 0.0
-    room = exact_room(N, SLIM_ALPHA)  # each slim step is checked at one-sided 97.5%
-    assert slim["ci"] == pytest.approx([-room, room], abs=1e-6)
+    # verified on the 30 cases the search did not look at, one-sided 95%: the exact bound on 30 zeros
+    room = exact_room(VERIFY, ALPHA)
+    assert slim["ci"] == pytest.approx([-room, room], abs=1e-6) and slim["n"] == VERIFY
+    assert [st["stage"] for st in slim["steps"]] == [1] * 4 + [2] * 3
     run = data["run"]
     assert run["calls"] == FULL_RUN_CALLS == len(planted.requests)
-    assert run["cache_hits"] == N  # the one-unit slim prompt is a leave-one-out prompt already answered
+    assert run["cache_hits"] == SLIM_HITS  # the one-unit prefix is a leave-one-out prompt already answered
     assert run["usd"] == pytest.approx(fake_usage_usd(planted.requests))
     assert run["payback_hours"] == pytest.approx(run["usd"] / (saved * CPM / (30 * 24)))
 
@@ -380,7 +392,7 @@ def test_ablation_json_has_every_design_key(planted):
     assert {"calls", "cache_hits", "usd", "wall_seconds", "payback_hours"} <= data["run"].keys()
     assert {"price_model", "method", "inconclusive_hint", "pinned", "created_at", "schema_version", "power"} <= data.keys()
     assert data["schema_version"] == 2
-    assert data["method"].startswith("ni-pseudo-t+exact-guard/holm/fixed-sequence-slim")
+    assert data["method"].startswith("ni-pseudo-t+exact-guard+bet/holm/split-slim")
     assert data["template"] == "prompts/p.j2"
     assert data["template_sha256"] == hashlib.sha256(SOURCE.encode()).hexdigest()
     assert data["git_commit"] is None  # not a git repository
@@ -400,7 +412,7 @@ def test_markdown_headline(planted):
     slim_in, slim_out = figures(source_without(*expected_removed(planted.data)))
     saved = base_in - slim_in
     pct = round(saved / base_in * 100)
-    half = exact_room(N, SLIM_ALPHA)
+    half = exact_room(VERIFY, ALPHA)
     dollars = round((usd_per_call(base_in, base_out) - usd_per_call(slim_in, slim_out)) * CPM)
     expected = (f"remove 3 of {K} instructions: {MINUS}{saved:.0f} tokens/call ({MINUS}{pct}%), "
                 f"quality 0.000 [{MINUS}{half:.3f}, +{half:.3f}], {MINUS}${dollars}/month")
@@ -432,7 +444,7 @@ def test_without_write_the_template_is_untouched(planted):
 def test_rerun_makes_zero_calls(planted):
     assert planted.rerun_calls == 0
     assert planted.rerun_data["run"]["calls"] == 0
-    assert planted.rerun_data["run"]["cache_hits"] == FULL_RUN_CALLS + N
+    assert planted.rerun_data["run"]["cache_hits"] == FULL_RUN_CALLS + SLIM_HITS
     assert planted.rerun_data["slim"]["removed"] == planted.data["slim"]["removed"]
 
 
@@ -481,7 +493,7 @@ def test_editing_one_instruction_only_pays_for_the_variants_that_changed(repo, f
     assert all("polite and kind" in body["messages"][0]["content"] for body in new)
     data = load(repo)
     assert data["run"]["calls"] == len(new)
-    assert data["run"]["cache_hits"] == FULL_RUN_CALLS + N - len(new)
+    assert data["run"]["cache_hits"] == FULL_RUN_CALLS + SLIM_HITS - len(new)
     assert unit(data, 2)["text"] == "Please be polite and kind at all times."
 
 
@@ -496,9 +508,9 @@ def test_a_budget_stop_exits_3_and_a_rerun_resumes(repo, fake):
     resumed = ablate("--max-cost", "5")
     assert resumed.exit_code == 0, resumed.output
     data = load(repo)
-    # every call paid before the stop is reused (plus the one-unit slim prompt, a leave-one-out prompt)
-    assert data["run"]["cache_hits"] == paid + N
-    assert fake.calls == data["run"]["calls"] + data["run"]["cache_hits"] - N == FULL_RUN_CALLS  # none paid twice
+    # every call paid before the stop is reused (plus the one-unit slim prefix, a leave-one-out prompt)
+    assert data["run"]["cache_hits"] == paid + SLIM_HITS
+    assert fake.calls == data["run"]["calls"] + data["run"]["cache_hits"] - SLIM_HITS == FULL_RUN_CALLS  # none paid twice
     assert data["slim"]["removed"] == expected_removed(data)
 
 
@@ -590,7 +602,7 @@ def test_the_slim_prompt_never_costs_more_than_the_baseline(tmp_path, monkeypatc
     assert "Keep it short." in report(root, "slim.j2").read_text(encoding="utf-8")
 
 
-def test_the_slim_sequence_stops_at_the_first_failure_and_ships_what_held(tmp_path, monkeypatch, fake):
+def test_the_slim_search_skips_a_set_that_breaks_and_goes_on(tmp_path, monkeypatch, fake):
     fake.handler = handler
     spelling, notes = "- Use British spelling.", "- Never share internal notes."
     source = "".join(line + "\n" for line in [BONJOUR, MERCI_END, MERCI_FINISH, SHORT, spelling, notes])
@@ -600,15 +612,19 @@ def test_the_slim_sequence_stops_at_the_first_failure_and_ships_what_held(tmp_pa
     assert result.exit_code == 0, result.output
     data = load(root)
     slim = data["slim"]
-    # order: removable units that save money, by $ saved (ties by id): MERCI_FINISH, MERCI_END, notes, spelling
+    # the search's order: money-saving units that look harmless on the even half, by $ saved (ties by id) — every
+    # leave-one-out answer here is the same on both halves, so the order is the whole-set one
     saved = {u["id"]: u["usd_per_call_saved"] for u in data["units"]}
     order = sorted((uid for uid in (2, 3, 5, 6)), key=lambda uid: (-round(saved[uid], 12), uid))
     assert order[:2] == [3, 2]
-    # {3} holds; {3, 2} drops both MERCI rules and fails every case: the sequence stops there, no re-try rounds
-    assert [step["removed"] for step in slim["steps"]] == [[3], [2, 3]]
-    assert [step["verified"] for step in slim["steps"]] == [True, False]
-    assert slim["removed"] == [3] and slim["verdict"] == "removable"
-    assert slim["restored"] == [2, 5, 6]  # removable alone, never reached by the sequence
+    search = [(step["removed"], step["verified"]) for step in slim["steps"] if step["stage"] == 1]
+    # {3} holds; {3, 2} drops both MERCI rules and fails every case: skipped, and the search goes on (before issue 28
+    # the sequence stopped there and shipped {3} alone)
+    assert search == [([3], True), ([2, 3], False), (sorted([3, order[2]]), True), ([3, 5, 6], True)]
+    verify = [(step["removed"], step["verified"]) for step in slim["steps"] if step["stage"] == 2]
+    assert verify == [([3], True), (sorted([3, order[2]]), True), ([3, 5, 6], True)]
+    assert slim["removed"] == [3, 5, 6] and slim["verdict"] == "removable"
+    assert slim["restored"] == [2]  # removable alone, but not together with 3
 
 
 # -- the golden file: this refactor-proof record of the planted run -----------------------------------------------

@@ -71,10 +71,11 @@ def test_harmless_units_are_removable_and_a_harmful_one_keep_at_100_cases(tmp_pa
     run_on = [i for i in range(0, N, 2)] if bonjour["stage"] == 1 else list(range(N))
     expected = -sum(1 for i in run_on if i in NEEDS_BONJOUR) / len(run_on)
     assert math.isclose(bonjour["score_delta"], expected, abs_tol=1e-9) and bonjour["ci"][1] < 0
-    # the slim prompt drops both harmless sentences and is verified on its own run at 97.5%
+    # the slim prompt drops both harmless sentences: chosen on a quarter of the cases, verified at 95% on the other
+    # three quarters (N = 100 is past the split's 79 at margin 0.05), where its 75 deltas of 0 bound the loss
     slim = data["slim"]
     assert slim["removed"] == [1, 2] and slim["verdict"] == "removable"
-    assert math.isclose(slim["ci"][0], 0.025 ** (1 / N) - 1, abs_tol=1e-6)
+    assert math.isclose(slim["ci"][0], 0.05 ** (1 / (N - N // 4)) - 1, abs_tol=1e-6)
     slim_text = (root / "reports" / "p" / "slim.j2").read_text(encoding="utf-8")
     assert BONJOUR in slim_text and PREAMBLE not in slim_text and POLITE not in slim_text
     md = (root / "reports" / "p" / "ablation.md").read_text(encoding="utf-8")

@@ -29,8 +29,9 @@ import test_eval as judged
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BATCH = [*planted.ABLATE, "--batch"]
-# baseline; leave-one-out stage 1; stage 2; the slim sequence's three new prompts (test_ablate.SLIM_RUNS)
-PHASES = 3 + planted.SLIM_RUNS
+# baseline; leave-one-out stage 1; stage 2; the slim search's prompts on its quarter of the cases and the
+# verification ladder's on the rest (test_ablate.SEARCH_RUNS, VERIFY_RUNS)
+PHASES = 3 + planted.SEARCH_RUNS + planted.VERIFY_RUNS
 
 
 @pytest.fixture(autouse=True)

@@ -179,13 +179,15 @@ def test_a_whole_text_rewrite_may_not_reword_a_pinned_unit(repo, fake):
 
 def test_shipping_either_of_two_boundary_candidates_at_half_the_level_each_stays_within_2_5_percent():
     """The shared 2.5%, in simulation: the first unit-rewrite step and the whole text both exactly at −margin
-    (dense deltas, sd 0.15, N = 100). Shipping whichever holds is wrong when either does; at 1.25% each that stays
-    at or below 2.5%, where 2.5% each would not."""
-    rng = random.Random(1418)
+    (each breaks 5% of pass/fail cases, N = 150). Shipping whichever holds is wrong when either does; at 1.25% each
+    that stays at or below 2.5%, where 2.5% each would not. Pass/fail deltas, where the exact guard spends nearly
+    all of its level; on dense judge-like deltas the bet valid for any distribution (issue 28) is conservative at
+    the boundary and would not show what the split is for."""
+    rng = random.Random(14)
     margin, reps, wrong, unsplit = 0.05, 3000, 0, 0
 
     def boundary() -> list[float]:
-        return [rng.gauss(-margin, 0.15) for _ in range(N)]
+        return [-1.0 if rng.random() < margin else 0.0 for _ in range(150)]
 
     for _ in range(reps):
         chain, whole = boundary(), boundary()

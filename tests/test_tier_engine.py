@@ -81,9 +81,11 @@ def test_nothing_is_recommended_when_no_candidate_is_both_cheaper_and_non_inferi
 
 
 def test_wrongly_calling_any_of_three_boundary_candidates_non_inferior_stays_within_5_percent():
-    """Three candidates exactly at −margin (judge-like dense deltas, mean −0.05, sd 0.15): the chance that Holm calls
-    any of them non-inferior, i.e. that a recommendation rests on a false claim, stays at or below 5% (2,000 runs,
-    N = 100). Unadjusted tests would make that claim in about 14% of runs (measured with the same seed)."""
+    """Three candidates exactly at −margin (each breaks 5% of pass/fail cases, N = 100): the chance that Holm calls
+    any of them non-inferior, i.e. that a recommendation rests on a false claim, stays at or below 5% (2,000 runs).
+    Unadjusted tests would make that claim in about 10.6% of runs (measured with the same seed). Pass/fail deltas,
+    where the exact guard spends nearly all of its level; on dense judge-like deltas the bet that holds for any
+    distribution (issue 28) is conservative at the boundary, so they no longer show what the adjustment is for."""
     import random
 
     from promptslim.decide import decide_units, ni_pvalue
@@ -91,8 +93,8 @@ def test_wrongly_calling_any_of_three_boundary_candidates_non_inferior_stays_wit
     rng = random.Random(14)
     margin, reps, wrong, unadjusted = 0.05, 2000, 0, 0
     for _ in range(reps):
-        deltas = [[max(-1.0, min(1.0, rng.gauss(-margin, 0.15))) for _ in range(100)] for _ in range(3)]
+        deltas = [[-1.0 if rng.random() < margin else 0.0 for _ in range(100)] for _ in range(3)]
         wrong += any(d.verdict == "removable" for d in decide_units(deltas, margin))
         unadjusted += any(ni_pvalue(d, margin) <= 0.05 for d in deltas)
     assert wrong / reps <= 0.05 + 2 * (0.05 * 0.95 / reps) ** 0.5
-    assert unadjusted / reps > 0.10  # the multiplicity control is what keeps it at 5%
+    assert unadjusted / reps > 0.09  # the multiplicity control is what keeps it at 5%

@@ -233,7 +233,8 @@ def _quality(base_res: VariantResult, head_res: VariantResult, margin: float) ->
     deltas = [h - b for h, b in zip(head_res.scores(), base_res.scores()) if h is not None and b is not None]
     q = check_outcome(deltas, margin)
     return Quality(outcome=q["outcome"], delta=q["delta"], ci=q["ci"], n=q["n"], sd=q["sd"],
-                   min_detectable=q["min_detectable"], regression=q["outcome"] == "regression",
+                   min_detectable=q["min_detectable"],
+                   regression=q["outcome"] in ("regression", "likely-regression"),
                    judge_errors={"base": sum(1 for x in base_res.scores() if x is None),
                                  "head": sum(1 for x in head_res.scores() if x is None)})
 
@@ -353,7 +354,11 @@ def _failures(t: Target, head: CheckSide | None, quality: Quality | None, pct: f
     """The gates this row fails, each as the line check.md shows."""
     failures: list[str] = [t.unchecked] if t.unchecked else []
     margin = t.settings.margin.value
-    if quality is not None and quality.regression:
+    if quality is not None and quality.outcome == "likely-regression":
+        failures.append(f"likely quality regression: best estimate {signed(quality.delta)} is below −margin "
+                        f"{signed(-margin)} and the cases seen agree the head is worse; not proven"
+                        + (f" (upper bound {signed(quality.ci[1])})" if quality.ci else ""))
+    elif quality is not None and quality.regression:
         failures.append(f"quality regression: head is worse than base (upper 95% bound "
                         f"{signed(quality.ci[1])} < 0) and not shown to stay within the margin {margin:g}")
     elif quality is not None and quality.outcome != "pass" and gates.require_noninferior:

@@ -45,6 +45,7 @@ def _tokens_headline(row: CheckRow) -> str:
 OUTCOME_TEXT = {
     "pass": "non-inferior",
     "regression": "regression",
+    "likely-regression": "likely regression: the estimate is below −margin and the cases agree, not proven",
     "inconclusive": "inconclusive: could not show the head is within the margin",
     "underpowered": "inconclusive: this eval set cannot detect a −0.10 regression",
 }

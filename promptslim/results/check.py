@@ -38,7 +38,8 @@ class CheckSide(JsonRecord):
 
 @dataclass(frozen=True)
 class Quality(JsonRecord):
-    """The quality verdict on head − base: pass, regression, inconclusive or underpowered."""
+    """The quality verdict on head − base: pass, regression, likely-regression, inconclusive or underpowered;
+    `regression` is true for both regression outcomes (each fails the check)."""
 
     outcome: str
     delta: float | None

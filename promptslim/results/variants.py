@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from promptslim.jsontypes import FLAT, JsonRecord
+from promptslim.jsontypes import FLAT, OPTIONAL, JsonRecord
 from promptslim.results.eval import AnswerCounts
 
 
@@ -72,10 +72,15 @@ class SideErrors(JsonRecord):
 
 @dataclass(frozen=True)
 class SlimStep(JsonRecord):
-    """One test of the slim sequence: the units removed together, its bounds, and whether it held."""
+    """One test of the slim sequence: the units removed together, its bounds, and whether it held.
+
+    `stage` (issue 28) when the eval set is split: 1 = the search on a quarter of the cases (`verified` then means
+    the search kept the set; nothing is claimed from it), 2 = the verification on the other cases. Absent when every
+    step ran on every case."""
 
     removed: list[int]
     ci: list[float] | None
     verified: bool
     saves_money: bool
     judge_errors: SideErrors
+    stage: int | None = field(default=None, metadata=OPTIONAL)

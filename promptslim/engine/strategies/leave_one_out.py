@@ -3,7 +3,8 @@ per unit against the baseline and proposes the slim prompt; RemoveUnits turns th
 `units` and `slim` (ablation.json's core keys), the planning figures, the method, and the cache warnings.
 
 Leave-one-out removes one unit at a time (two stages when the eval set is large enough) with Holm verdicts, then
-tests the slim prompt as a fixed sequence of nested sets, each verified at 97.5% on its own run.
+proposes the slim prompt: searched on the stage-1 cases and verified on the stage-2 cases when the eval set is large
+enough (issue 28), else a fixed sequence of nested sets, each verified at 97.5% on every case.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from promptslim import paths
 from promptslim.cost.caching import crosses_cliff, rule_for
 from promptslim.cost.figure import cost_of, layout_hint, measured
 from promptslim.decide import (ALPHA, METHOD, MIN_TWO_STAGE, UnitDecision, cases_for_power, decide_units, detectable,
-                               interim, min_cases_unchanged, slim_order, slim_sizes, slim_step, stage_one_indices)
-from promptslim.engine.evaluator import Summary, VariantResult
+                               interim_all, ladder, min_cases_unchanged, search_indices, search_keeps, search_pool,
+                               slim_order, slim_sizes, slim_step, split_slim, stage_one_indices, verify_indices)
+from promptslim.engine.evaluator import CaseResult, Summary, VariantResult
 from promptslim.engine.record import variant_facts
 from promptslim.engine.setup import Prepared
 from promptslim.engine.trial import State, Trial, Variant, bounds, paired
@@ -145,7 +147,8 @@ class RemoveUnits:
         adaptive = bool(getattr(self.procedure, "adaptive", False))
         n = len(ev.evalset.cases)
         return Removal(units=[_unit_finding(r) for r in units], slim=_slim_finding(trial, slim, self.slim_path),
-                       power=_power(units, trial.margin, n), method=_method(len(units), adaptive),
+                       power=_power(units, trial.margin, n),
+                       method=_method(len(units), adaptive, any(step.stage for step in slim.steps)),
                        warnings=_cache_warnings(trial, units, slim), slim_source=slim_source, diff=diff,
                        unchanged_open=any(r.verdict == "inconclusive" and r.decision.sd == 0 for r in units))
 
@@ -197,15 +200,18 @@ def _power(units: list[UnitResult], margin: float, n: int) -> Power:
                      1 - (ALPHA / max(k, 1)) ** (1 / n) if n else None))
 
 
-def _method(k: int, adaptive: bool) -> str:
+def _method(k: int, adaptive: bool, split: bool) -> str:
     stage = "two-stage (every other case first; units stopped at the interim look only as keep or futile)" \
         if adaptive else "single stage"
+    slim = ("slim prompt = searched on the stage-1 cases (units that look harmful there left out, a unit that breaks "
+            "the set built so far skipped), then prefixes of what the search kept verified on the stage-2 cases alone "
+            "at 95% each, first failure stops" if split else
+            "slim prompt = fixed sequence of nested sets, each verified at 97.5% on its own run, first failure stops")
     return (f"{METHOD}: one-sided non-inferiority p-value per unit (t on paired deltas; pseudo-deltas +1, −1, 0, 0 "
-            f"and an exact binomial guard on the cases made worse when two thirds or more deltas are 0; exact bound when "
-            f"all deltas are equal), Holm over {k} units at {ALPHA:.0%} familywise for removable; keep = "
-            f"one-sided t upper bound below 0 per unit; a unit's ci is [its lower bound at its Holm level, keep's "
-            f"upper bound]; {stage}; slim prompt = fixed sequence of nested sets, each verified at 97.5% on its own "
-            "run, first failure stops")
+            f"and an exact binomial guard on the cases made worse when two thirds or more deltas are 0; otherwise a bet "
+            f"on the deltas that is valid for any distribution on [−1, 1] must agree; exact bound when all deltas are "
+            f"equal), Holm over {k} units at {ALPHA:.0%} familywise for removable; keep = one-sided t upper bound "
+            f"below 0 per unit; a unit's ci is [its lower bound at its Holm level, keep's upper bound]; {stage}; {slim}")
 
 
 def _cache_warnings(trial: Trial, units: list[UnitResult], slim: Proposal) -> list[str]:
@@ -234,7 +240,7 @@ def _cache_warnings(trial: Trial, units: list[UnitResult], slim: Proposal) -> li
 
 class LeaveOneOut:
     """Remove one unit at a time (two stages when the eval set is large enough), Holm verdicts, then the slim
-    prompt as a fixed sequence of nested sets, each verified at 97.5% on its own run."""
+    prompt: searched on stage 1 and verified on stage 2, or a fixed sequence of nested sets at 97.5% on every case."""
 
     def __init__(self, template: Template, two_stage: bool = True) -> None:
         self.template = template
@@ -260,17 +266,14 @@ class LeaveOneOut:
         ran = [(list(first), list(r.cases)) for r in runs]
         stopped: dict[int, str] = {}
         if self.adaptive:
-            for j in range(k):
-                deltas, _ = paired(ran[j][1], trial.baseline_on(first))
-                early = interim(deltas, n, trial.margin, k)
-                if early is not None:
-                    stopped[j] = early
+            stopped = interim_all([paired(ran[j][1], trial.baseline_on(first))[0] for j in range(k)], n, trial.margin)
             rest = [i for i in range(n) if i not in set(first)]
             go = [j for j in range(k) if j not in stopped]
             trial.tick("leave-one-out (stage 2)", len(rest) * len(go))
             more = await ev.runner.gather(trial.run(variants[j], rest) for j in go)
             for j, r in zip(go, more):
                 ran[j] = (ran[j][0] + rest, ran[j][1] + list(r.cases))
+        self._ran = ran
         pairs = [paired(cases, trial.baseline_on(idx)) for idx, cases in ran]
         decisions = decide_units([d for d, _ in pairs], trial.margin, stopped, two_stage=self.adaptive)
         units: list[UnitResult] = []
@@ -288,6 +291,13 @@ class LeaveOneOut:
         return units
 
     async def combine(self, trial: Trial, findings: list[UnitResult]) -> Proposal:
+        """The slim prompt: searched on stage 1 and verified on stage 2 when the eval set is large enough
+        (decide.split_slim), else nested sets in a fixed order on every case at 97.5% each."""
+        if split_slim(len(trial.ev.evalset.cases), trial.margin):
+            return await self._split(trial, findings)
+        return await self._sequence(trial, findings)
+
+    async def _sequence(self, trial: Trial, findings: list[UnitResult]) -> Proposal:
         """Test nested sets in a fixed order at 97.5% each; ship the last one that held and saved money."""
         ev, baseline = trial.ev, trial.baseline
         order = slim_order([r.decision for r in findings], [r.saves_money for r in findings],
@@ -308,16 +318,84 @@ class LeaveOneOut:
             if not (ok and saves):
                 break
             best = Proposal(result, removed, [], deltas, Verdict.REMOVABLE, low, high, steps)
-        restored = sorted(r.unit.id for r in pool if r.unit.id not in best.removed and r.verdict == Verdict.REMOVABLE)
-        verdict = best.verdict if best.removed else unverified(steps)
-        return Proposal(best.result, best.removed, restored, best.deltas, verdict, best.low, best.high, steps)
+        return _proposal(best, steps, findings)
+
+    async def _split(self, trial: Trial, findings: list[UnitResult]) -> Proposal:
+        """Search on a quarter of the cases (drop units that look harmful, skip one that breaks the set built so far),
+        then verify prefixes of what it kept on the other cases, which chose nothing, at 95% each."""
+        ev, n = trial.ev, len(trial.ev.evalset.cases)
+        first, rest = search_indices(n), verify_indices(n)
+        kept, runs, steps = await self._search(trial, findings, first)
+        best = Proposal(trial.baseline, [], [], [0.0] * len(rest), Verdict.INCONCLUSIVE, 0.0, 0.0, [])
+        base2 = ev.summarize(trial.baseline_on(rest), source=self.template.source)
+        for size in ladder(len(kept)):
+            removed = sorted(findings[x].unit.id for x in kept[:size])
+            trial.tick(f"slim ({size} unit{'s' if size > 1 else ''}, verification)", len(rest))
+            variant = Variant(f"slim {size}", self.template.without(set(removed)), removes=frozenset(removed))
+            held_out = list((await trial.run(variant, rest)).cases)
+            deltas, errors = paired(held_out, trial.baseline_on(rest))
+            ok, low, high = slim_step(deltas, trial.margin, ALPHA)
+            saves = trial.saves(base2, ev.summarize(held_out, source=variant.source))[2]
+            steps.append(SlimStep(removed, bounds(low, high), ok, saves, errors, stage=2))
+            if not (ok and saves):
+                break
+            both = dict(zip(first, runs[tuple(removed)])) | dict(zip(rest, held_out))
+            merged = [both[i] for i in range(n)]
+            result = VariantResult(tuple(merged), ev.summarize(merged, source=variant.source))
+            best = Proposal(result, removed, [], deltas, Verdict.REMOVABLE, low, high, steps)
+        return _proposal(best, steps, findings)
+
+    async def _search(self, trial: Trial, findings: list[UnitResult], first: list[int]
+                      ) -> tuple[list[int], dict[tuple[int, ...], list[CaseResult]], list[SlimStep]]:
+        """The search on its quarter of the cases: money-saving units that look harmless there, by $ saved there,
+        each added to the set kept so far unless that breaks it. Returns what it kept (in order), its answers for
+        every set it kept, and its steps (stage 1: they claim nothing)."""
+        ev = trial.ev
+        base1 = ev.summarize(trial.baseline_on(first), source=self.template.source)
+        own: list[list[CaseResult]] = []  # each unit's leave-one-out answers on the search's cases
+        for idx, cases in self._ran:
+            at = dict(zip(idx, cases))
+            own.append([at[i] for i in first])
+        stage1 = [paired(cases, trial.baseline_on(first))[0] for cases in own]
+        money = [trial.saves(base1, ev.summarize(cases, source=self.template.without({r.unit.id})))
+                 for cases, r in zip(own, findings)]
+        kept: list[int] = []
+        runs: dict[tuple[int, ...], list[CaseResult]] = {}
+        steps: list[SlimStep] = []
+        for j in search_pool(stage1, [m[2] for m in money], [m[0] for m in money], trial.margin):
+            removed = sorted(findings[x].unit.id for x in [*kept, j])
+            if kept:
+                trial.tick(f"slim search ({len(removed)} units)", len(first))
+                variant = Variant(f"slim search {len(removed)}", self.template.without(set(removed)),
+                                  removes=frozenset(removed))
+                cases = list((await trial.run(variant, first)).cases)
+                deltas, errors = paired(cases, trial.baseline_on(first))
+                saves = trial.saves(base1, ev.summarize(cases, source=variant.source))[2]
+            else:  # the one-unit set is that unit's own leave-one-out answers
+                cases, (deltas, errors), saves = own[j], paired(own[j], trial.baseline_on(first)), True
+            ok = saves and search_keeps(deltas, trial.margin)
+            _, low, high = slim_step(deltas, trial.margin, ALPHA)  # shown for reading only: a search claims nothing
+            steps.append(SlimStep(removed, bounds(low, high), ok, saves, errors, stage=1))
+            if ok:
+                kept.append(j)
+                runs[tuple(removed)] = cases
+        return kept, runs, steps
+
+
+def _proposal(best: Proposal, steps: list[SlimStep], findings: list[UnitResult]) -> Proposal:
+    """The slim proposal with what it put back: removable units that save money but are not in it."""
+    restored = sorted(r.unit.id for r in findings if r.saves_money and r.unit.id not in best.removed
+                      and r.verdict == Verdict.REMOVABLE)
+    verdict = best.verdict if best.removed else unverified(steps)
+    return Proposal(best.result, best.removed, restored, best.deltas, verdict, best.low, best.high, steps)
 
 
 def unverified(steps: list[SlimStep]) -> Verdict:
-    """No slim prompt verified (slim.j2 is the template): the first step's verdict by the unit rules.
+    """No slim prompt verified (slim.j2 is the template): the first tested step's verdict by the unit rules.
 
     keep when removing the first candidate measurably hurt (upper bound below 0), else inconclusive — so the slim
     verdict is always one of DESIGN.md's three (issue 13; it was an undocumented "none").
     """
-    ci = steps[0].ci if steps else None
+    tests = [s for s in steps if s.stage != 1]  # the search's stage-1 steps claim nothing
+    ci = tests[0].ci if tests else None
     return Verdict.KEEP if ci is not None and ci[1] < 0 else Verdict.INCONCLUSIVE
