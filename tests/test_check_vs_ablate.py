@@ -63,7 +63,7 @@ def test_check_says_why_ablate_decided_the_same_removal_otherwise(ablated):
     note = next(line for line in md.splitlines() if line.startswith("- ℹ️ `prompts/g.j2`"))
     assert f"removes unit `{filler['id']}` (`- Please be nice.`)" in note
     assert "called **inconclusive**, while this check finds it **removable**" in note
-    assert "ablate tests its 5 removals together (Holm" in note and "check tests this one change at 5%" in note
+    assert "ablate tests its 5 removals together (Holm" in note and "check tests this one change on its own" in note
 
 
 def test_no_note_when_they_agree(ablated):
@@ -72,4 +72,27 @@ def test_no_note_when_they_agree(ablated):
     result = CliRunner().invoke(promptslim.cli.app, ["check", "--base", "HEAD", "--json"])
     row = json.loads(result.stdout)["templates"][0]
     assert result.exit_code == 1 and row["quality"]["outcome"] == "regression"  # keep in ablate too: no note
+    assert "ablate" not in row
+
+
+def test_a_likely_regression_agrees_with_ablates_keep(make_repo, fake):
+    # the filler now carries 4 of the 30 cases: ablate keeps it, check fails the head as a likely regression
+    # (issue 28) — both keep it, so no note (it said "check finds it inconclusive" of a check that failed)
+    root = make_repo(FILES)
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "base")
+
+    def four_need_it(body: dict) -> str:
+        system, case = body["messages"][0]["content"], int(body["messages"][-1]["content"].split()[-1])
+        return "BONJOUR!" if "BONJOUR" in system and ("nice" in system or case >= 4) else "Hello!"
+
+    fake.handler = four_need_it
+    assert CliRunner().invoke(promptslim.cli.app, ["ablate", "prompts/g.j2", "--yes"]).exit_code == 0
+    units = json.loads((root / "reports/g/ablation.json").read_text(encoding="utf-8"))["units"]
+    assert next(u for u in units if u["text"] == FILLER.strip())["verdict"] == "keep"
+    (root / "prompts/g.j2").write_text(TEMPLATE.replace(FILLER, ""), encoding="utf-8")
+    result = CliRunner().invoke(promptslim.cli.app, ["check", "--base", "HEAD", "--json"])
+    row = json.loads(result.stdout)["templates"][0]
+    assert result.exit_code == 1 and row["quality"]["outcome"] == "likely-regression"
     assert "ablate" not in row

@@ -30,7 +30,7 @@ def test_an_ablation_off_a_terminal_prints_phase_and_periodic_progress_lines(tmp
     lines = [line for line in result.stderr.splitlines() if line.startswith("progress: ")]
     starts = [line.split(" — ")[0][len("progress: "):] for line in lines if " case(s) to grade · " in line]
     assert starts[:3] == ["baseline", "leave-one-out (stage 1)", "leave-one-out (stage 2)"]
-    assert starts[3:] and all(name.startswith("slim (") for name in starts[3:])
+    assert starts[3:] and all(name.startswith(("slim search (", "slim (")) for name in starts[3:])
     assert lines[0].startswith(f"progress: baseline — {N} case(s) to grade · calls 0, cached 0, $0.0000 · ")
     periodic = [m for m in map(STATUS.match, lines) if m]
     assert len(periodic) >= 3  # several 0.2 s periods in a run of a few seconds

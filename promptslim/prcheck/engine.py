@@ -280,7 +280,8 @@ def _base_output(t: Target, rep: _BaseReport | None, root: Path) -> Output | Non
         if found.basis != NOT_INCLUDED else found
 
 
-CHECK_AS_ABLATE = {"pass": "removable", "regression": "keep"}  # else: inconclusive
+# a likely regression fails the gate as a proven one does: check keeps the unit (issue 28); else: inconclusive
+CHECK_AS_ABLATE = {"pass": "removable", "regression": "keep", "likely-regression": "keep"}
 
 
 def _against_ablate(t: Target, quality: Quality | None, rep: _BaseReport | None) -> AblateComparison | None:

@@ -188,8 +188,8 @@ def _ablate_note(r: CheckRow) -> str | None:
     return (f"- ℹ️ {code(r.template)}: this change removes {what}, which the latest `ablate` of the base text "
             f"({a.created_at[:10]}) called **{a.ablate_verdict}**, while this check finds it **{a.check_verdict}**: "
             f"ablate tests its {a.units} removals together (Holm, so the chance of any wrong `removable` stays at 5% "
-            f"and each unit faces a stricter test; a slim prompt is verified at 97.5%), check tests this one change "
-            f"at 5% — each answers its own question on the same kind of data")
+            f"and each unit faces a stricter test), check tests this one change on its own — each answers its own "
+            f"question on the same kind of data")
 
 
 def _ids(ids: list[str]) -> str:
