@@ -168,3 +168,15 @@ def test_case_specific_facts_are_not_labels_but_the_demos_routes_are():
     top = max(set(expected), key=expected.count)
     assert router.answer == top and router.score == expected.count(top) / len(cases)  # the majority label
     assert router.score <= 0.4  # make demo's baseline needs ≥ 0.6 at its margin 0.1 to have headroom
+
+
+def test_tier_warns_the_same_way(fake, make_repo):
+    files = {**FILES, "promptslim.toml": FILES["promptslim.toml"] + '[prices."m2"]\ninput = 0.1\noutput = 0.2\n'}
+    root = make_repo(files)
+    fake.handler = always_no  # both models: the baseline (m) cannot beat always answering "No"
+    result = CliRunner().invoke(app, ["tier", "prompts/q.j2", "--model", "m2", "--judge-model", "none", "--yes"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((root / "reports/q/tier.json").read_text(encoding="utf-8"))
+    assert data["warnings"][0].startswith('no headroom: the baseline scores 0.650, only 0.000 above always answering '
+                                          '"No" (0.650)')
+    assert any(line.startswith("warning: no headroom: the baseline scores 0.650") for line in result.stdout.splitlines())
