@@ -38,10 +38,10 @@ LAYERS: list[tuple[str, int]] = [
     ("strategy", 4.1), ("shorter", 4.1), ("rewrite", 4.1), ("rewriteresult", 4.1), ("tier", 4.1),
     ("engine.strategies", 4.1), ("engine.strategy", 4.1),
     ("ablate", 4.2), ("check", 4.2), ("changes", 4.2), ("trust", 4.2), ("evalsetgate", 4.2), ("counting", 4.2),
-    ("savings", 4.2), ("evalresult", 4.2), ("engine", 4.2), ("prcheck", 4.2), ("static_views", 4.2),
+    ("savings", 4.2), ("evalresult", 4.2), ("engine", 4.2), ("prcheck", 4.2), ("static_views", 4.2), ("history", 4.2),
     ("importers", 4.2),
     # 5 renderers and writers
-    ("report", 5), ("writers", 5), ("console", 5),
+    ("report", 5), ("writers", 5), ("console", 5), ("logprogress", 5),
     # 6 the public API
     ("api", 6), ("", 6),
     # 7 the command line

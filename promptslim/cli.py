@@ -173,6 +173,17 @@ def ablate(template: str = typer.Argument(..., help="prompts/x.j2"), model: Opti
 
 @app.command()
 @handles_errors
+def runs(template: str = typer.Argument(..., help="prompts/x.j2"), as_json: bool = JSON_OPT) -> None:
+    """The kept ablation runs of a template, newest first: id, date, margin, design, verdicts, $ found."""
+    from promptslim import console
+    from promptslim.history import list_runs
+
+    result = list_runs(template)
+    console.to_json(result.to_json()) if as_json else console.print_runs(result)
+
+
+@app.command()
+@handles_errors
 def tier(template: str = typer.Argument(..., help="prompts/x.j2"),
          candidates: list[str] = typer.Option([], "--model", "-m", help="A candidate model (repeat for several); the "
                                               "configured model is the baseline."),

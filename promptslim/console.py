@@ -4,6 +4,7 @@ events shown on stderr (notices, the plan, progress bars). Only promptslim/cli.p
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Callable
 
@@ -11,11 +12,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from promptslim.cost.plan import Plan
 from promptslim.cost.prices import usd_text
 from promptslim.engine.events import (BatchProgress, CaseDone, Detail, Event, Notice, OverBudget, PhaseStarted,
                                       PlanMade, Spent)
+from promptslim.logprogress import LogProgress
+from promptslim.numfmt import duration
+from promptslim.report.ablation import headroom_view
 from promptslim.report.facts import fact_lines
 from promptslim.results import EvalResult
+from promptslim.results.headroom import Headroom
+from promptslim.results.history import RunsResult
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -47,15 +54,6 @@ def short(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-
-
 def plan_line(event: PlanMade) -> str:
     """The run's plan, said on stderr before any call: variants, calls, tokens, $ against the budget."""
     p = event.plan
@@ -68,15 +66,27 @@ def plan_line(event: PlanMade) -> str:
              f" at the batch price (online ${p.usd_list:.4f}; --batch saves ${p.usd_list - p.usd:.4f})")
     return (f"plan: {scope} = {p.target_calls} target calls ({event.model}; {p.cached_calls} cached){judge}{reviewer}; "
             f"~{p.input_tokens:,} input tokens, ~{p.output_tokens:,} output tokens (estimated); "
-            f"estimated ${p.usd:.4f}{batch} of {usd_text(p.budget)} budget")
+            f"estimated ${p.usd:.4f}{batch} of {usd_text(p.budget)} budget; {plan_time(p)}")
+
+
+def plan_time(p: Plan) -> str:
+    """How long the plan's calls take at the pace earlier runs measured; unknown, never 0, when nothing was timed."""
+    if p.target_calls == p.cached_calls and not p.judge_calls:
+        return "no call to make (every answer is cached)"
+    if p.seconds is None:
+        return "time unknown (no earlier timed call to this endpoint and model)"
+    return f"~{duration(p.seconds)} at the pace of earlier runs on this endpoint"
 
 
 class Shown:
     """A run's events on stderr: notices always; the plan and details unless --json (check says its plan always);
-    rich progress bars per phase with calls, cache hits and $ spent, and one bar per batch."""
+    rich progress bars per phase with calls, cache hits and $ spent, and one bar per batch — or, when stderr is not
+    a terminal (a CI log), plain progress lines (promptslim/logprogress.py)."""
 
     def __init__(self, quiet: bool, *, plan_always: bool = False, progress: bool = True) -> None:
         self.quiet, self.plan_always, self.progress = quiet, plan_always, progress and not quiet
+        self.log = LogProgress(lambda text: err.print(text, markup=False, soft_wrap=True)) \
+            if self.progress and not err.is_terminal else None
         self.bar: Progress | None = None
         self.task: Any = None
         self.batches: dict[str, Any] = {}
@@ -91,6 +101,8 @@ class Shown:
             err.print(plan_line(event), markup=False)
         elif isinstance(event, Spent):
             self.stats = f"calls {event.calls}  cached {event.cache_hits}  ${event.usd:.4f}"
+            if self.log is not None:
+                self.log.spent(event.calls, event.cache_hits, event.usd)
             if self.bar is not None and self.task is not None:
                 self.bar.update(self.task, stats=self.stats)
         elif isinstance(event, (PhaseStarted, CaseDone, OverBudget, BatchProgress)) and self.progress:
@@ -98,6 +110,8 @@ class Shown:
         return None
 
     def _progress(self, event: Event) -> None:
+        if self.log is not None:
+            return self._logged(event)
         bar = self._bar()
         if isinstance(event, PhaseStarted):
             if self.task is not None:
@@ -107,6 +121,16 @@ class Shown:
             bar.update(self.task, advance=1, stats=self.stats)
         elif isinstance(event, BatchProgress):
             self._batch(bar, event.status)
+
+    def _logged(self, event: Event) -> None:
+        assert self.log is not None
+        if isinstance(event, PhaseStarted):
+            self.log.begin(event.name, event.total)
+        elif isinstance(event, CaseDone):
+            self.log.case_done()
+        elif isinstance(event, BatchProgress):
+            s = event.status
+            self.log.batch_status(f"{s.role} {s.batch_id}: {s.status}, {s.completed + s.failed}/{s.total} requests")
 
     def _batch(self, bar: Progress, status: Any) -> None:
         """One bar per batch: requests finished of total, the batch's status, an ETA at the rate so far."""
@@ -132,6 +156,22 @@ class Shown:
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
+        if self.log is not None:
+            self.log.close()
+
+
+PIPE_WIDTH = 1000  # columns a table may take when stdout is a pipe or a file: no cell is cut to fit 80
+
+
+def show(renderable: Any) -> None:
+    """A table on stdout: as wide as the terminal, or, in a pipe or a file (where rich assumes 80 columns and cut
+    `tier`'s table into unreadable cells), as wide as it needs; COLUMNS still wins when set."""
+    if isinstance(renderable, Table) and isinstance(renderable.title, str):
+        # the title as a plain line: rich wraps it to the table's width and cuts long words (a GGUF path as model)
+        line(renderable.title)
+        renderable.title = None
+    wide = not out.is_terminal and not os.environ.get("COLUMNS")
+    (Console(highlight=False, soft_wrap=False, width=PIPE_WIDTH) if wide else out).print(renderable)
 
 
 def table(title: str, columns: list[str], rows: list[list[str]], left: Callable[[str], bool]) -> Table:
@@ -148,7 +188,7 @@ def print_units(data: dict[str, Any]) -> None:
     rows = [[str(u["id"]), str(u["line"]), f"{u['tokens']}{approx(data['tokens_approximate'])}",
              "kept" if u["pinned"] else u["kind"], short(u["text"])] for u in data["units"]]
     rows += [["·", str(f["line"]), "", f"fixed ({f['kind']})", short(f["text"])] for f in data["fixed"]]
-    out.print(table(f"{data['template']}: {len(data['units'])} units, {len(data['fixed'])} fixed",
+    show(table(f"{data['template']}: {len(data['units'])} units, {len(data['fixed'])} fixed",
                     ["id", "line", "tokens", "mark", "text"], rows, lambda c: c not in ("id", "line", "tokens")))
     for warning in data["warnings"]:
         err.print(f"warning: {warning}", markup=False)
@@ -172,10 +212,11 @@ def print_tree(data: dict[str, Any]) -> None:
 def print_count(data: dict[str, Any]) -> None:
     rows = [[r["model"], f"{r['input_tokens']:,.1f}{approx(r['approximate'])}", usd(r["usd_per_call"], 6),
              usd(r["usd_per_month"]), r["price_source"]] for r in data["models"]]
-    out.print(table(f"{data['template']} — {data['calls_per_month']:,} calls/month, rendered with "
-                    f"{data['rendered_with']}", ["model", "input tokens/call", "$/call", "$/month", "price source"],
+    # the title said "rendered with evalsets/x.yaml (20 cases, mean)": say what the token figure is
+    show(table(f"{data['template']} — {data['calls_per_month']:,} calls/month; input tokens: {data['input_basis']}",
+                    ["model", "input tokens/call", "$/call", "$/month", "price source"],
                     rows, lambda c: c in ("model", "price source")))
-    out.print(f"input: mean over {data['rendered_with']}; output {data['output_note']}", markup=False)
+    line(f"input: {data['input_basis']}; output {data['output_note']}")  # a sentence: never wrapped mid-figure
     if any(r["approximate"] for r in data["models"]):
         out.print("≈ approximate: no public tokenizer for that model, counted with o200k_base")
     for note in data["notes"]:
@@ -185,9 +226,9 @@ def print_count(data: dict[str, Any]) -> None:
 def print_eval(data: EvalResult) -> None:
     mark = approx(data.tokens_approximate)
     rows = [[row.id, "judge error" if row.score is None else f"{row.score:.2f}", "; ".join(row.failures) or "",
-             f"{row.input_tokens:.0f}{mark}", f"{row.output_tokens:.0f}"] for row in data.cases]
-    out.print(table(f"{data.template} on {data.model} — {data.evalset}",
-                    ["case", "score", "failed assertions", "in tok", "out tok"], rows,
+             answer(row.outputs), f"{row.input_tokens:.0f}{mark}", f"{row.output_tokens:.0f}"] for row in data.cases]
+    show(table(f"{data.template} on {data.model} — {data.evalset}",
+                    ["case", "score", "failed assertions", "answer", "in tok", "out tok"], rows,
                     lambda c: c not in ("score", "in tok", "out tok")))
     s = data.summary
     score = s.score
@@ -212,8 +253,48 @@ def print_eval(data: EvalResult) -> None:
         line(f"  {fact}")
     if data.judge_note:
         line(f"note: {data.judge_note}")
+    for text in headroom_lines(data.headroom):
+        line(text)
     for warning in data.warnings:
         line(f"warning: {warning}")
+
+
+def answer(outputs: list[str], width: int = 40) -> str:
+    """The case's first answer on one line, cut: what a failed assertion was looking at."""
+    return short(" ".join(outputs[0].split()), width) if outputs else ""
+
+
+def headroom_lines(room: Headroom | None) -> list[str]:
+    """Per-label pass rates and answers, and the constant answer to beat (under eval's table, ablate's headlines)."""
+    view = headroom_view(room)
+    if view is None:
+        return []
+    out = []
+    if view["labels"]:
+        rates = " · ".join(f"{r['label']} {r['passes']}/{r['cases']} passed ({r['pass_rate']}), answered "
+                           f"{r['answered']}" for r in view["labels"])
+        other = f" · {view['other']} answer(s) none of the labels" if view["other"] else ""
+        out.append(f"per label: {rates}{other}")
+    out.append(f"headroom: {view['line']}")
+    return out
+
+
+def print_runs(result: RunsResult) -> None:
+    """`promptslim runs T`: one row per kept run, newest first, the latest marked."""
+    rows = [[r.id + (" (latest)" if r.latest else ""), r.created_at.replace("T", " ")[:16], r.model, f"{r.margin:g}",
+             r.design, str(r.cases), str(r.removable), str(r.keep), str(r.inconclusive),
+             usd(r.usd_per_month_found) + (f" (units {', '.join(map(str, r.slim_removed))})" if r.slim_removed else ""),
+             "; ".join(n for n, on in (("template changed since", r.stale), ("⚠️ no headroom", r.no_headroom)) if on)]
+            for r in result.runs]
+    if not rows:
+        line(f"no kept runs of {result.template} yet — `promptslim ablate {result.template}` keeps one per run under "
+             "reports/<name>/runs/")
+    else:
+        show(table(f"{result.template}: {len(rows)} kept run(s), newest first",
+                   ["run", "date (UTC)", "model", "margin", "design", "cases", "removable", "keep", "inconclusive",
+                    "$/month found", "note"], rows, lambda c: c in ("run", "date (UTC)", "model", "design", "note")))
+    for rel in result.unreadable:
+        err.print(f"warning: {rel}/ablation.json cannot be read as an ablation; not listed", markup=False)
 
 
 def print_files(files: dict[str, Any], width: int = 6) -> None:
@@ -273,7 +354,8 @@ def print_ablation(result: Any, files: dict[str, Any], write: bool) -> None:
     from promptslim.report.sections import headlines
 
     data = result.data
-    for text in [headline(data), *headlines(data), *(f"warning: {w}" for w in data.warnings)]:
+    for text in [headline(data), *headlines(data), *headroom_lines(data.headroom),
+                 *(f"warning: {w}" for w in data.warnings)]:
         line(text)
     print_files(files)
     rel, applied = result.template.rel, result.to_apply() if write else None
@@ -292,7 +374,7 @@ def print_ablation(result: Any, files: dict[str, Any], write: bool) -> None:
 def print_tier(result: Any, files: dict[str, Any]) -> None:
     from promptslim.report.models import HEADER, headline, rows
 
-    out.print(table(f"{result.template}: same prompt, other models — {result.evalset}", HEADER, rows(result),
+    show(table(f"{result.template}: same prompt, other models — {result.evalset}", HEADER, rows(result),
                     lambda c: c in ("model", "verdict")))
     for text in [headline(result), *(f"warning: {w}" for w in result.warnings)]:
         line(text)

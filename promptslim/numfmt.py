@@ -23,3 +23,13 @@ def signed(x: float | None, digits: int = 3) -> str:
     if r < 0:
         return MINUS + body
     return body
+
+
+def duration(seconds: float) -> str:
+    """'45s', '3m 05s', '1h 02m': a wall time as a person reads it."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"

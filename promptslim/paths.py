@@ -91,6 +91,11 @@ def reports_dir(name: str) -> str:
     return f"{REPORTS}/{name}"
 
 
+def runs_dir(name: str) -> str:
+    """reports/<name>/runs: every ablation's own reports, one folder per run id (the top level is the latest)."""
+    return f"{REPORTS}/{name}/runs"
+
+
 def outside_prompts(given: str, path: Path, root: Path) -> str | None:
     """The one-line refusal for a template outside prompts/, or None when it is inside.
 

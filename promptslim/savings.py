@@ -91,7 +91,8 @@ def _ablation(result: AblationResult, report: str, sha256: str, calls_per_month:
         usd_per_month_saved=slim.usd_per_call_saved * calls_per_month if slim.removed else 0.0,
         created_at=result.created_at or None, git_commit=result.git_commit, model=result.model or None,
         template_sha256=result.template_sha256 or None, baseline_output_tokens=result.baseline.output_tokens,
-        stale=result.template_sha256 != sha256)
+        stale=result.template_sha256 != sha256,
+        no_headroom=result.headroom is not None and not result.headroom.enough)
 
 
 def _levers(reports: list[tuple[str, AblationResult | TierResult]], sha256: str, calls_per_month: int) -> list[Lever]:

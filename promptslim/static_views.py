@@ -50,17 +50,18 @@ def list_units(template_path: str, model: str = DEFAULT_MODEL, tree: bool = Fals
     }
 
 
-def _renders(template, root: Path, vars_file: Path | None) -> tuple[list[list[dict]], str]:
-    """Every eval case's messages (input is averaged over them, like eval's), or the one --vars render."""
+def _renders(template, root: Path, vars_file: Path | None) -> tuple[list[list[dict]], str, str]:
+    """Every eval case's messages (input is averaged over them, like eval's), or the one --vars render; and what
+    they were rendered with, as --json has it and as a sentence says it."""
     path = evalset_for(template.rel, root) if vars_file is None else None
     if path is not None:
         evalset = load_evalset(path, root)
         msgs = [template.render(c.vars, c.input if c.input is not None else "", c.where(evalset.path))
                 for c in evalset.cases]
-        return msgs, f"{evalset.path} ({len(msgs)} cases, mean)"
+        return msgs, f"{evalset.path} ({len(msgs)} cases, mean)", f"mean over the {len(msgs)} cases of {evalset.path}"
     variables, user_input, shown = _variables(template.rel, root, vars_file)
     where = f"{NO_EVALSET} {shown}" if vars_file else NO_EVALSET
-    return [template.render(variables, user_input, where)], shown
+    return [template.render(variables, user_input, where)], shown, f"one render, {shown}"
 
 
 def _variables(template_rel: str, root: Path, vars_file: Path | None) -> tuple[dict[str, Any], str | None, str]:
@@ -91,7 +92,7 @@ def count_template(template_path: str, models: list[str], calls_per_month: int |
     config = load_config()
     template = load_template(resolve_template(template_path, config.root), config.root)
     no_evalset = vars_file is None and evalset_for(template.rel, config.root) is None
-    renders, shown = _renders(template, config.root, vars_file)
+    renders, shown, basis = _renders(template, config.root, vars_file)
     prompt = config.prompt(template.name)
     cpm = prompt.calls_per_month if calls_per_month is None else calls_per_month
     notes = []
@@ -128,6 +129,6 @@ def count_template(template_path: str, models: list[str], calls_per_month: int |
                      "usd_per_month": figure.usd_per_month, "price_source": price.source,
                      "usd_per_mtok": {"input": price.input, "cached_input": price.cached_input, "output": price.output,
                                       "batch_input": price.batch_input, "batch_output": price.batch_output}})
-    return {"template": template.rel, "calls_per_month": cpm, "rendered_with": shown,
+    return {"template": template.rel, "calls_per_month": cpm, "rendered_with": shown, "input_basis": basis,
             "cached_input_fraction": prompt.cached_input_fraction, "max_input_tokens": prompt.max_input_tokens,
             "output_note": output.note, "models": rows, "notes": notes}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from promptslim import paths
 from promptslim.engine.ablation import Ablation
+from promptslim.history import run_id
 from promptslim.report import write_ablation_reports
 from promptslim.report.junit import junit_xml
 from promptslim.report.tier import tier_html, tier_markdown
@@ -22,17 +23,28 @@ CHECK_REPORT = "reports/check.md"
 
 
 def write_ablation(result: Ablation, apply_in_place: bool = False) -> dict[str, Path]:
-    """Four report files, slim.j2 and any prompt a lever proposes; paths relative to the repo root for display."""
+    """Four report files, slim.j2 and any prompt a lever proposes, into the run's own folder
+    (reports/<name>/runs/<run id>/, kept) and again at reports/<name>/ (the latest run); paths relative to the repo
+    root for display, the run's folder as "run"."""
     root, template = result.root, result.template
     folder = safe_dir(root / paths.reports_dir(template.name), root)  # never through a link, never outside the repo
-    files = write_ablation_reports(result.data, folder, result.diff)
-    files["slim"] = atomic_write(folder / paths.slim_file(template.rel), result.slim_source, root)
-    for name, source in result.proposals.items():  # the further levers' verified prompts (rewritten.j2 …)
-        files[name] = atomic_write(folder / paths.prompt_file(name, template.rel), source, root)
+    runs = safe_dir(root / paths.runs_dir(template.name), root)
+    run = safe_dir(runs / run_id(result.data.created_at, result.data.margin, runs), root)
+    _write_run(result, run, root)
+    files = _write_run(result, folder, root)
+    files["run"] = run
     chosen = result.to_apply() if apply_in_place else None
     if chosen is not None:
         atomic_write(root / template.rel, chosen[0], root)
     return {name: Path(path).resolve().relative_to(root.resolve()) for name, path in files.items()}
+
+
+def _write_run(result: Ablation, folder: Path, root: Path) -> dict[str, Path]:
+    files = write_ablation_reports(result.data, folder, result.diff)
+    files["slim"] = atomic_write(folder / paths.slim_file(result.template.rel), result.slim_source, root)
+    for name, source in result.proposals.items():  # the further levers' verified prompts (rewritten.j2 …)
+        files[name] = atomic_write(folder / paths.prompt_file(name, result.template.rel), source, root)
+    return files
 
 
 def write_tier(root: Path, result: TierResult) -> dict[str, Path]:

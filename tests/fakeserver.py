@@ -16,6 +16,9 @@ Faults (queued with ``add_faults`` or chosen per request by ``fault_when``):
 ``429``, ``500``, ``503``, ``400``, ``401``, ``403``, ``404``, ``hang``,
 ``drop``, ``badjson``, ``empty``.
 
+``served_models`` is what ``GET /v1/models`` lists (default ``[]``: nothing, so a run keeps its configured
+model; ``["x.gguf"]``: llama.cpp's one model, issue 24; ``None``: 404). ``model_lists`` counts those requests.
+
 Like a real server (issue 17):
 
 - ``server.slots = 1`` answers one request at a time, as llama.cpp's server
@@ -252,20 +255,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.server.fake._handle_batch_api(self, "GET", b"")
             return
         if self._path() in _MODELS_PATHS:
-            self._send_json(
-                200,
-                {
-                    "object": "list",
-                    "data": [
-                        {
-                            "id": "fake-model",
-                            "object": "model",
-                            "created": 0,
-                            "owned_by": "promptslim-tests",
-                        }
-                    ],
-                },
-            )
+            fake = self.server.fake
+            fake.model_lists += 1
+            if fake.served_models is None:  # a server without the route (some proxies)
+                self._not_found()
+                return
+            models = [{"id": m, "object": "model", "created": 0, "owned_by": "promptslim-tests"}
+                      for m in fake.served_models]
+            self._send_json(200, {"object": "list", "data": models})
         else:
             self._not_found()
 
@@ -314,6 +311,10 @@ class FakeServer:
         self.in_flight: int = 0
         self.slots: Optional[int] = None  # None: unlimited; N: at most N requests served at once, the rest queue
         self.cut_at_max_tokens: bool = False
+        # GET /v1/models lists these; [] (the default) names none, like an answer-anything test server;
+        # ["x.gguf"] is llama.cpp's one model; None answers 404, like a proxy without the route
+        self.served_models: Optional[list[str]] = []
+        self.model_lists: int = 0  # GET /v1/models requests seen
         self._reset_batches()
         self._slot_lock = threading.Condition()
         self._busy = 0
@@ -400,6 +401,8 @@ class FakeServer:
             self.max_in_flight = 0
             self.slots = None
             self.cut_at_max_tokens = False
+            self.served_models = []
+            self.model_lists = 0
             self._reset_batches()
 
     def add_faults(self, *faults: str) -> None:

@@ -449,9 +449,10 @@ def test_rerun_makes_zero_calls(planted):
 
 
 def test_progress_never_shows_more_done_than_total(planted):
-    bars = [re.search(r"\s(\d+)/(\d+)\s", line) for line in planted.result.stderr.splitlines()]
-    bars = [tuple(map(int, m.groups())) for m in bars if m]
-    assert len(bars) >= 3  # baseline, leave-one-out, slim (and any back-off rounds)
+    # CliRunner's stderr is not a terminal: progress comes as lines (tests/test_progress_log.py), one per phase
+    lines = [line for line in planted.result.stderr.splitlines() if line.startswith("progress: ")]
+    assert len([line for line in lines if " case(s) to grade · " in line]) >= 3  # baseline, leave-one-out, slim
+    bars = [tuple(map(int, m.groups())) for m in (re.search(r" (\d+)/(\d+) cases · ", x) for x in lines) if m]
     assert all(done <= total for done, total in bars), bars
 
 
@@ -572,7 +573,8 @@ def test_the_inconclusive_hint_appears_when_units_are_inconclusive(tmp_path, mon
     hint = data["inconclusive_hint"]
     assert hint and hint.startswith(f"{K - 1} of {K} units are inconclusive at 5 cases")
     # what would settle them, priced; and when repeats help
-    assert "cases in a new, larger eval set" in hint and " calls, ~$" in hint and " min " in hint
+    assert "cases in a new, larger eval set" in hint and " calls, ~$" in hint
+    assert "at the pace of earlier calls to this endpoint and model" in hint and "time unknown" not in hint
     assert "--repeats helps only when" in hint
     assert " ".join(hint.split()) in " ".join(result.stdout.split())  # printed (rich may wrap it)
     # no slim prompt verified: the slim verdict is the first step's by the unit rules, one of the three documented

@@ -73,6 +73,11 @@ def test_count_averages_input_over_the_eval_cases_and_prices_each_model(repo):
     assert mini["usd_per_call"] == pytest.approx(expected * price.input / 1e6)
     assert mini["usd_per_month"] == pytest.approx(expected * price.input / 1e6 * 2_000_000)
     assert data["rendered_with"] == "evalsets/t.yaml (2 cases, mean)"
+    # the table's title says what the token figure is (it read "rendered with evalsets/t.yaml (2 cases, mean)")
+    table = invoke("count", "prompts/t.j2")
+    title = table.stdout.splitlines()[0].strip()
+    assert title == "prompts/t.j2 — 2,000,000 calls/month; input tokens: mean over the 2 cases of evalsets/t.yaml"
+    assert "input: mean over the 2 cases of evalsets/t.yaml; output not included" in table.stdout
 
 
 def test_count_with_vars_file_and_output_estimate(repo):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,8 @@ from typer.testing import CliRunner
 
 from promptslim.cli import app
 from promptslim.decide import min_cases_unchanged
+
+from ci_repo import commit, init_repo
 
 try:
     from tests.repofiles import write_files as write
@@ -31,12 +32,9 @@ judge_model = "fake-judge"
 margin = 0.05
 [prompts."greet"]
 calls_per_month = 10000
-[prices."fake-model"]
-input = 1.0
-output = 2.0
-[prices."fake-judge"]
-input = 3.0
-output = 6.0
+[prices]
+"fake-model" = {input = 1.0, output = 2.0}
+"fake-judge" = {input = 3.0, output = 6.0}
 """
 
 
@@ -54,31 +52,20 @@ def judged(body: dict) -> str:
     return json.dumps({"reason": f"rule gave {score}", "score": score})
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def judged_repo(tmp_path, monkeypatch, fake) -> Path:
     fake.handler = judged
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    for key, value in (("user.name", "Test"), ("user.email", "test@example.com"), ("commit.gpgsign", "false")):
-        git(root, "config", key, value)
     cases = [{"id": f"c{i}", "vars": {"shop": "Acme"}, "input": f"Where is parcel {i}?"} for i in range(12)]
-    write(root, {"promptslim.toml": JUDGE_CONFIG, "prompts/greet.j2": CHECKED, ".gitignore": "reports/\n",
-                 "evalsets/greet.yaml": yaml.safe_dump({"criteria": "The reply greets and answers.",
-                                                        "cases": cases}, sort_keys=False)})
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
+    root = init_repo(tmp_path / "repo", {
+        "promptslim.toml": JUDGE_CONFIG, "prompts/greet.j2": CHECKED, ".gitignore": "reports/\n",
+        "evalsets/greet.yaml": yaml.safe_dump({"criteria": "The reply greets and answers.", "cases": cases},
+                                              sort_keys=False)})
     monkeypatch.chdir(root)
     return root
 
 
 def pr(root: Path, source: str):
-    write(root, {"prompts/greet.j2": source})
-    git(root, "commit", "-q", "-am", "head")
+    commit(root, "head", {"prompts/greet.j2": source})
     return CliRunner().invoke(app, ["check", "--base", "HEAD~1", "--json"])
 
 

@@ -163,9 +163,14 @@ def test_stream_minimal(server):
 
 
 def test_models_endpoint(server):
+    assert make_client(server).models.list().data == []  # by default it names no model
+    server.served_models = ["models/qwen.gguf"]
     models = make_client(server).models.list()
-    assert [m.id for m in models.data] == ["fake-model"]
-    assert server.calls == 0  # not a chat request
+    assert [m.id for m in models.data] == ["models/qwen.gguf"]
+    assert server.calls == 0 and server.model_lists == 2  # not a chat request
+    server.served_models = None
+    with pytest.raises(openai.NotFoundError):
+        make_client(server).models.list()
 
 
 def test_unknown_path_404(server):

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -37,18 +38,20 @@ if MISSING:
     pytest.skip(f"llama-cpp-python's server is not installed ({', '.join(MISSING)}): "
                 "pip install -e '.[local]'", allow_module_level=True)
 
-MODEL = "smollm2"  # any name: llama_cpp.server answers with the one model it loaded
+MODEL = "smollm2"  # any name: llama_cpp.server answers with the one model it loaded (and lists only that one)
 MAX_TOKENS = 16
 TEMPLATE = "You are a cheerful assistant.\n- Answer in one short sentence.\n"
 SYSTEM = TEMPLATE.strip()  # a template without role markup is one system message, as rendered
 INPUTS = ["Say hello.", "What colour is the sky?", "Name a fruit."]
-CONFIG = f"""model = "{MODEL}"
-judge_model = "none"
+def config(served: str) -> str:
+    """No `model`: README's llama.cpp row has no --model, so the run asks the server what it serves (issue 24); that
+    model is priced here, so the reports show a config price."""
+    return f"""judge_model = "none"
 max_tokens = {MAX_TOKENS}
 concurrency = 2
 [prompts."greet"]
 calls_per_month = 100000
-[prices."{MODEL}"]
+[prices."{served}"]
 input = 1.0
 output = 2.0
 """
@@ -93,7 +96,9 @@ def llama_server(tmp_path_factory):
                 raise RuntimeError(f"llama_cpp.server did not come up within 180 s: "
                                    f"{log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.5)
-        yield url
+        with urllib.request.urlopen(f"{url}/models", timeout=10) as response:
+            (served,) = [m["id"] for m in json.load(response)["data"]]
+        yield SimpleNamespace(url=url, served=served)
     finally:
         proc.terminate()
         try:
@@ -111,9 +116,9 @@ def repo(tmp_path, monkeypatch, llama_server) -> Path:
     cases = [{"id": f"q{i}", "input": text, "assert": [{"type": "max-words", "value": 200}]}
              for i, text in enumerate(INPUTS)]
     (tmp_path / "evalsets" / "greet.yaml").write_text(yaml.safe_dump({"cases": cases}), encoding="utf-8")
-    (tmp_path / "promptslim.toml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "promptslim.toml").write_text(config(llama_server.served), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("OPENAI_BASE_URL", llama_server)
+    monkeypatch.setenv("OPENAI_BASE_URL", llama_server.url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-local-not-checked")
     return tmp_path
 
@@ -134,7 +139,8 @@ def test_eval_uses_and_names_the_servers_own_token_counts(repo, llama_server):
     result = CliRunner().invoke(app, ["eval", "prompts/greet.j2", "--json", "--yes"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    truth = [server_usage(llama_server, text) for text in INPUTS]
+    assert data["model"] == llama_server.served  # no --model: the model the server lists
+    truth = [server_usage(llama_server.url, text) for text in INPUTS]
     assert [c["input_tokens"] for c in data["cases"]] == [t["prompt_tokens"] for t in truth]
     estimates = [count_messages(t["messages"], MODEL).tokens for t in truth]
     assert estimates != [t["prompt_tokens"] for t in truth]  # o200k's estimate would have been another figure
@@ -153,8 +159,26 @@ def test_ablate_reports_say_the_counts_are_the_servers(repo, llama_server):
     folder = repo / "reports" / "greet"
     data = json.loads((folder / "ablation.json").read_text())
     assert data["tokens_source"] == "server-reported" and data["baseline"]["tokens_source"] == "server-reported"
-    truth = [server_usage(llama_server, text) for text in INPUTS]
+    truth = [server_usage(llama_server.url, text) for text in INPUTS]
     assert data["baseline"]["input_tokens"] == pytest.approx(sum(t["prompt_tokens"] for t in truth) / len(truth), abs=1e-3)
     for name in ("ablation.md", "ablation.html"):
         assert "token counts: server-reported" in (folder / name).read_text()
     assert data["run"]["answers"] > 0 and data["run"]["max_tokens"] == MAX_TOKENS
+
+
+def test_the_readme_recipe_as_written_names_the_served_model(repo, llama_server):
+    """README's row: OPENAI_BASE_URL and --judge-model none, no --model, a config naming gpt-4o-mini (as this
+    repository's does): the run is the served model's, tokenized by the server and priced at $0 on this machine."""
+    (repo / "promptslim.toml").write_text('model = "gpt-4o-mini"\nmax_tokens = 16\n[prompts."greet"]\n'
+                                          "calls_per_month = 100000\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["eval", "prompts/greet.j2", "--judge-model", "none", "--yes"])
+    assert result.exit_code == 0, result.output
+    served = llama_server.served
+    assert f"serves '{served}', not 'gpt-4o-mini' (model in promptslim.toml): running as '{served}'" in result.stderr
+    # the title is a plain line: rich wrapped it to the table's width and cut the GGUF path with "…"
+    assert result.stdout.splitlines()[0] == f"prompts/greet.j2 on {served} — evalsets/greet.yaml"
+    assert "on gpt-4o-mini" not in result.stdout
+    assert f"token counts: server-reported (the endpoint's usage.prompt_tokens; {served} has no public tokenizer)" \
+        in result.stdout
+    assert "gpt-4o-mini's own tokenizer" not in result.stdout
+    assert f"{served} has no list price and runs on a self-hosted endpoint: priced at $0" in result.stdout

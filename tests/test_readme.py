@@ -69,7 +69,7 @@ def repo_copy(tmp_path, fake, monkeypatch):
 
 def test_readme_lists_every_command():
     names = {cmd.split()[1] for cmd in readme_commands()}
-    assert names == {"units", "count", "eval", "ablate", "tier", "check", "report", "cache"}
+    assert names == {"units", "count", "eval", "ablate", "runs", "tier", "check", "report", "cache"}
 
 
 def test_every_readme_command_runs(repo_copy, fake):
@@ -80,6 +80,8 @@ def test_every_readme_command_runs(repo_copy, fake):
         assert result.exit_code == 0, f"{command}\n{result.output}"
         assert "Traceback" not in result.output
     assert (repo_copy / "reports" / "support_reply" / "ablation.html").is_file()
+    (kept,) = (repo_copy / "reports" / "support_reply" / "runs").iterdir()  # the run `runs` listed
+    assert (kept / "ablation.html").read_bytes() == (repo_copy / "reports" / "support_reply" / "ablation.html").read_bytes()
     assert (repo_copy / "reports" / "index.md").read_text().count("$") > 0
     assert "support_reply" in (repo_copy / "reports" / "check.md").read_text()
     assert fake.calls > 0

@@ -150,7 +150,7 @@ def test_stale_ablation_is_marked_and_not_counted(repo):
     assert "⚠️ stale" in row and "stale — template changed since" in row
     assert f"${0.00019 * B_CPM:,.2f}" not in md  # b's stale savings appear nowhere
     current = next(line for line in md.splitlines() if line.startswith("| `prompts/a.j2`"))
-    assert "current" in current and "1 of 2: 1" in current
+    assert "current" in current and "1 of 2 (unit 1)" in current  # "1 of 2: 1" read as a ratio (issue 24)
 
 
 def test_editing_a_template_makes_its_ablation_stale(repo):

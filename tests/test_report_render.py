@@ -424,7 +424,7 @@ def test_index_current_and_unablated_rows():
     entries, totals = index_entries()
     md = render_index_markdown(entries, totals)
     current = index_row(md, "prompts/support_reply.j2")
-    assert current[2:9] == ["412", "1,200,000", "$74.20", "3 of 12: 1, 4, 7", "$44.00",
+    assert current[2:9] == ["412", "1,200,000", "$74.20", "3 of 12 (units 1, 4, 7)", "$44.00",
                             "[2026-11-22, abc1234](support_reply/ablation.md)", "current"]
     assert index_row(md, "prompts/ticket_classifier.j2")[-1] == "not ablated"
     # Most expensive template first.
@@ -462,3 +462,29 @@ def test_rendering_leaves_the_callers_matplotlib_backend_alone():
     render_html(make_result(), DIFF)
     render_index_html(*index_entries())
     assert matplotlib.rcParams["backend"] == before
+
+
+# --- issue 24: report rough edges ---------------------------------------------------------------------------------
+
+def test_a_one_unit_slim_prompt_does_not_hide_its_removable_point():
+    """The slim diamond sat on the unit's own point, so the legend's green 'removable' marker was nowhere."""
+    r = make_result()
+    r["slim"].update(removed=[1], input_tokens=403.0, score_delta=0.003, ci=[-0.01, 0.02])  # unit 1's own point
+    svg = render_html(r, DIFF)
+    uses = re.findall(r'<use xlink:href="#\w+" x="([\d.]+)" y="([\d.]+)" style="([^"]*)"', svg)
+    slim = next(i for i, (_, _, style) in enumerate(uses) if "stroke: #0969da" in style and "fill-opacity: 0" in style)
+    x, y, _ = uses[slim]
+    on_top = [i for i, (ux, uy, style) in enumerate(uses) if (ux, uy) == (x, y) and "fill: #1a7f37" in style]
+    assert on_top and min(on_top) > slim  # the green point is drawn after (over) the hollow diamond
+
+
+def test_the_method_is_said_once_and_a_free_run_pays_nothing_back():
+    r = make_result()
+    html = render_html(r, DIFF)
+    assert html.count(r["method"]) == 1
+    assert f"method: {r['method']}" in render_markdown(r, DIFF)
+    free = make_result(run={"calls": 620, "cache_hits": 12, "usd": 0.0, "wall_seconds": 38.2, "payback_hours": 0.0})
+    md = render_markdown(free, DIFF)
+    assert "pays for itself" not in md  # it said "pays for itself in 0 min"
+    quick = make_result(run={"calls": 6, "cache_hits": 0, "usd": 0.0001, "wall_seconds": 3.0, "payback_hours": 0.001})
+    assert "pays for itself in under a minute" in render_markdown(quick, DIFF)

@@ -16,7 +16,7 @@ EXPECTED_COLUMNS = {
     "responses": ["key", "endpoint", "model", "completion", "created"],
     "runs": ["run_id", "command", "started", "finished", "status"],
     "calls": ["id", "run_id", "role", "model", "prompt_tokens", "cached_tokens", "completion_tokens", "usd",
-              "cache_hit", "created"],
+              "cache_hit", "created", "endpoint", "latency", "in_flight"],
     "migrations": ["id", "name", "applied"],
     "batches": ["batch_id", "endpoint", "role", "model", "input_file_id", "requests", "run_id", "status", "created",
                 "finished"],
@@ -45,16 +45,16 @@ def test_migrate_creates_the_schema_on_an_empty_database():
 
     applied = migrate(db)
 
-    assert applied == [1, 2, 3]
+    assert applied == [1, 2, 3, 4]
     assert tables(db) == set(EXPECTED_COLUMNS)
     for table, expected in EXPECTED_COLUMNS.items():
         assert columns(db, table) == expected, table
     primary = {row[1] for row in db.execute("PRAGMA table_info(responses)") if row[5]}
     assert primary == {"key"}
     recorded = db.execute("SELECT id, name FROM migrations ORDER BY id").fetchall()
-    assert recorded == [(1, "_m001_responses"), (2, "_m002_ledger"), (3, "_m003_batches")]
+    assert recorded == [(1, "_m001_responses"), (2, "_m002_ledger"), (3, "_m003_batches"), (4, "_m004_call_timing")]
     assert [name for _, name in recorded] == [step.__name__ for step in MIGRATIONS]
-    assert "calls_run" in {row[1] for row in db.execute("PRAGMA index_list(calls)")}
+    assert {"calls_run", "calls_pace"} <= {row[1] for row in db.execute("PRAGMA index_list(calls)")}
     assert "batch_requests_custom_id" in {row[1] for row in db.execute("PRAGMA index_list(batch_requests)")}
 
 
@@ -70,11 +70,11 @@ def test_a_new_migration_is_applied_once_on_top_of_an_existing_database(monkeypa
     db = sqlite3.connect(":memory:", isolation_level=None)
     migrate(db)
 
-    def _m004_notes(conn: sqlite3.Connection) -> None:
+    def _m005_notes(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE runs ADD COLUMN notes TEXT")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, _m004_notes])
-    assert migrate(db) == [4]
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, _m005_notes])
+    assert migrate(db) == [len(MIGRATIONS) + 1]
     assert migrate(db) == []
     assert "notes" in columns(db, "runs")
 
@@ -84,19 +84,19 @@ def test_a_failed_migration_leaves_nothing_half_done(monkeypatch):
     migrate(db)
     crash = True
 
-    def _m004_two_tables(conn: sqlite3.Connection) -> None:
+    def _m005_two_tables(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE notes (run_id TEXT, text TEXT)")
         if crash:  # e.g. disk full, or Ctrl-C between the statements
             raise sqlite3.OperationalError("disk I/O error")
         conn.execute("CREATE TABLE tags (run_id TEXT, tag TEXT)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, _m004_two_tables])
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, _m005_two_tables])
     with pytest.raises(sqlite3.OperationalError):
         migrate(db)
     assert "notes" not in tables(db)
 
     crash = False
-    assert migrate(db) == [4]
+    assert migrate(db) == [len(MIGRATIONS) + 1]
 
 
 def test_two_stores_opening_a_fresh_file_at_once_both_succeed(tmp_path, monkeypatch):

@@ -130,6 +130,18 @@ def test_a_non_inferior_cheaper_model_is_recommended_and_a_worse_one_is_not(repo
         assert SECOND_KEY not in text and "sk-test-SECRET" not in text
 
 
+def test_the_table_in_a_pipe_keeps_one_line_per_model(repo, fake, second):
+    """Issue 24: in a pipe rich assumed 80 columns and cut every cell of the ten-column table into pieces."""
+    result = CliRunner().invoke(app, ["tier", "prompts/p.j2", "--model", "cheap-good", "--model", "cheap-bad",
+                                      "--judge-model", "none", "--yes"])  # CliRunner's stdout is not a terminal
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in result.stdout.splitlines() if line.startswith("│ ")}
+    assert set(rows) == {"big-model (baseline)", "cheap-good", "cheap-bad"}  # one line each, no wrapped remainder
+    assert rows["cheap-good"][2] == "non-inferior ← recommended" and rows["cheap-bad"][2] == "worse"
+    assert all(len(cells) == 9 for cells in rows.values())
+
+
 def test_rerun_is_answered_from_the_cache(repo, fake, second):
     args = ["tier", "prompts/p.j2", "--model", "cheap-good", "--judge-model", "none", "--yes", "--json"]
     first = CliRunner().invoke(app, args)

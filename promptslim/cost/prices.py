@@ -57,6 +57,10 @@ def price_for(model: str, config: Config | None = None, *, self_hosted_free: boo
     if model in overrides:
         return _from_override(model, overrides[model], config.source if config else None)
     if model == LOCAL:
+        if not self_hosted_free:  # a candidate: the hardware it runs on is not free, and $0 wins every comparison
+            raise InputError(f'no price for candidate model \'{LOCAL}\' (the embedded model runs on this machine): $0 '
+                             f'would win every cost comparison — add [prices."{LOCAL}"] with input and output (USD per '
+                             "million tokens, your hardware's cost) to promptslim.toml")
         return Price(model, 0.0, 0.0, 0.0, "embedded model, runs locally", kind="local")
     try:
         return _from_genai_prices(model)

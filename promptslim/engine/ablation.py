@@ -16,9 +16,11 @@ from typing import Sequence
 from promptslim import limits
 from promptslim.caveats import margin_line
 from promptslim.cost.figure import traffic_warnings
+from promptslim.cost.plan import pace
 from promptslim.decide import power_plan
 from promptslim.engine.evaluator import Evaluator
 from promptslim.engine.events import Detail, Events, PlanMade, phases, silent
+from promptslim.engine.headroom import announce, headroom_of
 from promptslim.engine.record import (baseline_record, header, local_answers_note, price_facts, record_of,
                                       tiny_judge_note, tokens_note)
 from promptslim.engine.requests import AblateRequest
@@ -28,6 +30,7 @@ from promptslim.engine.strategies.design import ChooseDesign
 from promptslim.engine.strategies.leave_one_out import LeaveOneOut, Procedure, Removal, RemoveUnits
 from promptslim.engine.strategies.tree import RemoveTree
 from promptslim.engine.trial import Phase, Strategy, Variant
+from promptslim.llm.store import Pace
 from promptslim.results import SCHEMA_VERSION, AblationResult, AblationRun, Section
 from promptslim.template.load import Template
 from promptslim.tokens import encoding_for
@@ -85,8 +88,9 @@ def ablate(request: AblateRequest, events: Events = silent) -> Ablation:
             power_plan(len(setup.evalset.cases), len(setup.template.candidates), margin.value)]:
         events(Detail(line))
     ev = setup.evaluator
-    outcome = execute(setup.runner, plan, events, lambda: run(ev, margin.value, strategies, phases(events)),
-                      yes=request.yes)
+    said = announce(ev, margin.value, events)
+    outcome = execute(setup.runner, plan, events,
+                      lambda: run(ev, margin.value, strategies, phases(events), on_baseline=said), yes=request.yes)
     return ablation(ev, margin.value, outcome)
 
 
@@ -118,20 +122,28 @@ def ablation(ev: Evaluator, margin: float, outcome: Outcome) -> Ablation:
                        wall_seconds=round(outcome.wall_seconds, 2),
                        payback_hours=(rec.usd / (saved / HOURS_PER_MONTH)) if saved > 0 else None, facts=rec.facts)
     judge = ev.runner.roles.get("judge")
+    room = headroom_of(ev, outcome.baseline, margin)
     data = AblationResult(
         schema_version=SCHEMA_VERSION, **header(ev, margin),
         tokens_approximate=bool(b.tokens_approximate), tokens_source=b.tokens_source,
         unit_tokens_approximate=models.local or encoding_for(models.price_model)[1],
         tokens_note=tokens_note(b.tokens_source, models.price_model, models.local),
         prices=price_facts(ev.price, judge.price if judge else None),
-        warnings=rec.warnings + traffic_warnings(template.name, ev.calls_per_month) + removal.warnings,
+        warnings=[*([room.warning()] if room and room.warning() else []), *rec.warnings,
+                  *traffic_warnings(template.name, ev.calls_per_month), *removal.warnings],
         baseline=baseline_record(b), units=removal.units, slim=removal.slim, run=run_, power=removal.power,
         price_model=models.price_model, judge_note=_judge_note(ev, b.pass_rate),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), method=removal.method,
-        inconclusive_hint=removal.inconclusive_hint(len(ev.evalset.cases), ev.repeats, run_),
-        pinned=[u.id for u in template.units if u.pinned],
+        inconclusive_hint=removal.inconclusive_hint(len(ev.evalset.cases), ev.repeats, _paces(ev)),
+        pinned=[u.id for u in template.units if u.pinned], headroom=room,
         sections=(*removal.sections, *(s for s in outcome.sections if isinstance(s, Section))))
     return Ablation(data, removal.slim_source, removal.diff, template, ev.config.root)
+
+
+def _paces(ev: Evaluator) -> list[Pace | None]:
+    """The ledger's pace of the model under test, and of the judge when answers are judged (this run's calls in)."""
+    roles = [("target", ev.models.model)] + ([("judge", ev.models.judge_model)] if ev.judge is not None else [])
+    return [pace(ev.runner, role, model) for role, model in roles]
 
 
 def _judge_note(ev: Evaluator, pass_rate: float | None) -> str | None:

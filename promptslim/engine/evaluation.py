@@ -8,6 +8,7 @@ from dataclasses import fields
 from promptslim.cost.figure import traffic_warnings
 from promptslim.engine.events import Events, PlanMade, phases, silent
 from promptslim.engine.evaluator import Evaluator, VariantResult
+from promptslim.engine.headroom import headroom_of
 from promptslim.engine.record import record_of, tiny_judge_note, tokens_note
 from promptslim.engine.requests import EvalRequest
 from promptslim.engine.run import planned
@@ -34,12 +35,15 @@ def eval_result(ev: Evaluator, result: VariantResult) -> EvalResult:
     """What one evaluation of the template found, with the run's own facts."""
     s, models = result.summary, ev.models
     rec = record_of(ev)
+    assert ev.settings is not None
+    room = headroom_of(ev, result, ev.settings.margin.value)
     return EvalResult(
         template=ev.template.rel, evalset=ev.evalset.path, model=models.model, judge_model=models.judge_model,
         price_model=models.price_model, repeats=ev.repeats, threshold=ev.evalset.threshold,
         calls_per_month=ev.calls_per_month, tokens_approximate=s.tokens_approximate, tokens_source=s.tokens_source,
         tokens_note=tokens_note(s.tokens_source, models.price_model, models.local), prices=rec.prices,
-        warnings=rec.warnings + traffic_warnings(ev.template.name, ev.calls_per_month),
+        warnings=[*([room.warning()] if room and room.warning() else []), *rec.warnings,
+                  *traffic_warnings(ev.template.name, ev.calls_per_month)],
         cases=[EvalCase(id=c.case_id, score=c.score, failures=list(c.failures), judge_errors=c.judge_errors,
                         input_tokens=c.input_tokens, output_tokens=c.output_tokens,
                         outputs=[x.output for x in c.samples], judge_reasons=[x.judge_reason for x in c.samples],
@@ -49,4 +53,5 @@ def eval_result(ev: Evaluator, result: VariantResult) -> EvalResult:
         summary=EvalSummary(**{f.name: getattr(s, f.name) for f in fields(EvalSummary)}),
         run=EvalRun(**rec.role_spend(), facts=rec.facts),
         judge_note=tiny_judge_note() if models.judge_is_local else None,
+        headroom=room,
     )

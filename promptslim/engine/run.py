@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from promptslim.engine.evaluator import Evaluator, VariantResult
 from promptslim.engine.trial import Phase, State, Strategy, Trial, Variant
@@ -38,12 +38,16 @@ async def run_strategies(trial: Trial, strategies: Sequence[Strategy], state: St
     return state
 
 
-async def run(ev: Evaluator, margin: float, strategies: Sequence[Strategy], phase: Phase | None = None) -> Outcome:
-    """Every variant renders for every case before any call; then the baseline, then the strategies."""
+async def run(ev: Evaluator, margin: float, strategies: Sequence[Strategy], phase: Phase | None = None,
+              on_baseline: Callable[[VariantResult], None] | None = None) -> Outcome:
+    """Every variant renders for every case before any call; then the baseline, then the strategies. `on_baseline`
+    sees the baseline's answers before any strategy runs (the headroom warning is said there)."""
     started = time.monotonic()
     for variant in planned(ev.template.source, strategies):
         ev.messages(variant.source)
     ev.on_case = phase("baseline", len(ev.evalset.cases)) if phase else None
     baseline = await ev.run(ev.template.source)
+    if on_baseline is not None:
+        on_baseline(baseline)
     state = await run_strategies(Trial(ev, baseline, margin, phase), strategies)
     return Outcome(baseline, state, time.monotonic() - started)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Sequence, TypeVar
 
 from promptslim import paths
-from promptslim.config import Config, Endpoint, TemplateSettings, ensure_home, load_config
+from promptslim.config import CONFIG_FILE, Config, Endpoint, TemplateSettings, ensure_home, load_config
 from promptslim.cost.plan import Plan, plan_variants
 from promptslim.cost.prices import LOCAL, price_for
 from promptslim.engine.events import BatchProgress, Events, Notice, OverBudget, Spent, silent
@@ -23,6 +23,7 @@ from promptslim.llm.batch import batch_backends
 from promptslim.llm.openai_backend import OpenAIBackend
 from promptslim.llm.retry import RetryPolicy
 from promptslim.llm.runner import Role, Runner, candidate_role
+from promptslim.llm.served import LOOKUP_TIMEOUT
 from promptslim.llm.store import Store
 from promptslim.template.load import Template, load_template
 
@@ -40,14 +41,19 @@ def endpoint_configured(config: Config) -> bool:
                 or config.target.base_url)
 
 
-def resolve_models(config: Config, model: str | None, judge_model: str | None) -> Models:
-    """Flags win; with no endpoint configured the embedded local model stands in (and says so)."""
+def resolve_models(config: Config, model: str | None, judge_model: str | None, *,
+                   ask_endpoint: bool = True) -> Models:
+    """Flags win; with no endpoint configured the embedded local model stands in (and says so); on a custom base URL
+    without --model, the model the endpoint serves (`ask_endpoint`: one GET /v1/models; never for a static run)."""
     notices: list[str] = []
     configured = endpoint_configured(config)
     if model:
         chosen = model
     elif configured:
         chosen = config.model or DEFAULT_MODEL
+        if ask_endpoint:
+            chosen, notice = _served(config, chosen)
+            notices += [notice] if notice else []
     else:
         chosen = LOCAL
         if config.model:
@@ -65,6 +71,19 @@ def resolve_models(config: Config, model: str | None, judge_model: str | None) -
     return Models(chosen, judge, price_model, tuple(notices))
 
 
+def _served(config: Config, configured: str) -> tuple[str, str | None]:
+    """The model a custom base URL serves when it is not the configured one (llama.cpp answers any name)."""
+    base_url = config.target.base_url or os.environ.get("OPENAI_BASE_URL")
+    if not base_url:
+        return configured, None
+    from promptslim.llm.served import choose, served_models
+
+    key = os.environ.get(config.target.api_key_env) if config.target.api_key_env else None
+    where = f"model in {config.source or CONFIG_FILE}" if config.model else "the default model"
+    choice = choose(configured, where, served_models(base_url, key, min(config.timeout, LOOKUP_TIMEOUT)), base_url)
+    return choice.model, choice.notice
+
+
 def _backend(model: str, endpoint: Endpoint, config: Config):  # noqa: ANN202 - a Backend
     if model == LOCAL:
         from promptslim.llm.local import LocalBackend
@@ -80,8 +99,8 @@ def _backend(model: str, endpoint: Endpoint, config: Config):  # noqa: ANN202 - 
 
 def make_role(model: str, config: Config, *, self_hosted_free: bool = True) -> Role:
     """A model on its own endpoint ([models."name"], else the model under test's), billed at its own price."""
-    return Role(_backend(model, config.endpoint_of(model), config), price_for(model, config,
-                                                                              self_hosted_free=self_hosted_free))
+    price = price_for(model, config, self_hosted_free=self_hosted_free)  # refused before any backend loads
+    return Role(_backend(model, config.endpoint_of(model), config), price)
 
 
 def make_store(config: Config) -> Store:

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from promptslim.engine.evaluator import Evaluator
 from promptslim.engine.events import Events, PlanMade, phases, silent
+from promptslim.engine.headroom import announce, headroom_of
 from promptslim.engine.record import baseline_record, header, record_of
 from promptslim.engine.requests import TierRequest
 from promptslim.engine.run import Outcome, planned, run
@@ -29,7 +30,8 @@ def tier(request: TierRequest, events: Events = silent) -> TierResult:
     events(PlanMade(plan, setup.models.model, setup.models.judge_model))
     margin = setup.settings.margin.value
     ev = setup.evaluator
-    outcome = execute(setup.runner, plan, events, lambda: run(ev, margin, [strategy], phases(events)),
+    said = announce(ev, margin, events)
+    outcome = execute(setup.runner, plan, events, lambda: run(ev, margin, [strategy], phases(events), on_baseline=said),
                       yes=request.yes)
     return tier_result(ev, margin, outcome)
 
@@ -46,12 +48,13 @@ def tier_result(ev: Evaluator, margin: float, outcome: Outcome) -> TierResult:
     assert found is not None
     pick, b = found.model_recommendation, outcome.baseline.summary
     rec = record_of(ev)
+    room = headroom_of(ev, outcome.baseline, margin)
     return TierResult(
         schema_version=TIER_SCHEMA_VERSION, **header(ev, margin),
         cached_input_fraction=ev.config.prompt(ev.template.name).cached_input_fraction,
         baseline=baseline_record(b), baseline_price=PriceFacts(**ev.price.describe()), models=found.models,
         recommendation=pick.model, usd_per_month_saved=pick.usd_per_month_saved, method=pick.method,
-        warnings=rec.warnings,
+        warnings=[*([room.warning()] if room and room.warning() else []), *rec.warnings],
         run=TierRun(**rec.role_spend(), usd_candidates=pick.usd_spent, wall_seconds=round(outcome.wall_seconds, 2),
                     facts=rec.facts),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -119,6 +119,7 @@ class BatchBackend:
     """A Backend whose calls go out as Batch API jobs; `list_price` is what the same calls cost online."""
 
     concurrency: int | None = MAX_REQUESTS  # the runner's online cap would split a phase into many batches
+    timed = False  # a call's wait is its batch's: not the pace of the endpoint (the ledger's plan timing)
 
     def __init__(self, inner: OpenAIBackend, store: Store, role: str, list_price: Price, run_id: str | None = None,
                  settle: float | None = None, poll: float | None = None, retry: RetryPolicy | None = None) -> None:

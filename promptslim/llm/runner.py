@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, TypeVar
@@ -119,7 +120,7 @@ class Runner:
         future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            completion = await self._call(role, target, messages, params)
+            completion, timing = await self._call(role, target, messages, params)
         except BaseException as exc:
             if not future.done():
                 future.set_exception(exc)
@@ -142,7 +143,7 @@ class Runner:
             # errors raise before this line and empty answers are not cached: a rerun asks again
             self.store.put(key, target.backend.endpoint, params.model, completion)
         usd = target.price.cost(completion.prompt_tokens, completion.completion_tokens, completion.cached_tokens)
-        self._account(role, params.model, completion, usd)
+        self._account(role, params.model, completion, usd, target.backend.endpoint, timing)
         if self.budget_usd is not None and self.spent >= self.budget_usd and self._stop is None:
             self._stop = BudgetStop(self._budget_message())
         return completion
@@ -156,8 +157,11 @@ class Runner:
                 "completed calls are "
                 "cached; rerun (with a higher max_cost_usd or --max-cost) to resume where it stopped")
 
-    async def _call(self, role: str, target: Role, messages: list[Message], params: Params) -> Completion:
-        """Ask until answered; the wait between attempts holds no slot, and timeouts or 429s shrink the limit."""
+    async def _call(self, role: str, target: Role, messages: list[Message],
+                    params: Params) -> tuple[Completion, tuple[float, int] | None]:
+        """Ask until answered; the wait between attempts holds no slot, and timeouts or 429s shrink the limit.
+        Returns the answer and, for the ledger's pace, its seconds and the calls of this role in flight when it
+        started (None for a batched call: its wait is the batch's, not the endpoint's pace)."""
         limiter = target.limiter
         assert limiter is not None
         attempt = 0
@@ -166,12 +170,14 @@ class Runner:
                 raise self._stop
             epoch = await limiter.acquire()
             outcome = "error"
+            in_flight, started = limiter.in_flight, time.monotonic()
             try:
                 if self._stop is not None:
                     raise self._stop
                 completion = await target.backend.complete(messages, params)
                 outcome = "ok"
-                return completion
+                timed = getattr(target.backend, "timed", True)
+                return completion, ((time.monotonic() - started, in_flight) if timed else None)
             except PromptslimError as exc:
                 if isinstance(exc, EndpointError) and self._stop is None:
                     self._stop = exc  # e.g. a batch that expired: start no further call
@@ -202,7 +208,8 @@ class Runner:
                 await limiter.release(epoch, outcome)
             await asyncio.sleep(wait)
 
-    def _account(self, role: str, model: str, completion: Completion, usd: float) -> None:
+    def _account(self, role: str, model: str, completion: Completion, usd: float, endpoint: str | None = None,
+                 timing: tuple[float, int] | None = None) -> None:
         totals = self.totals[role]
         if completion.from_cache:
             totals.cache_hits += 1
@@ -213,7 +220,8 @@ class Runner:
             totals.completion_tokens += completion.completion_tokens
             totals.truncated += completion.finish_reason == "length"
         if self.store is not None:
-            self.store.record_call(self.run_id, role, model, completion, usd)
+            latency, in_flight = timing if timing is not None else (None, None)
+            self.store.record_call(self.run_id, role, model, completion, usd, endpoint, latency, in_flight)
         self._emit(CallEvent(role, completion.from_cache, usd))
 
     async def gather(self, coros: Iterable[Awaitable[T]]) -> list[T]:

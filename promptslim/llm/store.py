@@ -41,7 +41,18 @@ def _m003_batches(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX batch_requests_custom_id ON batch_requests(custom_id)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_responses, _m002_ledger, _m003_batches]
+def _m004_call_timing(db: sqlite3.Connection) -> None:
+    """Each real call's endpoint, seconds and the calls of its role in flight when it started, so a plan can say how
+    long its calls will take at the pace earlier runs measured (issue 24: a plan said calls and $, never minutes)."""
+    db.execute("ALTER TABLE calls ADD COLUMN endpoint TEXT")
+    db.execute("ALTER TABLE calls ADD COLUMN latency REAL")
+    db.execute("ALTER TABLE calls ADD COLUMN in_flight INTEGER")
+    db.execute("CREATE INDEX calls_pace ON calls(endpoint, model)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_responses, _m002_ledger, _m003_batches,
+                                                          _m004_call_timing]
+PACE_WINDOW = 200  # the latest timed calls a pace is the mean of: recent enough to follow a changed server
 
 
 def migrate(db: sqlite3.Connection) -> list[int]:
@@ -64,6 +75,16 @@ def migrate(db: sqlite3.Connection) -> list[int]:
             raise
         applied.append(number)
     return applied
+
+
+@dataclass(frozen=True)
+class Pace:
+    """What one call to an endpoint and model took in earlier runs (the ledger): wall seconds per call at the
+    concurrency those runs had (latency over the calls in flight beside it), and USD per call."""
+
+    seconds: float | None  # None: no timed call yet (all answers cached, or calls from before the ledger timed them)
+    usd: float
+    calls: int
 
 
 @dataclass(frozen=True)
@@ -121,12 +142,23 @@ class Store:
     def finish_run(self, run_id: str, status: str) -> None:
         self.db.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
 
-    def record_call(self, run_id: str, role: str, model: str, completion: Completion, usd: float) -> None:
+    def record_call(self, run_id: str, role: str, model: str, completion: Completion, usd: float,
+                    endpoint: str | None = None, latency: float | None = None, in_flight: int | None = None) -> None:
         self.db.execute(
             "INSERT INTO calls (run_id, role, model, prompt_tokens, cached_tokens, completion_tokens, usd, "
-            "cache_hit, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "cache_hit, created, endpoint, latency, in_flight) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, role, model, completion.prompt_tokens, completion.cached_tokens, completion.completion_tokens,
-             usd, int(completion.from_cache), time.time()))
+             usd, int(completion.from_cache), time.time(), endpoint, latency, in_flight))
+
+    def pace(self, endpoint: str, model: str) -> Pace | None:
+        """The mean pace of the latest real calls to this endpoint and model, or None when there were none."""
+        rows = self.db.execute(
+            "SELECT latency, in_flight, usd FROM calls WHERE endpoint = ? AND model = ? AND cache_hit = 0 "
+            "ORDER BY id DESC LIMIT ?", (endpoint, model, PACE_WINDOW)).fetchall()
+        if not rows:
+            return None
+        timed = [latency / max(in_flight or 1, 1) for latency, in_flight, _ in rows if latency is not None]
+        return Pace(sum(timed) / len(timed) if timed else None, sum(usd for _, _, usd in rows) / len(rows), len(rows))
 
     def record_batch(self, batch_id: str, endpoint: str, role: str, input_file_id: str, run_id: str | None,
                      requests: list[tuple[str, str, str]]) -> None:

@@ -8,6 +8,7 @@ that never gates.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
@@ -21,6 +22,7 @@ from promptslim.cost.prices import Price, price_for
 from promptslim.decide import check_outcome
 from promptslim.engine.evaluator import NONE, Evaluator, Models, VariantResult
 from promptslim.engine.events import Events, Notice, PlanMade, silent
+from promptslim.engine.headroom import measure
 from promptslim.engine.record import Record, price_facts, record, tokens_note
 from promptslim.engine.run import run_strategies
 from promptslim.engine.setup import execute, make_evaluator, make_judge, make_runner, resolve_models, run_notices
@@ -33,10 +35,11 @@ from promptslim.numfmt import signed
 from promptslim.paths import reports_dir
 from promptslim.prcheck import changes, trust
 from promptslim.prcheck.sides import Target, load, prompt_diff, review_notes
-from promptslim.results import (CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange, EvalsetChanges,
-                                Gates, HeadCases, Quality, UsdPerMtok)
+from promptslim.results import (AblateComparison, CaseScores, CheckResult, CheckRow, CheckRun, CheckSide, ConfigChange,
+                                EvalsetChanges, Gates, HeadCases, Quality, UsdPerMtok)
+from promptslim.results.headroom import Headroom
 from promptslim.results.models import ModelsSection
-from promptslim.results.readback import static_output
+from promptslim.results.readback import NO_ABLATION, Unreadable, read_ablation, static_output
 from promptslim.template.load import Message, template_name
 from promptslim.tokens import count_messages
 
@@ -72,7 +75,7 @@ def check(request: CheckRequest, events: Events = silent, root: Path | None = No
     config_changes = trust.config_changes(config, head_config)
     trust.check_state(root, config.home)
     changed = changes.restrict(changes.discover(root, sha), list(o.templates), root)
-    models = resolve_models(config, o.model, o.judge_model)
+    models = resolve_models(config, o.model, o.judge_model, ask_endpoint=not o.no_eval)  # --no-eval: no call
     if o.also_models:
         if o.no_eval:
             raise InputError("--also-model needs the eval run: drop --no-eval")
@@ -85,8 +88,9 @@ def check(request: CheckRequest, events: Events = silent, root: Path | None = No
     run = CheckRun(calls=rec.calls, cache_hits=rec.cache_hits, usd=rec.usd, facts=rec.facts) if rec else None
     gates = Gates(margin=config.margin, fail_on_cost_increase=o.fail_on_cost_increase,
                   allow_missing_evalset=o.allow_missing_evalset, require_noninferior=o.require_noninferior)
-    outputs = [_base_output(t, root, sha) for t in targets]
-    rows = [_row(t, price, models, gates, static) for t, static in zip(targets, outputs)]
+    reports = [_base_ablation(t, root, sha) if t.base is not None else None for t in targets]
+    outputs = [_base_output(t, rep, root) for t, rep in zip(targets, reports)]
+    rows = [_row(t, price, models, gates, static, rep) for t, static, rep in zip(targets, outputs, reports)]
     skipped = list(dict.fromkeys(o.warning for o in outputs if o is not None and o.warning))
     sources = {side.tokens_source for r in rows for side in (r.base, r.head) if side}
     tokens_source = "estimated" if "estimated" in sources or not sources else (
@@ -190,7 +194,7 @@ def _local_model_name() -> str:
 
 # ---------------------------------------------------------------- figures and gates
 def _side(msgs: list[list[Message]] | None, result: VariantResult | None, price: Price, prompt: PromptConfig,
-          models: Models, static: Output | None = None) -> CheckSide | None:
+          models: Models, static: Output | None = None, room: Headroom | None = None) -> CheckSide | None:
     if msgs is None:
         return None
     s = result.summary if result is not None else None
@@ -200,7 +204,9 @@ def _side(msgs: list[list[Message]] | None, result: VariantResult | None, price:
     else:  # static: our count, an estimate where the model has no public tokenizer
         counted = [count_messages(m, models.price_model) for m in msgs]
         tokens = [c.tokens for c in counted]
-        source = "estimated" if models.local or any(c.approximate for c in counted) else "exact"
+        # with no answers (--no-eval) the price model's own tokenizer counts exactly, whoever would answer: the same
+        # statement count makes; after a run on the embedded model, its answers' counts are estimates, as eval says
+        source = "estimated" if (models.local and s is not None) or any(c.approximate for c in counted) else "exact"
     mean_in = sum(tokens) / len(tokens)
     out = s.output_tokens if s is not None else None
     output = measured(out) if out is not None else (static or Output(0.0, NOT_INCLUDED, "not included"))
@@ -211,7 +217,16 @@ def _side(msgs: list[list[Message]] | None, result: VariantResult | None, price:
                      pass_rate=s.pass_rate if s else None, usd_per_call=figure.usd_per_call,
                      usd_per_month=figure.usd_per_month, includes_output=s is not None,
                      tokens_source=source, answers=s.counts.answers if s else 0, truncated=s.counts.truncated if s else 0,
-                     judge_errors=s.judge_errors if s else 0, output_basis=output.basis, output_note=output.note)
+                     judge_errors=s.judge_errors if s else 0, output_basis=output.basis, output_note=output.note,
+                     headroom=room)
+
+
+def _room(t: Target, answers: VariantResult | None, models: Models, margin: float) -> Headroom | None:
+    """A side's lead over a constant answer and its per-label pass rates (None: not evaluated, or judged)."""
+    if answers is None or t.evalset is None:
+        return None
+    return measure(t.evalset, models.price_model, models.judge_model != NONE and bool(t.evalset.criteria), answers,
+                   margin)
 
 
 def _quality(base_res: VariantResult, head_res: VariantResult, margin: float) -> Quality:
@@ -224,37 +239,86 @@ def _quality(base_res: VariantResult, head_res: VariantResult, margin: float) ->
                                  "head": sum(1 for x in head_res.scores() if x is None)})
 
 
-def _base_output(t: Target, root: Path, sha: str) -> Output | None:
-    """Static output tokens for both sides: the base revision's own ablation of the base text, read from git.
+@dataclass(frozen=True)
+class _BaseReport:
+    """The latest ablation of a target's base text, as text, and whose it is."""
 
-    Never the checkout's reports/: a pull request must not set the cost figure its own gate compares. A base
-    report that cannot be believed (a symlink in git, a forged figure) is left out with a warning.
+    name: str  # the base's template name: its ablation is filed under it (a renamed template's too)
+    text: str | None
+    whose: str
+    warning: str | None = None  # it could not be read (a symlink in git): why, and it is left out
+
+
+def _base_ablation(t: Target, root: Path, sha: str) -> _BaseReport:
+    """The base revision's own ablation of the base text (from git), else this checkout's own untracked one
+    (reports/ is git-ignored: a local `ablate` is the only place it lives).
+
+    Never a report a commit put in the checkout: a pull request must not set the cost figure its own gate compares.
+    A base report that cannot be believed (a symlink in git, a forged figure) is left out with a warning.
     """
-    if t.base is None:
-        return None
-    name = template_name(t.base_path) if t.base_path else t.name  # the base's ablation is filed under its own name
+    name = template_name(t.base_path) if t.base_path else t.name
     rel = f"{reports_dir(name)}/ablation.json"
     try:
         text = show(root, sha, rel)
     except InputError as exc:
-        return Output(0.0, NOT_INCLUDED, "not included (its ablation.json was skipped)", f"{exc.message} — skipped")
-    if text is None:
-        return Output(0.0, NOT_INCLUDED, "not included (no measured answers for this template text yet — "
-                                         "run promptslim eval or ablate)")
-    found = static_output(root, name, t.base.source, text)
-    return replace(found, note=found.note + " (the base's, assumed for both sides)") \
+        return _BaseReport(name, None, "the base's", f"{exc.message} — skipped")
+    if text is not None:
+        return _BaseReport(name, text, "the base's")
+    return _BaseReport(name, trust.own_report(root, rel), "this checkout's own run, not in git")
+
+
+def _base_output(t: Target, rep: _BaseReport | None, root: Path) -> Output | None:
+    """Static output tokens for both sides: what the latest ablation of the base text measured."""
+    if t.base is None or rep is None:
+        return None
+    if rep.warning:
+        return Output(0.0, NOT_INCLUDED, "not included (its ablation.json was skipped)", rep.warning)
+    if rep.text is None:
+        return Output(0.0, NOT_INCLUDED, NO_ABLATION)
+    found = static_output(root, rep.name, t.base.source, rep.text)
+    return replace(found, note=f"{found.note} ({rep.whose}, assumed for both sides)") \
         if found.basis != NOT_INCLUDED else found
 
 
-def _row(t: Target, price: Price, models: Models, gates: Gates, static: Output | None = None) -> CheckRow:
+# a likely regression fails the gate as a proven one does: check keeps the unit (issue 28); else: inconclusive
+CHECK_AS_ABLATE = {"pass": "removable", "regression": "keep", "likely-regression": "keep"}
+
+
+def _against_ablate(t: Target, quality: Quality | None, rep: _BaseReport | None) -> AblateComparison | None:
+    """When the head is the base without one unit (or the slim prompt's units) that the latest ablation of the base
+    text decided otherwise, the two verdicts side by side: ablate tests K removals at once, check one change."""
+    if quality is None or t.base is None or t.head is None:
+        return None
+    text = rep.text if rep else None
+    try:
+        found = read_ablation(text) if text else None
+    except Unreadable:
+        return None
+    if found is None or found.template_sha256 != hashlib.sha256(t.base.source.encode()).hexdigest():
+        return None
+    tried = [([u.id], u.text, u.verdict.value) for u in found.units]
+    if len(found.slim.removed) > 1:
+        tried.append((list(found.slim.removed), "", found.slim.verdict.value))
+    mine = CHECK_AS_ABLATE.get(quality.outcome, "inconclusive")
+    for removed, unit_text, verdict in tried:
+        if verdict != mine and t.base.without(removed) == t.head.source:
+            return AblateComparison(removed=removed, text=unit_text, ablate_verdict=verdict, check_verdict=mine,
+                                    units=len(found.units), created_at=found.created_at)
+    return None
+
+
+def _row(t: Target, price: Price, models: Models, gates: Gates, static: Output | None = None,
+         rep: _BaseReport | None = None) -> CheckRow:
     base_res, head_res = t.base_result, t.head_result
-    base = _side(t.base_msgs, base_res, price, t.prompt, models, static)
-    head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, models, static)
+    margin = t.settings.margin.value  # the prompt's own margin when the base config sets one, as ablate and tier
+    base = _side(t.base_msgs, base_res, price, t.prompt, models, static, _room(t, base_res, models, margin))
+    head = None if t.status == "deleted" else _side(t.head_msgs, head_res, price, t.prompt, models, static,
+                                                    _room(t, head_res, models, margin))
     if base is not None and head is not None and base.includes_output != head.includes_output:
         base = _side(t.base_msgs, None, price, t.prompt, models, static)  # like for like
         head = _side(t.head_msgs, None, price, t.prompt, models, static)
-    margin = t.settings.margin.value  # the prompt's own margin when the base config sets one, as ablate and tier
     quality = _quality(base_res, head_res, margin) if base_res is not None and head_res is not None else None
+    ablate = _against_ablate(t, quality, rep)
     delta_usd = pct = None
     if base is not None and head is not None:
         delta_usd = head.usd_per_month - base.usd_per_month
@@ -282,7 +346,7 @@ def _row(t: Target, price: Price, models: Models, gates: Gates, static: Output |
         also_models=t.also.models if t.also else None, cheaper_model=also.model if also else None,
         cheaper_model_usd_per_month_saved=also.usd_per_month_saved if also else None,
         evalset_revision=t.evalset_revision, evalset_changes=_changes(t, t.new_cases_result),
-        margin=margin, margin_source=t.settings.margin.source, review_note=t.review_note,
+        margin=margin, margin_source=t.settings.margin.source, ablate=ablate, review_note=t.review_note,
     )
 
 

@@ -19,6 +19,7 @@ from promptslim import gitutil
 from promptslim.config import CONFIG_FILE, Config, config_from_texts
 from promptslim.errors import InputError
 from promptslim.redact import redact_url
+from promptslim.safeio import read_repo_text
 
 
 def base_config(root: Path, sha: str) -> Config:
@@ -81,3 +82,18 @@ def check_state(root: Path, home: Path) -> None:
             raise InputError(f"{planted[0]}: state is tracked in git ({len(planted)} file(s) under {rel}/) — a pull "
                              f"request cannot bring its own cache or judge steps; `git rm -r --cached {rel}`, or set "
                              "PROMPTSLIM_HOME outside the work tree")
+
+
+OWN_REPORT_MAX = 20_000_000
+
+
+def own_report(root: Path, rel: str) -> str | None:
+    """A report file this checkout's own runs wrote, or None: untracked (no commit, so no pull request, put it
+    there), a regular file reached through no symlink, size-capped. `check --no-eval` right after a local ablate
+    reads its measured output from it, as `count` does (reports/ is git-ignored, so the base had none to give)."""
+    if gitutil.tracked(root, rel):
+        return None  # in git: a pull request could have written it; the base revision's own copy is read instead
+    try:
+        return read_repo_text(root / rel, root, "report", OWN_REPORT_MAX)
+    except InputError:
+        return None

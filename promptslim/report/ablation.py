@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from promptslim.results import AblationResult, Baseline, SlimFinding, Verdict
+from promptslim.results.headroom import Headroom
 from promptslim.safeio import atomic_write
 
 from . import fmt
@@ -69,7 +70,28 @@ def _tested(result: AblationResult) -> tuple[list, int, str]:
 
 
 def headline(result: AblationResult) -> str:
-    """e.g. 'remove 4 of 12 instructions: −111 tokens/call (−27%), quality −0.004 [−0.015, +0.006], −$44/month'"""
+    """e.g. 'remove 4 of 12 instructions: −111 tokens/call (−27%), quality −0.004 [−0.015, +0.006], −$44/month',
+    marked when the baseline has no headroom over a constant answer (the verdicts then say what the model ignores)."""
+    room = result.headroom
+    if room is not None and not room.enough:
+        score = fmt.number(room.baseline_score)
+        return f"⚠️ no headroom (baseline {score}, {room.describe()} {fmt.number(room.trivial_score)}) — {_headline(result)}"
+    return _headline(result)
+
+
+def headroom_view(room: Headroom | None) -> dict | None:
+    """The trivial answer's line and the per-label rows, as md, html and eval show them."""
+    if room is None:
+        return None
+    lead = "n/a" if room.lead is None else fmt.signed(room.lead)
+    line = (f"{room.describe()} scores {fmt.number(room.trivial_score)} on the eval set's assertions; the baseline "
+            f"scores {fmt.number(room.baseline_score)} (lead {lead}; twice the margin is {room.needed:g})")
+    rows = [{"label": r.label, "cases": r.cases, "passes": r.passes, "pass_rate": fmt.pct(r.pass_rate),
+             "answered": r.answered} for r in room.labels]
+    return {"line": line, "enough": room.enough, "labels": rows, "other": room.other_answers}
+
+
+def _headline(result: AblationResult) -> str:
     slim = result.slim
     units, n_units, what = _tested(result)
     kind = outcome(result)
@@ -183,6 +205,7 @@ def _view(result: AblationResult, diff: str) -> dict:
         "sections": parts(result),
         "facts": _facts(result),
         "warnings": list(result.warnings),
+        "headroom": headroom_view(result.headroom),
     }
 
 
@@ -205,8 +228,6 @@ def _context(result: AblationResult) -> list[str]:
     parts.append("judge: none (assertions only)" if not judge or judge == "none" else f"judge {judge}")
     parts.append(f"{fmt.plural(result.cases, 'case')} × {fmt.plural(result.repeats, 'repeat')}")
     parts.append(f"margin {result.margin:g}")
-    if result.method:
-        parts.append(result.method)
     run = result.run
     payback = run.payback_hours
     run_line = (
@@ -214,9 +235,10 @@ def _context(result: AblationResult) -> list[str]:
         f"{run.calls:,} calls, {run.cache_hits:,} cache hits, "
         f"{run.wall_seconds:,.0f} s"
     )
-    if payback is not None:
+    if payback is not None and run.usd > 0:  # a run that cost nothing has nothing to pay back ("in 0 min")
         run_line += f", pays for itself in {fmt.hours(payback)}"
-    lines = [" · ".join(parts), run_line]
+    # the method once, on its own line (the HTML printed it twice: here and under the chart)
+    lines = [" · ".join(parts), run_line] + ([f"method: {result.method}"] if result.method else [])
     base_err = result.baseline.judge_errors
     unit_err = sum(u.judge_errors.variant for u in result.units)
     if base_err or unit_err:

@@ -110,7 +110,7 @@ def ablation_chart_svg(result: "AblationResult") -> str:
             hi = [max(0.0, u.ci[1] - y) if _has_ci(u.ci) else 0.0 for u, y in zip(pts, ys)]
             ax.errorbar(
                 xs, ys, yerr=[lo, hi], fmt="o", color=color, ecolor=color, elinewidth=1.1,
-                capsize=3, markersize=5, label=verdict,
+                capsize=3, markersize=5, label=verdict, zorder=3,
             )
             labels += [(x, y, str(u.id)) for x, y, u in zip(xs, ys, pts)]
         slim = result.slim
@@ -119,9 +119,11 @@ def ablation_chart_svg(result: "AblationResult") -> str:
             sy = float(slim.score_delta)
             sci = slim.ci
             err = [[max(0.0, sy - sci[0])], [max(0.0, sci[1] - sy)]] if _has_ci(sci) else None
+            # hollow and under the units: a one-unit slim prompt sits exactly on its unit's point, and a filled
+            # diamond hid the green removable marker the legend names (issue 24)
             ax.errorbar(
-                [sx], [sy], yerr=err, fmt="D", color="#0969da", ecolor="#0969da", capsize=3,
-                markersize=6, label="slim (all removed together)",
+                [sx], [sy], yerr=err, fmt="D", color="#0969da", ecolor="#0969da", capsize=3, markersize=11,
+                markerfacecolor="none", markeredgewidth=1.6, label="slim (all removed together)", zorder=2,
             )
             labels.append((sx, sy, "slim"))
         ax.set_xlabel("input tokens saved per call")

@@ -162,6 +162,36 @@ def _evalset_note(r: CheckRow) -> str | None:
             f"base revision's {code(r.evalset)} ({r.cases} cases); the changes are listed below for review")
 
 
+def _labels_note(r: CheckRow) -> str | None:
+    """Per-label pass rates, base → head, on a label task (each case passed by exactly one label)."""
+    rates = {side: {x.label: x for x in (getattr(r, side).headroom.labels if getattr(r, side) and
+                                         getattr(r, side).headroom else [])} for side in ("base", "head")}
+    labels = list(dict.fromkeys([*rates["base"], *rates["head"]]))
+    if not labels:
+        return None
+
+    def cell(side: str, label: str) -> str:
+        x = rates[side].get(label)
+        return "—" if x is None else f"{x.passes}/{x.cases}"
+
+    return (f"- {code(r.template)} per label, passed/cases base → head: "
+            + " · ".join(f"{code(lb)} {cell('base', lb)} → {cell('head', lb)}" for lb in labels))
+
+
+def _ablate_note(r: CheckRow) -> str | None:
+    """Why check and the latest ablation of the base text decide the same removal differently (issue 24)."""
+    a = r.ablate
+    if a is None:
+        return None
+    what = (f"unit {code(a.removed[0])} ({code(fmt.short_text(a.text))})" if len(a.removed) == 1
+            else f"the slim prompt's units {_ids(a.removed)}")
+    return (f"- ℹ️ {code(r.template)}: this change removes {what}, which the latest `ablate` of the base text "
+            f"({a.created_at[:10]}) called **{a.ablate_verdict}**, while this check finds it **{a.check_verdict}**: "
+            f"ablate tests its {a.units} removals together (Holm, so the chance of any wrong `removable` stays at 5% "
+            f"and each unit faces a stricter test), check tests this one change on its own — each answers its own "
+            f"question on the same kind of data")
+
+
 def _ids(ids: list[str]) -> str:
     return ", ".join(code(i) for i in ids)
 
@@ -202,10 +232,8 @@ def _facts(data: CheckResult) -> list[str]:
         cut = [(f"{side} of {code(r.template)}", getattr(r, side).truncated)
                for r in data.templates for side in ("base", "head") if getattr(r, side)]
         return [text(line) for line in fact_lines(data.run, data.prices, data.tokens_note, cut, judged)]
-    lines = [line for line in (price_line(data.prices),) if line]
-    if data.tokens_note:
-        lines.append(f"token counts: {data.tokens_note}")
-    return [text(line) for line in lines]
+    # the token statement is the footer's (one statement: it said "exact" there and "estimated ≈" here)
+    return [text(line) for line in (price_line(data.prices),) if line]
 
 
 def verdict(data: CheckResult) -> str:
@@ -245,11 +273,15 @@ def _view(data: CheckResult) -> dict[str, Any]:
                     + (f" among {', '.join(code(t) for t in data.restricted_to)}" if data.restricted_to else "")
                     + " — nothing to check."),
         "headlines": [_headline(r, data.no_eval) for r in rows],
-        "warnings": [text(w) for w in data.warnings],
+        "warnings": [text(w) for w in data.warnings]
+                    + [text(f"{code(r.template)} (base): {w}") for r in rows
+                       if r.base and r.base.headroom and (w := r.base.headroom.warning())],
         "undecided": sum(1 for r in rows if _undecided(r) and not r.failed),
         "notes": [line for line in map(_evalset_note, rows) if line]
                  + [f"- {code(r.template)}: {text(r.base_note)} — no base comparison" for r in rows if r.base_note]
-                 + [f"- {code(r.template)}: {text(r.review_note)}" for r in rows if r.review_note],
+                 + [f"- {code(r.template)}: {text(r.review_note)}" for r in rows if r.review_note]
+                 + [line for line in map(_ablate_note, rows) if line]
+                 + [line for line in map(_labels_note, rows) if line],
         "details": [_details_row(r) for r in rows],
         "cheaper": [_cheaper_line(r) for r in rows if r.also_models is not None],
         "data": data,

@@ -102,6 +102,8 @@ def hours(h: float | None) -> str:
         return "never"
     if h >= 48:
         return f"{h / 24:,.1f} days"
+    if h * 60 < 1:
+        return "under a minute"
     if h < 1:
         return f"{h * 60:,.0f} min"
     return f"{h:,.1f} h"

@@ -111,7 +111,9 @@ def _row(e: IndexEntry) -> dict:
     if not ab:
         return row
     removable = list(ab.removable)
-    row["removable"] = f"{len(removable)} of {ab.units}" + (f": {fmt.ids(removable)}" if removable else "")
+    # "1 of 3: 4" read as a ratio; name what the trailing numbers are
+    row["removable"] = f"{len(removable)} of {ab.units}" + (
+        f" ({'unit' if len(removable) == 1 else 'units'} {fmt.ids(removable)})" if removable else "")
     run = f"{fmt.day(ab.created_at)}, {fmt.short_commit(ab.git_commit)}"
     if ab.model and ab.model != e.model:
         run += f", on {ab.model}"
@@ -122,6 +124,9 @@ def _row(e: IndexEntry) -> dict:
         row.update(saves="stale", status=STALE, status_class="stale", stale=True)
     else:
         row.update(saves=fmt.usd(e.saving), status="current", status_class="")
+    if ab.no_headroom:  # the verdicts say what the model ignores, not what the task needs
+        row.update(status=f"{row['status']}; ⚠️ no headroom: its baseline barely beat a constant answer",
+                   status_class="stale")
     return row
 
 

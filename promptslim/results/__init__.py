@@ -13,8 +13,8 @@ import pkgutil as _pkgutil
 from promptslim.results.ablation import (SCHEMA_VERSION, AblationResult, Baseline, Power, SideErrors, SlimFinding,
                                          SlimStep, UnitFinding, VariantFacts, Verdict, ablation_schema, shipped_schema,
                                          write_schema)
-from promptslim.results.check import (CaseScores, CheckResult, CheckRow, CheckSide, ConfigChange, EvalsetChanges,
-                                      Gates, HeadCases, Quality, UsdPerMtok)
+from promptslim.results.check import (AblateComparison, CaseScores, CheckResult, CheckRow, CheckSide, ConfigChange,
+                                      EvalsetChanges, Gates, HeadCases, Quality, UsdPerMtok)
 from promptslim.results.eval import AnswerCounts, EvalCase, EvalResult, EvalSummary
 from promptslim.results.index import IndexAblation, IndexEntry, IndexResult, IndexTotals, Lever
 from promptslim.results.run import (AblationRun, BatchFacts, CheckRun, ConcurrencyChange, ConcurrencyFacts, EvalRun,
@@ -29,7 +29,7 @@ for _module in _pkgutil.iter_modules(__path__):  # the levers' result modules re
 __all__ = [
     "SCHEMA_VERSION", "AblationResult", "Baseline", "Power", "SideErrors", "SlimFinding", "SlimStep", "UnitFinding",
     "VariantFacts", "Verdict", "ablation_schema", "shipped_schema", "write_schema",
-    "CaseScores", "CheckResult", "CheckRow", "CheckSide", "ConfigChange", "EvalsetChanges", "Gates",
+    "AblateComparison", "CaseScores", "CheckResult", "CheckRow", "CheckSide", "ConfigChange", "EvalsetChanges", "Gates",
     "HeadCases", "Quality", "UsdPerMtok",
     "AnswerCounts", "EvalCase", "EvalResult", "EvalSummary",
     "IndexAblation", "IndexEntry", "IndexResult", "IndexTotals", "Lever",

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from promptslim.jsontypes import FLAT, JsonRecord, SchemaFile
+from promptslim.jsontypes import FLAT, OPTIONAL, JsonRecord, SchemaFile
 from promptslim.jsontypes import sections as section_fields
+from promptslim.results.headroom import Headroom
 from promptslim.results.run import AblationRun, Prices, RunHeader
 from promptslim.results.sections import Proven, Section, section_types
 from promptslim.results.variants import Baseline, SideErrors, SlimStep, VariantFacts, Verdict
@@ -98,6 +99,8 @@ class AblationResult(RunHeader):
     method: str
     inconclusive_hint: str | None
     pinned: list[int]
+    # the baseline against a constant answer, and per-label pass rates (absent when a judge grades)
+    headroom: Headroom | None = field(default=None, metadata=OPTIONAL)
     # the other levers that ran (say it shorter, cheaper model, …): each one's keys, present only when it ran
     sections: tuple[Section, ...] = field(default=(), metadata=section_fields(section_types))
 

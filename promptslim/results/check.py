@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptslim.jsontypes import OPTIONAL, JsonRecord
+from promptslim.results.headroom import Headroom
 from promptslim.results.run import CheckRun, Prices
 from promptslim.results.models import ModelFinding
 
@@ -31,6 +32,8 @@ class CheckSide(JsonRecord):
     judge_errors: int
     output_basis: str = ""  # measured | estimated | not included (promptslim/cost/figure.py); "" in older files
     output_note: str = ""
+    # against a constant answer, and per-label pass rates (when graded by assertions alone)
+    headroom: Headroom | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,19 @@ class Quality(JsonRecord):
     min_detectable: float | None
     regression: bool
     judge_errors: dict[str, int]  # cases a judge error left out of the comparison: {"base": n, "head": n}
+
+
+@dataclass(frozen=True)
+class AblateComparison(JsonRecord):
+    """The head is the base without a unit (or without the slim prompt's units) that the latest ablation of the base
+    text decided otherwise: ablate corrects for its K comparisons (Holm), check tests one change."""
+
+    removed: list[int]  # the units the head removes
+    text: str  # the removed unit's text (the first one's, for a set)
+    ablate_verdict: str  # removable | keep | inconclusive (a unit's, or the slim prompt's)
+    check_verdict: str  # the same three words for check's outcome (pass = removable, regression = keep)
+    units: int  # K: how many removals the ablation tested together
+    created_at: str
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,8 @@ class CheckRow(JsonRecord):
     # the margin that decided this row's quality: the template's own when the base config sets one, else Gates.margin
     margin: float | None = None
     margin_source: str = ""
+    # the head removes what the base text's latest ablation decided otherwise (a note for the reviewer, never a gate)
+    ablate: AblateComparison | None = field(default=None, metadata=OPTIONAL)
     # how a renamed, copied or replacing template was matched to the base, for the reviewer
     review_note: str | None = field(default=None, metadata=OPTIONAL)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from promptslim.jsontypes import FLAT, JsonRecord
+from promptslim.jsontypes import FLAT, OPTIONAL, JsonRecord
+from promptslim.results.headroom import Headroom
 from promptslim.results.run import EvalRun, Prices
 from promptslim.stats import Estimate
 
@@ -72,3 +73,5 @@ class EvalResult(JsonRecord):
     summary: EvalSummary
     run: EvalRun
     judge_note: str | None
+    # the template against a constant answer, and per-label pass rates (absent when a judge grades)
+    headroom: Headroom | None = field(default=None, metadata=OPTIONAL)

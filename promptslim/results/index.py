@@ -24,6 +24,7 @@ class IndexAblation(JsonRecord):
     template_sha256: str | None
     baseline_output_tokens: float | None
     stale: bool
+    no_headroom: bool = False  # its baseline barely beat a constant answer: verdicts say what the model ignores
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ MAX_REPORT_BYTES = 20_000_000
 MAX_FIGURE = 1e15  # no token count, dollar figure or count in a report comes near this
 SIGNED = ("_delta", "_saved")  # keys whose numbers may be negative: deltas and savings
 SIGNED_KEYS = {"ci"}  # the bounds of a delta
+# eval writes no report: only an ablation of this text measures output a command without calls can reuse
+NO_ABLATION = ("not included (no ablation of this template text yet — run promptslim ablate, or give count "
+               "--output-tokens N)")
 RERUN = {"ablation.json": "promptslim ablate", "tier.json": "promptslim tier"}
 
 
@@ -168,8 +171,7 @@ def static_output(root: Path, template_name: str, template_source: str, text: st
                                                 f"({result.model or None}, {str(result.created_at or '')[:10]})")
     if warning:
         return Output(0.0, NOT_INCLUDED, "not included (its ablation.json was skipped)", warning)
-    return Output(0.0, NOT_INCLUDED, "not included (no measured answers for this template text yet — "
-                                     "run promptslim eval or ablate)")
+    return Output(0.0, NOT_INCLUDED, NO_ABLATION)
 
 
 # ---------------------------------------------------------------- figures a report may hold

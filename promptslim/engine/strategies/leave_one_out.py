@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import statistics
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Sequence
 
 from promptslim import paths
 from promptslim.cost.caching import crosses_cliff, rule_for
@@ -25,7 +25,9 @@ from promptslim.engine.record import variant_facts
 from promptslim.engine.setup import Prepared
 from promptslim.engine.trial import State, Trial, Variant, bounds, paired
 from promptslim.errors import PromptslimError
-from promptslim.results import AblationRun, Power, SideErrors, SlimFinding, SlimStep, UnitFinding, Verdict
+from promptslim.llm.store import Pace
+from promptslim.numfmt import duration
+from promptslim.results import Power, SideErrors, SlimFinding, SlimStep, UnitFinding, Verdict
 from promptslim.template.load import Template
 from promptslim.template.units import Unit
 from promptslim.tokens import count_text
@@ -89,8 +91,9 @@ class Removal:
     unchanged_open: bool  # an inconclusive unit whose deltas were all 0: the exact bound sets the cases it needs
     sections: tuple = ()  # results.Section records the removal adds (the tree design's `design`, `tree`, `nodes`)
 
-    def inconclusive_hint(self, n: int, repeats: int, run: AblationRun) -> str | None:
-        """What would settle the inconclusive units, with its calls, $ and time; never "run again until removable"."""
+    def inconclusive_hint(self, n: int, repeats: int, paces: Sequence[Pace | None]) -> str | None:
+        """What would settle the inconclusive units, with its calls, $ and time at the ledger's pace (one per role:
+        the model under test, and the judge when there is one); never "run again until removable"."""
         units, power = self.units, self.power
         open_units = [u for u in units if u.verdict == "inconclusive"]
         if not open_units:
@@ -105,11 +108,9 @@ class Removal:
         if target is None or target <= n:
             return text + ("; their score deltas sit near −margin: more cases of the same kind will not settle them, "
                            "and re-running the same set only re-spends the error")
-        per_call_usd = run.usd / run.calls if run.calls else 0.0
-        per_call_s = run.wall_seconds / max(run.calls + run.cache_hits, 1)
-        calls = (1 + len(units)) * target * repeats * (2 if run.usd_judge else 1)
-        text += (f"; about {target} cases in a new, larger eval set would settle most of them: ~{calls:,} calls, "
-                 f"~${per_call_usd * calls:.2f}, ~{per_call_s * calls / 60:.0f} min at this run's rates. Add cases rather "
+        calls = (1 + len(units)) * target * repeats
+        text += (f"; about {target} cases in a new, larger eval set would settle most of them: "
+                 f"~{calls * len(paces):,} calls, {at_pace(calls, paces)}. Add cases rather "
                  "than re-running this set until something turns removable (every look spends the error budget)")
         if repeats == 1:
             text += ("; --repeats helps only when answers or the judge are noisy (temperature > 0), never with "
@@ -151,6 +152,16 @@ class RemoveUnits:
                        method=_method(len(units), adaptive, any(step.stage for step in slim.steps)),
                        warnings=cache_warnings(trial, units, slim), slim_source=slim_source, diff=diff,
                        unchanged_open=any(r.verdict == "inconclusive" and r.decision.sd == 0 for r in units))
+
+
+def at_pace(calls: int, paces: Sequence[Pace | None]) -> str:
+    """'~$0.42, ~25m 10s at the pace of earlier calls …' for `calls` calls of each role; unknown, never '$0.00, 0 min',
+    where the ledger has no real (or no timed) call of a role: a cached rerun priced the future at $0 (issue 24)."""
+    known = [p for p in paces if p is not None]
+    usd = f"~${sum(p.usd for p in known) * calls:.2f}" if len(known) == len(paces) else "$ unknown"
+    timed = [p.seconds for p in known if p.seconds is not None]
+    when = f"~{duration(sum(timed) * calls)}" if len(timed) == len(paces) else "time unknown"
+    return f"{usd}, {when} at the pace of earlier calls to this endpoint and model (.promptslim ledger)"
 
 
 def unit_finding(r: UnitResult) -> UnitFinding:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import statistics
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from promptslim import limits, paths
 from promptslim.cost.design import DesignCost, Rates, design_cost
@@ -22,13 +23,14 @@ from promptslim.decide import ALPHA, METHOD, cases_for_power, detectable, min_ca
 from promptslim.descent import Got, Outcome, procedure
 from promptslim.engine.evaluator import CaseResult, Evaluator, VariantResult
 from promptslim.engine.record import variant_facts
-from promptslim.engine.strategies.leave_one_out import (Proposal, Removal, UnitResult, cache_warnings, unit_finding,
-                                                        unverified)
+from promptslim.engine.strategies.leave_one_out import (Proposal, Removal, UnitResult, at_pace, cache_warnings,
+                                                        unit_finding, unverified)
 from promptslim.engine.trial import State, Trial, Variant, bounds, paired
 from promptslim.errors import PromptslimError
 from promptslim.hierarchy import METHOD as TREE_METHOD
 from promptslim.hierarchy import Allocation, Levels, allocate, cases_unchanged, choose_levels, unchanged_p
-from promptslim.results import AblationRun, Power, SideErrors, SlimFinding, SlimStep, Verdict
+from promptslim.llm.store import Pace
+from promptslim.results import Power, SideErrors, SlimFinding, SlimStep, Verdict
 from promptslim.results.tree import NodeFinding, TreePlanFacts, TreeSection
 from promptslim.template.tree import Tree, build_tree, without
 from promptslim.tokens import count_text
@@ -139,7 +141,7 @@ def plan_design(ev: Evaluator, margin: float, budget: float | None = None, max_d
 class TreeRemoval(Removal):
     """The removal's section of a tree run: what would settle it speaks of the nodes it tested."""
 
-    def inconclusive_hint(self, n: int, repeats: int, run: AblationRun) -> str | None:
+    def inconclusive_hint(self, n: int, repeats: int, paces: Sequence[Pace | None]) -> str | None:
         nodes = [x for s in self.sections if isinstance(s, TreeSection) for x in s.nodes if x.tested]
         open_nodes = [x for x in nodes if x.verdict == Verdict.INCONCLUSIVE]
         if not open_nodes:
@@ -151,10 +153,9 @@ class TreeRemoval(Removal):
         target = max(power.min_cases_unchanged, power.cases_for_80pct_power or 0)
         if target <= n:
             return text + "; their score deltas sit near −margin: more cases of the same kind will not settle them"
-        per_call_usd = run.usd / run.calls if run.calls else 0.0
-        calls = (1 + len(nodes)) * target * repeats * (2 if run.usd_judge else 1)
+        calls = (1 + len(nodes)) * target * repeats
         return text + (f"; about {target} cases in a new, larger eval set would settle the sections (and let the plan "
-                       f"descend further): ~{calls:,} calls, ~${per_call_usd * calls:.2f} at this run's rates")
+                       f"descend further): ~{calls * len(paces):,} calls, {at_pace(calls, paces)}")
 
 
 class RemoveTree:
