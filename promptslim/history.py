@@ -18,6 +18,7 @@ from promptslim.config import load_config
 from promptslim.engine.setup import resolve_template
 from promptslim.results import AblationResult, Verdict
 from promptslim.results.history import RunEntry, RunsResult
+from promptslim.results.tree import TreeSection
 from promptslim.results.readback import read_report
 from promptslim.template.load import load_template
 
@@ -36,8 +37,11 @@ def run_id(created_at: str, margin: float, taken: Path) -> str:
 
 
 def design(result: AblationResult) -> str:
-    """How the run chose its variants (DESIGN.md `design`): flat leave-one-out, in one stage or two."""
-    return "flat, two-stage" if any(u.stage == 2 for u in result.units) else "flat, one stage"
+    """How the run chose its variants (DESIGN.md `design`): flat leave-one-out or the tree (issue 23), in one stage
+    or two."""
+    tree = result.section(TreeSection)
+    stages = [n.stage for n in tree.nodes] if tree is not None else [u.stage for u in result.units]
+    return f"{'tree' if tree is not None else 'flat'}, {'two-stage' if 2 in stages else 'one stage'}"
 
 
 def entry(run: str, rel: str, result: AblationResult, sha256: str, latest: bool) -> RunEntry:

@@ -73,6 +73,8 @@ def test_a_tree_run_reports_every_node_and_reads_back_as_it_was_written(make_rep
     assert "## The prompt's tree" in md and "| s2 | section |" in md and "removed with s1" in md
     assert "The prompt's tree" in open("reports/p/ablation.html", encoding="utf-8").read()
     assert "tree design: 3 of 4 sections removable whole" in result.stdout
+    listed = json.loads(CliRunner().invoke(app, ["runs", "prompts/p.md", "--json"]).stdout)
+    assert [r["design"] for r in listed["runs"]] == ["tree, two-stage"]  # the removable sections ran both stages
 
 
 def test_at_60_cases_only_the_section_that_saves_the_most_can_be_decided_so_only_it_is_tested(make_repo, fake):

@@ -16,7 +16,7 @@ class RunEntry(JsonRecord):
     created_at: str
     model: str
     margin: float
-    design: str  # how variants were chosen: flat leave-one-out, in one stage or two
+    design: str  # how variants were chosen: flat leave-one-out or the tree, in one stage or two
     cases: int
     removable: int
     keep: int
