@@ -47,3 +47,9 @@ def test_readmes_plan_timing_command_prints_both_designs_for_a_1000_unit_prompt(
     assert out.count("plan of a 1,000-unit template") == 2
     assert out.count("design: tree (1,000 units are more than flat may test one by one (max_units 300))") == 2
     assert "flat leave-one-out: 1002 variants, 100,200 target calls" in out
+
+
+def test_the_alternatives_readme_names_run_as_flags():
+    out = _bench("--quick", "--reps", "1", "--kinds", "binary", "--scenarios", "sections", "--no-rank",
+                 "--reserve-always", "0.5", "--kept-order")
+    assert [line.split()[4] for line in out.splitlines() if line.startswith("   60 ")] == ["sections"]
