@@ -3,8 +3,8 @@ per unit against the baseline and proposes the slim prompt; RemoveUnits turns th
 `units` and `slim` (ablation.json's core keys), the planning figures, the method, and the cache warnings.
 
 Leave-one-out removes one unit at a time (two stages when the eval set is large enough) with Holm verdicts, then
-proposes the slim prompt: searched on the stage-1 cases and verified on the stage-2 cases when the eval set is large
-enough (issue 28), else a fixed sequence of nested sets, each verified at 97.5% on every case.
+proposes the slim prompt: searched on a quarter of the cases and verified on the other three quarters when the eval
+set is large enough (issue 28), else a fixed sequence of nested sets, each verified at 97.5% on every case.
 """
 
 from __future__ import annotations
@@ -204,9 +204,9 @@ def _power(units: list[UnitResult], margin: float, n: int) -> Power:
 def _method(k: int, adaptive: bool, split: bool) -> str:
     stage = "two-stage (every other case first; units stopped at the interim look only as keep or futile)" \
         if adaptive else "single stage"
-    slim = ("slim prompt = searched on the stage-1 cases (units that look harmful there left out, a unit that breaks "
-            "the set built so far skipped), then prefixes of what the search kept verified on the stage-2 cases alone "
-            "at 95% each, first failure stops" if split else
+    slim = ("slim prompt = searched on a quarter of the cases, every other stage-1 case (units that look harmful "
+            "there left out, a unit that breaks the set built so far skipped), then prefixes of what the search kept "
+            "verified on the other three quarters alone at 95% each, first failure stops" if split else
             "slim prompt = fixed sequence of nested sets, each verified at 97.5% on its own run, first failure stops")
     return (f"{METHOD}: one-sided non-inferiority p-value per unit (t on paired deltas; pseudo-deltas +1, −1, 0, 0 "
             f"and an exact binomial guard on the cases made worse when two thirds or more deltas are 0; otherwise a bet "
@@ -241,7 +241,8 @@ def cache_warnings(trial: Trial, units: list[UnitResult], slim: Proposal) -> lis
 
 class LeaveOneOut:
     """Remove one unit at a time (two stages when the eval set is large enough), Holm verdicts, then the slim
-    prompt: searched on stage 1 and verified on stage 2, or a fixed sequence of nested sets at 97.5% on every case."""
+    prompt: searched on a quarter of the cases and verified on the rest, or a fixed sequence of nested sets at 97.5%
+    on every case."""
 
     def __init__(self, template: Template, two_stage: bool = True) -> None:
         self.template = template
@@ -292,7 +293,7 @@ class LeaveOneOut:
         return units
 
     async def combine(self, trial: Trial, findings: list[UnitResult]) -> Proposal:
-        """The slim prompt: searched on stage 1 and verified on stage 2 when the eval set is large enough
+        """The slim prompt: searched on a quarter of the cases, verified on the rest when the eval set is large enough
         (decide.split_slim), else nested sets in a fixed order on every case at 97.5% each."""
         if split_slim(len(trial.ev.evalset.cases), trial.margin):
             return await self._split(trial, findings)
