@@ -14,7 +14,8 @@ Order of play:
 3. The slim prompt. Large eval sets (decide.split_slim): a search on a quarter of the cases (decide.search_indices,
    every other stage-1 case) that follows the tree — a node that breaks the set built so far (or whose own answers
    there look harmful) is not kept, and its children are tried instead — then prefixes of what it kept verified on
-   the other three quarters at 95% (decide.verify_indices, decide.ladder): they chose nothing. Smaller
+   the other three quarters at 95% (decide.verify_indices, decide.ladder; tested nodes, then untested sections kept
+   whole, then the rest): they chose nothing. Smaller
    ones: a fixed sequence on every case at 97.5% per step, first failure stops: the removable nodes by $ saved, then
    every other unit worth testing by the $ its input tokens save (known before any score).
 """
@@ -244,8 +245,9 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
     # a node that cost the set some quality in the search last, so if it breaks the set it takes only the last prefix
     # with it. The search's data and the plan decide the order: the verifying cases stay untouched.
     if clean_first:  # (False: in the order kept, for benchmarks/tree_bench.py --kept-order)
-        kept.sort(key=lambda nid: (nid not in seen, round(drop[nid], 12) > 0, drop[nid], -static_usd.get(nid, 0.0)))
-    for size in _rungs(kept, seen, clean_first):
+        kept.sort(key=lambda nid: (nid not in seen, tree.nodes[nid].parent is not None, round(drop[nid], 12) > 0,
+                                   drop[nid], -static_usd.get(nid, 0.0)))
+    for size in _rungs(kept, seen, tree, clean_first):
         removed = Key(u for nid in kept[:size] for u in tree.nodes[nid].units)
         got = (yield Ask(((removed, rest),), "slim (verification)"))[(removed, rest)]
         ok, low, high = slim_step(got.deltas, margin, alpha)
@@ -255,15 +257,21 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
         out.slim, out.slim_deltas, out.slim_low, out.slim_high = tuple(sorted(removed)), got.deltas, low, high
 
 
-def _rungs(kept: list[str], seen: Mapping[str, Got], sure_first: bool) -> list[int]:
+def _rungs(kept: list[str], seen: Mapping[str, Got], tree: Tree, sure_first: bool) -> list[int]:
     """The prefixes the verification tests in turn: decide.ladder's quarters of the kept nodes; but when only some
     were seen twice (the sections, where the plan tested nothing below them), those first as one rung of their own
-    — a third of the prompt or more, so a quarter of the nodes would take big unsure blocks in with them — then the
-    quarters of the rest. A fixed sequence: a rung more costs calls, never error."""
-    sure = sum(1 for nid in kept if nid in seen) if sure_first else 0
-    if sure in (0, len(kept)):
+    — a third of the prompt or more, so a quarter of the nodes would take big unsure blocks in with them —, then
+    the untested sections the search kept whole as one rung (no part of them broke the set, while a part kept after
+    the search descended has siblings that did: at 400 units the rung that mixed them lost both), then the quarters
+    of the rest. A fixed sequence chosen on the search's cases: a rung more costs calls, never error."""
+    if not sure_first:
         return ladder(len(kept))
-    return [sure, *(sure + k for k in ladder(len(kept) - sure))]
+    sure = sum(1 for nid in kept if nid in seen)
+    whole = sum(1 for nid in kept if nid not in seen and tree.nodes[nid].parent is None)
+    lead = sorted({size for size in (sure, sure + whole) if size})
+    if lead in ([], [len(kept)]):
+        return ladder(len(kept))
+    return [*lead, *(lead[-1] + k for k in ladder(len(kept) - lead[-1]))]
 
 
 def _sequence(out: Outcome, tree: Tree, key: dict[str, Key], n: int, margin: float, static_usd: Mapping[str, float],

@@ -78,6 +78,23 @@ def test_the_verification_starts_with_the_nodes_the_search_saw_twice():
     assert 8 in out.slim
 
 
+def test_untested_sections_the_search_kept_whole_are_a_rung_of_their_own():
+    """Of 12 sections only the 8 that save the most are tested at N = 100; the search keeps the untested harmless
+    ones whole (none of their parts broke the set), so they are verified as one rung after the tested ones, before
+    the parts kept from sections the search had to descend into."""
+    tree = planted_tree(sections=12)
+    usd = {x: float(len(node.units)) * (100 - int(x[1:].split(".")[0]) if x.startswith("s") else 1)
+           for x, node in tree.nodes.items()}
+    usd |= {f"u{u}": 1.0 for u in range(1, 73)}
+    out, levels, _ = drive(tree, 100, harmful={7, 20, 56}, depth=1, usd=usd)  # in s2, s4 (tested), s10 (untested)
+    assert [x for x in levels.tested] == [f"s{i}" for i in range(1, 9)]
+    rungs = [set(st.removed) for st in out.steps if st.stage == 2]
+    units = lambda *ss: {u for s in ss for u in tree.nodes[s].units}  # noqa: E731
+    assert rungs[0] == units("s1", "s3", "s5", "s6", "s7", "s8")
+    assert rungs[1] == units("s1", "s3", "s5", "s6", "s7", "s8", "s9", "s11", "s12")
+    assert rungs[-1] == units(*tree.roots) - {7, 20, 56} == set(out.slim)
+
+
 def test_below_79_cases_the_slim_prompt_is_a_fixed_sequence_on_every_case():
     tree = planted_tree(sections=2)
     out, _, _ = drive(tree, 75, harmful={7})  # 0.95^75 = 0.021: s1 removable at α/2, every step at 97.5%

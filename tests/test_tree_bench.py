@@ -53,3 +53,9 @@ def test_the_alternatives_readme_names_run_as_flags():
     out = _bench("--quick", "--reps", "1", "--kinds", "binary", "--scenarios", "sections", "--no-rank",
                  "--reserve-always", "0.5", "--kept-order")
     assert [line.split()[4] for line in out.splitlines() if line.startswith("   60 ")] == ["sections"]
+
+
+def test_readmes_400_unit_commands_print_only_their_cells():
+    out = _bench("--reps", "1", "--sizes", "100", "--kinds", "binary", "--scenarios", "sections,none", "--only", "400")
+    rows = [line.split() for line in out.splitlines() if line.startswith("  400 ")]
+    assert [(r[2], r[3], r[4]) for r in rows] == [("binary", "100", "sections"), ("binary", "100", "none")]
