@@ -19,9 +19,11 @@ cross-checked against run_ablation there). Columns:
 - slim wrong: a verified slim prompt whose true loss is ≥ margin;
 - calls: target calls of the tree design as a share of the flat design's (baseline, tests, slim prompt; repeated
   variants are cache hits);
-- tokens: input tokens the verified slim prompt removes, tree / flat (a ratio of means), and each as a share of the
-  prompt;
+- tokens: input tokens the verified slim prompt removes, tree / flat (a ratio of means, ± its 95% interval over the
+  runs), and each as a share of the prompt;
 - sect: harmless sections removed whole (tree, as a node verdict);
+- removable: input tokens in nodes called removable (each unit once), tree/flat, as a share of the prompt — what
+  the verdicts find, before any slim prompt joins them;
 - plan: a unit that changes nothing can be removable from this N (flat: Holm over U; tree: at the first step of
   its sections, and the depth the plan chose).
 
@@ -34,6 +36,7 @@ import argparse
 import math
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +132,7 @@ class Answers:
 
     def __init__(self, p: Planted, kind: str, n: int, rng: np.random.Generator) -> None:
         self.p, self.kind, self.n, self.rng = p, kind, n, rng
+        self.draws = int(rng.integers(2**63))  # a variant's answers are a function of (this, the set): common numbers
         ids = sorted(p.tokens)
         self.ids = ids
         self.effects = [p.effects[u] for u in ids]
@@ -141,14 +145,19 @@ class Answers:
             self.base = (rng.random(n) < BASE_PASS).astype(float)
         else:
             self.quality = rng.uniform(0.4, 1.0, n)
-            self.base = self._judge()
+            self.base = self._judge(self._rng(()))
         self._sets: dict[tuple[int, ...], np.ndarray] = {}
         self.calls = 0
         self._seen: set[tuple[tuple[int, ...], int]] = set()
         self.loo = _Lazy(self)
 
-    def _judge(self) -> np.ndarray:
-        return np.round(np.clip(self.quality + self.rng.normal(0, 0.1, self.n), 0, 1) * 10) / 10
+    def _rng(self, removed: tuple[int, ...]) -> np.random.Generator:
+        """The draws of one variant, whichever design asks first: both designs, and any alternative a flag measures,
+        see the same answers for the same set (common random numbers)."""
+        return np.random.default_rng([self.draws, len(removed), *removed])
+
+    def _judge(self, rng: np.random.Generator) -> np.ndarray:
+        return np.round(np.clip(self.quality + rng.normal(0, 0.1, self.n), 0, 1) * 10) / 10
 
     def scores(self, removed: tuple[int, ...]) -> np.ndarray:
         """Scores without these unit ids (1-based)."""
@@ -158,12 +167,13 @@ class Answers:
             for (a, b), hit in self.pair_broken.items():
                 if a in removed and b in removed:
                     broken = broken | hit
+            rng = self._rng(removed)
             if self.kind != "judge":
                 score = np.where(broken & (self.base == 1), 0.0, self.base)
-                flip = self.rng.random(self.n) < self.churn
-                score = np.where(flip, (self.rng.random(self.n) < BASE_PASS).astype(float), score)
+                flip = rng.random(self.n) < self.churn
+                score = np.where(flip, (rng.random(self.n) < BASE_PASS).astype(float), score)
             else:
-                score = np.where(broken, 0.0, self._judge())
+                score = np.where(broken, 0.0, self._judge(rng))
             self._sets[removed] = score
         return self._sets[removed]
 
@@ -206,7 +216,8 @@ def worth(p: Planted, n: int, usd: dict[str, float]) -> set[str]:
             if worth_testing(usd[nid] * CALLS_PER_MONTH, n * CALL_USD, PAYBACK_MONTHS)}
 
 
-VARIANT = {"rank": True, "reserve_always": 0.0, "clean_first": True}  # the alternatives a flag measures
+# the alternatives a flag measures
+VARIANT = {"rank": True, "reserve_always": 0.0, "clean_first": True, "max_steps": 300}
 
 
 def run_tree(p: Planted, a: Answers, rho: float) -> tuple[dict, H.Levels]:
@@ -222,7 +233,7 @@ def run_tree(p: Planted, a: Answers, rho: float) -> tuple[dict, H.Levels]:
     a.run((), range(a.n))  # the baseline
     gen = procedure(p.tree, alloc, a.n, MARGIN, usd, good, {**levels.skipped, **{x: "payback" for x in p.tree.nodes
                                                                                   if x not in good}},
-                    clean_first=VARIANT["clean_first"])
+                    clean_first=VARIANT["clean_first"], max_steps=VARIANT["max_steps"])
     ask = next(gen)
     while True:
         got = {}
@@ -249,12 +260,19 @@ def run_flat(p: Planted, a: Answers) -> dict:
             "shared": a.calls - before}
 
 
-def cell(units: int, kind: str, n: int, scenario: str, reps: int, rho: float, rng: np.random.Generator) -> dict:
+def cell(units: int, kind: str, n: int, scenario: str, reps: int, rho: float, seed: int) -> dict:
+    """One row of the table. Run r of a cell draws from its own stream (seed, the cell, r), so a cell reads the same
+    alone (--only, --sizes …) as in the full table, and an alternative a flag measures sees the same prompts."""
     fw_tree = fw_flat = slim_tree = slim_flat = 0
-    calls_tree = calls_flat = tok_tree = tok_flat = total_tok = 0.0
+    calls_tree = calls_flat = total_tok = 0.0
+    tok_tree: list[int] = []
+    tok_flat: list[int] = []
+    found_tree: list[int] = []  # tokens in nodes called removable (each unit once), and in flat's removable units
+    found_flat: list[int] = []
     sections_found = sections_planted = 0
     plan = None
-    for _ in range(reps):
+    for rep in range(reps):
+        rng = np.random.default_rng([seed, zlib.crc32(f"{units}/{kind}/{n}/{scenario}".encode()), rep])
         p = plant(units, SHAPES[units], scenario, rng)
         a = Answers(p, kind, n, rng)
         tree, plan = run_tree(p, a, rho)
@@ -263,7 +281,9 @@ def cell(units: int, kind: str, n: int, scenario: str, reps: int, rho: float, rn
                and a.true_effect(p.tree.nodes[v].units) <= -MARGIN + 1e-12]
         fw_tree += bool(bad)
         slim_tree += bool(out.slim) and a.true_effect(out.slim) <= -MARGIN + 1e-12
-        tok_tree += sum(p.tokens[u] for u in out.slim)
+        tok_tree.append(sum(p.tokens[u] for u in out.slim))
+        found_tree.append(sum(p.tokens[u] for u in {u for v, d in out.decisions.items() if d.verdict == "removable"
+                                                     for u in p.tree.nodes[v].units}))
         sections_found += sum(1 for s in p.harmless_sections
                               if s in out.decisions and out.decisions[s].verdict == "removable")
         sections_planted += len(p.harmless_sections)
@@ -273,15 +293,29 @@ def cell(units: int, kind: str, n: int, scenario: str, reps: int, rho: float, rn
         flat = run_flat(p, flat_answers)
         fw_flat += any(v == "removable" and p.effects[u] <= -MARGIN for u, v in zip(a.ids, flat["verdicts"]))
         slim_flat += bool(flat["slim"]) and a.true_effect(flat["slim"]) <= -MARGIN + 1e-12
-        tok_flat += sum(p.tokens[u] for u in flat["slim"])
+        tok_flat.append(sum(p.tokens[u] for u in flat["slim"]))
+        found_flat.append(sum(p.tokens[u] for u, v in zip(a.ids, flat["verdicts"]) if v == "removable"))
         calls_tree += tree["calls"]
         calls_flat += flat["calls"]
         total_tok += sum(p.tokens.values())
+    ratio, half = _ratio(np.array(tok_tree, float), np.array(tok_flat, float))
     return {"fwer tree": fw_tree / reps, "fwer flat": fw_flat / reps, "slim tree": slim_tree / reps,
-            "slim flat": slim_flat / reps, "calls": calls_tree / calls_flat,
-            "tokens": tok_tree / tok_flat if tok_flat else math.inf, "tok tree": tok_tree / total_tok,
-            "tok flat": tok_flat / total_tok, "sections": sections_found / sections_planted if sections_planted else None,
+            "slim flat": slim_flat / reps, "calls": calls_tree / calls_flat, "tokens": ratio, "tokens ±": half,
+            "found tree": sum(found_tree) / total_tok, "found flat": sum(found_flat) / total_tok,
+            "tok tree": sum(tok_tree) / total_tok, "tok flat": sum(tok_flat) / total_tok,
+            "sections": sections_found / sections_planted if sections_planted else None,
             "plan": plan}
+
+
+def _ratio(tree: np.ndarray, flat: np.ndarray) -> tuple[float, float]:
+    """Σtree / Σflat and the half-width of its 95% interval over runs (delta method on paired runs): a slim prompt's
+    size is all-or-nothing per rung, so the ratio of two 100-run means moves by ±0.2 between random streams."""
+    if not flat.sum():
+        return math.inf, math.nan
+    r = tree.sum() / flat.sum()
+    if len(tree) < 2:
+        return r, math.nan
+    return r, 1.96 * float(np.std(tree - r * flat, ddof=1)) / (math.sqrt(len(tree)) * float(flat.mean()))
 
 
 def plan_time(units: int, n: int) -> tuple[float, str]:
@@ -334,8 +368,10 @@ def main() -> None:
                         help="alternative: keep this share of α back for the descent even where it cannot decide")
     parser.add_argument("--kept-order", action="store_true",
                         help="alternative: the verification takes the search's set in the order kept")
+    parser.add_argument("--max-steps", type=int, default=300, help="sets the slim search may try (ablate: max_units)")
     args = parser.parse_args()
-    VARIANT.update(rank=not args.no_rank, reserve_always=args.reserve_always, clean_first=not args.kept_order)
+    VARIANT.update(rank=not args.no_rank, reserve_always=args.reserve_always, clean_first=not args.kept_order,
+                   max_steps=args.max_steps)
     if args.plan:
         for n in (100, 200):
             took, line = plan_time(1000, n)
@@ -345,12 +381,12 @@ def main() -> None:
     sizes = [int(x) for x in args.sizes.split(",")]
     if args.quick:
         shapes, sizes, args.reps = [60], [100], min(args.reps, 8)
-    rng = np.random.default_rng(args.seed)
     started = time.monotonic()
     print(f"margin {MARGIN}, ρ = {args.rho}, {args.reps} runs per cell, seed {args.seed}; a 5% rate is resolved to "
           f"±{200 * math.sqrt(0.05 * 0.95 / args.reps):.1f} points (95%)")
     head = (f"{'units':>5} {'sect':>4} {'scores':<6} {'N':>4} {'scenario':<9} {'fwer':>5} {'flat':>5} {'slim wrong':>10} "
-            f"{'flat':>5} {'calls':>6} {'tokens':>6} {'tree':>5} {'flat':>5} {'sect':>5} {'plan: depth, ρ, N0 tree/flat':>28}")
+            f"{'flat':>5} {'calls':>6} {'tokens':>11} {'tree':>5} {'flat':>5} {'sect':>5} {'removable':>9} "
+            f"{'plan: depth, ρ, N0 tree/flat':>28}")
     print(head)
     print("-" * len(head))
     for units in shapes:
@@ -358,15 +394,17 @@ def main() -> None:
             for n in sizes:
                 for scenario in args.scenarios.split(","):
                     t0 = time.monotonic()
-                    r = cell(units, kind, n, scenario, args.reps, args.rho, rng)
+                    r = cell(units, kind, n, scenario, args.reps, args.rho, args.seed)
                     plan = r["plan"]
                     tops = sum(1 for x in plan.tested if "." not in x and x.startswith("s"))
                     n0_tree = H.cases_unchanged(D.ALPHA * (1 - plan.rho) / max(tops, 1), MARGIN)
                     n0_flat = D.min_cases_unchanged(units, MARGIN)
+                    found = f"{r['found tree']:.0%}/{r['found flat']:.0%}"
                     sect = "" if r["sections"] is None else f"{r['sections']:.0%}"
                     print(f"{units:>5} {SHAPES[units]:>4} {kind:<6} {n:>4} {scenario:<9} {r['fwer tree']:>5.1%} "
                           f"{r['fwer flat']:>5.1%} {r['slim tree']:>10.1%} {r['slim flat']:>5.1%} {r['calls']:>6.0%} "
-                          f"{r['tokens']:>6.2f} {r['tok tree']:>5.0%} {r['tok flat']:>5.0%} {sect:>5} "
+                          f"{r['tokens']:>5.2f}±{r['tokens ±']:<5.2f} {r['tok tree']:>5.0%} {r['tok flat']:>5.0%} "
+                          f"{sect:>5} {found:>9} "
                           f"{f'{plan.depth}, {plan.rho:g}, {n0_tree}/{n0_flat}':>28}   ({time.monotonic() - t0:.0f} s)",
                           flush=True)
     print(f"total {time.monotonic() - started:.0f} s")

@@ -351,6 +351,18 @@ def _bet_reaches(sd: float, n: int, margin: float, level: float, power: float) -
     return False
 
 
+def harmless_passes(deltas: list[float], n: int, margin: float, alpha: float = ALPHA, power: float = 0.8) -> bool:
+    """Would a set that costs no quality, its per-case deltas spread like these, pass a slim step at `alpha` on n
+    cases with `power`? Sparse deltas (answers unchanged or pass/fail): yes from the cases an unchanged set needs;
+    dense ones (a judge re-scoring): when the bet reaches it. Planning only — it decides how the tree's verification
+    cuts its rungs, never a verdict."""
+    if len(deltas) < 2 or _sparse(deltas):
+        return n >= min_cases_unchanged(1, margin, alpha)
+    mean = sum(deltas) / len(deltas)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in deltas) / (len(deltas) - 1))
+    return _bet_reaches(sd, n, margin, alpha, power)
+
+
 MAX_PLANNED_CASES = 1_000_000
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 from scripted import ScriptedBackend, scripted_evaluator
 
-from promptslim.decide import ALPHA
+from promptslim.decide import ALPHA, harmless_passes, ladder, search_indices, slim_step
 from promptslim.descent import Got, procedure
 from promptslim.engine.ablation import run_ablation
 from promptslim.hierarchy import allocate, choose_levels
@@ -29,8 +30,9 @@ def planted_tree(sections: int = 6, per: int = 6) -> Tree:
     return Tree(nodes, tuple(roots))
 
 
-def drive(tree: Tree, n: int, harmful: set[int], depth: int = 3, usd: dict[str, float] | None = None):
-    """Run the procedure where removing any harmful unit breaks every case and nothing else changes an answer."""
+def drive(tree: Tree, n: int, harmful: set[int], depth: int = 3, usd: dict[str, float] | None = None, deltas=None):
+    """Run the procedure where removing any harmful unit breaks every case and nothing else changes an answer
+    (or with `deltas(key, indices)` as the answers)."""
     parents = {x: node.parent for x, node in tree.nodes.items()}
     usd = usd or {x: float(len(node.units)) for x, node in tree.nodes.items()}
     levels = choose_levels(parents, set(tree.nodes), usd, n, MARGIN, max_depth=depth)
@@ -43,7 +45,8 @@ def drive(tree: Tree, n: int, harmful: set[int], depth: int = 3, usd: dict[str, 
         for key, idx in ask.runs:
             asked.append((key, idx))
             broken = bool(key & harmful)
-            got[(key, idx)] = Got([-1.0 if broken else 0.0 for _ in idx], float(len(key)), True)
+            values = deltas(key, idx) if deltas else [-1.0 if broken else 0.0 for _ in idx]
+            got[(key, idx)] = Got(values, float(len(key)), True)
         try:
             ask = gen.send(got)
         except StopIteration as stop:
@@ -93,6 +96,56 @@ def test_untested_sections_the_search_kept_whole_are_a_rung_of_their_own():
     assert rungs[0] == units("s1", "s3", "s5", "s6", "s7", "s8")
     assert rungs[1] == units("s1", "s3", "s5", "s6", "s7", "s8", "s9", "s11", "s12")
     assert rungs[-1] == units(*tree.roots) - {7, 20, 56} == set(out.slim)
+
+
+def test_under_a_noisy_judge_the_rungs_are_the_quarters_of_the_sorted_nodes():
+    """A judge re-scoring every answer makes each rung nearly a coin flip at 75 cases (decide.harmless_passes says so
+    from the search's spread): the verification then cuts decide.ladder's quarters of the kept nodes, sections first,
+    instead of the two small lead rungs, and what it ships still holds no harmful unit."""
+    tree = planted_tree(sections=12)
+    usd = {x: float(len(node.units)) * (100 - int(x[1:].split(".")[0]) if x.startswith("s") else 1)
+           for x, node in tree.nodes.items()}
+    usd |= {f"u{u}": 1.0 for u in range(1, 73)}
+    scores = [-0.2, -0.1, 0.0, 0.1, 0.2]  # sd 0.11, 40% ties: dense, as 0–10 judge scores re-drawn
+
+    def noisy(key: frozenset, idx: tuple[int, ...]) -> list[float]:
+        rng = np.random.default_rng([len(key), *sorted(key)])
+        drawn = rng.choice(scores, 100, p=[.1, .2, .4, .2, .1])
+        return [-1.0 if key & {7, 20, 56} else float(drawn[i]) for i in idx]
+
+    out, levels, _ = drive(tree, 100, harmful={7, 20, 56}, depth=1, usd=usd, deltas=noisy)
+    search = [st for st in out.steps if st.stage == 1 and st.verified]
+    assert not harmless_passes(noisy(frozenset(search[-1].removed), tuple(search_indices(100))), 75, MARGIN)
+    kept = _kept_nodes(tree, search)
+    rungs = [len(st.removed) for st in out.steps if st.stage == 2]
+    sizes = [sum(len(tree.nodes[x].units) for x in kept[:k]) for k in ladder(len(kept))]
+    assert rungs == sizes[:len(rungs)]
+    assert not set(out.slim) & {7, 20, 56}
+
+
+def _kept_nodes(tree: Tree, search) -> list[str]:
+    """The nodes the search kept, in the verification's order (sections first): rebuilt from its steps, each kept
+    node the units a kept step added."""
+    kept, before = [], set()
+    for st in search:
+        added = set(st.removed) - before
+        node = next(x for x, n in tree.nodes.items() if set(n.units) == added and (n.parent is None or
+                                                                                    len(n.units) == len(added)))
+        kept.append(node)
+        before |= added
+    return sorted(kept, key=lambda x: tree.nodes[x].parent is not None)
+
+
+def test_harmless_passes_agrees_with_the_slim_step_it_predicts():
+    """The planning rule against a simulation of decide.slim_step itself: sparse deltas pass from the cases an
+    unchanged set needs; judge-like ones (sd 0.14) below 80% at 75 cases, above it at 150."""
+    assert harmless_passes([0.0] * 20 + [1.0], 59, MARGIN) and not harmless_passes([0.0] * 21, 58, MARGIN)
+    rng = np.random.default_rng(3)
+    spread = list(rng.normal(0, 0.14, 25))
+    for n, predicted in ((75, False), (150, True)):
+        assert harmless_passes(spread, n, MARGIN) is predicted
+        passed = np.mean([slim_step(list(rng.normal(0, 0.14, n)), MARGIN, ALPHA)[0] for _ in range(300)])
+        assert bool(passed >= 0.8) is predicted, passed
 
 
 def test_below_79_cases_the_slim_prompt_is_a_fixed_sequence_on_every_case():
