@@ -243,12 +243,15 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
         yield from visit(root)
     # the verification takes the surest parts first: nodes the search saw twice (their own answers, then joining the
     # set) before nodes it saw only as they joined (at N = 100 a unit at −margin passes one look at 25 cases in 28% of
-    # draws and then sinks every rung from its own: the first rung of 60-unit judged prompts failed that way), then
-    # a node that cost the set some quality in the search last, so if it breaks the set it takes only the last prefix
-    # with it. The search's data and the plan decide the order: the verifying cases stay untouched.
+    # draws and then sinks every rung from its own: the first rung of 60-unit judged prompts failed that way), and of
+    # the latter the sections it kept whole first (no part of them broke the set); within each group a node that cost
+    # the set some quality in the search last, so if it breaks the set it takes only the last prefix with it. (Among
+    # the nodes seen twice, sections are not put first: at N = 200 the plan tests blocks and units too, and a section
+    # the search kept though it hides a unit at −margin sank the first rung — 60 units, boundary, 1.15× → 0.14× flat's
+    # tokens.) The search's data and the plan decide the order: the verifying cases stay untouched.
     if clean_first:  # (False: in the order kept, for benchmarks/tree_bench.py --kept-order)
-        kept.sort(key=lambda nid: (nid not in seen, tree.nodes[nid].parent is not None, round(drop[nid], 12) > 0,
-                                   drop[nid], -static_usd.get(nid, 0.0)))
+        kept.sort(key=lambda nid: (nid not in seen, nid not in seen and tree.nodes[nid].parent is not None,
+                                   round(drop[nid], 12) > 0, drop[nid], -static_usd.get(nid, 0.0)))
     sure_first = clean_first and harmless_passes(spread[0], len(rest), margin, alpha)
     for size in _rungs(kept, seen, tree, sure_first):
         removed = Key(u for nid in kept[:size] for u in tree.nodes[nid].units)

@@ -176,6 +176,24 @@ def test_at_200_cases_the_search_follows_the_tree_and_the_cases_it_did_not_see_v
     assert (verify[-1].key, verify[-1].indices) in asked
 
 
+def test_a_section_that_cost_the_search_some_quality_is_verified_after_the_tested_parts_that_cost_none():
+    """At N = 200 the plan tests units too. s3 hides u13, which breaks one of the search's 50 cases (the search keeps
+    s3 whole, its mean −0.02 above −margin/2) and 20 of the 150 verifying ones: it must come after the tested units
+    that cost the set nothing, not before them because it is a section, or it sinks the rung they share."""
+    tree = planted_tree()
+    hidden = {0} | set(range(1, 200, 10))  # case 0 is the search's, the odd ones verify
+
+    def answers(key: frozenset, idx: tuple[int, ...]) -> list[float]:
+        return [-1.0 if 7 in key or (13 in key and i in hidden) else 0.0 for i in idx]
+
+    out, levels, _ = drive(tree, 200, harmful={7}, deltas=answers)
+    assert levels.depth == 2 and out.split
+    searched = [st for st in out.steps if st.stage == 1 and st.verified]
+    assert 13 in searched[-1].removed  # s3 was kept whole by the search
+    units = lambda *ss: {u for s in ss for u in tree.nodes[s].units}  # noqa: E731
+    assert set(out.slim) == units("s1", "s4", "s5", "s6") | {8, 9, 10, 11}  # ladder(10) = 3, 5, 8, 10 nodes
+
+
 # ---------------------------------------------------------------- the engine runs the same procedure
 SECTIONS = {"Tone": ["Be kind.", "Stay calm.", "Use plain words."], "Rules": ["Say BONJOUR first.", "Be brief.",
                                                                           "Never guess."],
