@@ -217,7 +217,7 @@ def worth(p: Planted, n: int, usd: dict[str, float]) -> set[str]:
 
 
 # the alternatives a flag measures
-VARIANT = {"rank": True, "reserve_always": 0.0, "clean_first": True, "max_steps": 300}
+VARIANT = {"rank": True, "reserve_always": 0.0, "clean_first": True, "max_steps": 300, "lead_rungs": None}
 
 
 def run_tree(p: Planted, a: Answers, rho: float) -> tuple[dict, H.Levels]:
@@ -233,7 +233,8 @@ def run_tree(p: Planted, a: Answers, rho: float) -> tuple[dict, H.Levels]:
     a.run((), range(a.n))  # the baseline
     gen = procedure(p.tree, alloc, a.n, MARGIN, usd, good, {**levels.skipped, **{x: "payback" for x in p.tree.nodes
                                                                                   if x not in good}},
-                    clean_first=VARIANT["clean_first"], max_steps=VARIANT["max_steps"])
+                    clean_first=VARIANT["clean_first"], max_steps=VARIANT["max_steps"],
+                    lead_rungs=VARIANT["lead_rungs"])
     ask = next(gen)
     while True:
         got = {}
@@ -368,10 +369,12 @@ def main() -> None:
                         help="alternative: keep this share of α back for the descent even where it cannot decide")
     parser.add_argument("--kept-order", action="store_true",
                         help="alternative: the verification takes the search's set in the order kept")
+    parser.add_argument("--lead-rungs", action="store_true",
+                        help="the rule before: the two lead rungs even where a harmless rung is nearly a coin flip")
     parser.add_argument("--max-steps", type=int, default=300, help="sets the slim search may try (ablate: max_units)")
     args = parser.parse_args()
     VARIANT.update(rank=not args.no_rank, reserve_always=args.reserve_always, clean_first=not args.kept_order,
-                   max_steps=args.max_steps)
+                   max_steps=args.max_steps, lead_rungs=True if args.lead_rungs else None)
     if args.plan:
         for n in (100, 200):
             took, line = plan_time(1000, n)

@@ -15,7 +15,8 @@ Order of play:
    every other stage-1 case) that follows the tree — a node that breaks the set built so far (or whose own answers
    there look harmful) is not kept, and its children are tried instead — then prefixes of what it kept verified on
    the other three quarters at 95% (decide.verify_indices, decide.ladder; tested nodes, then untested sections kept
-   whole, then the rest): they chose nothing. Smaller
+   whole, then the rest — or, where a harmless rung would often fail by noise (decide.harmless_passes), the quarters
+   of those nodes in that order): they chose nothing. Smaller
    ones: a fixed sequence on every case at 97.5% per step, first failure stops: the removable nodes by $ saved, then
    every other unit worth testing by the $ its input tokens save (known before any score).
 """
@@ -87,7 +88,7 @@ Runs = Generator[Ask, Mapping[tuple[Key, tuple[int, ...]], Got], Outcome]
 
 def procedure(tree: Tree, alloc: Allocation, n: int, margin: float, static_usd: Mapping[str, float],
               worth: set[str], skipped: Mapping[str, str], two_stage: bool = True, alpha: float = ALPHA,
-              max_steps: int = 300, clean_first: bool = True) -> Runs:
+              max_steps: int = 300, clean_first: bool = True, lead_rungs: bool | None = None) -> Runs:
     """The whole tree design (see the module docstring); `static_usd` is each node's $/call saving from its input
     tokens alone, `worth` the nodes that can pay for a test, `skipped` why the plan leaves nodes untested,
     `max_steps` how many new sets the slim prompt may try (max_units: each is a variant of its own)."""
@@ -139,7 +140,7 @@ def procedure(tree: Tree, alloc: Allocation, n: int, margin: float, static_usd: 
     _untested(out, tree, decided.rejected)
     if out.split:
         yield from _search_and_verify(out, tree, key, search, tuple(verify_indices(n)), margin, static_usd, worth,
-                                      seen, alpha, max_steps, clean_first)
+                                      seen, alpha, max_steps, clean_first, lead_rungs)
     else:
         yield from _sequence(out, tree, key, n, margin, static_usd, worth, decided.rejected, max_steps)
     return out
@@ -198,7 +199,8 @@ def _covered(units: frozenset[int], kept: set[int]) -> bool:
 
 def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tuple[int, ...], rest: tuple[int, ...],
                        margin: float, static_usd: Mapping[str, float], worth: set[str],
-                       seen: dict[str, Got], alpha: float, max_steps: int, clean_first: bool):
+                       seen: dict[str, Got], alpha: float, max_steps: int, clean_first: bool,
+                       lead_rungs: bool | None = None):
     """The search down the tree on its cases (`first`, with each tested node's answers there in `seen`), then
     prefixes of what it kept verified on the cases that chose nothing (`rest`; decide.ladder)."""
     kept: list[str] = []
@@ -252,7 +254,9 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
     if clean_first:  # (False: in the order kept, for benchmarks/tree_bench.py --kept-order)
         kept.sort(key=lambda nid: (nid not in seen, nid not in seen and tree.nodes[nid].parent is not None,
                                    round(drop[nid], 12) > 0, drop[nid], -static_usd.get(nid, 0.0)))
-    sure_first = clean_first and harmless_passes(spread[0], len(rest), margin, alpha)
+    if lead_rungs is None:  # (True: always, for benchmarks/tree_bench.py --lead-rungs, the rule before)
+        lead_rungs = harmless_passes(spread[0], len(rest), margin, alpha)
+    sure_first = clean_first and lead_rungs
     for size in _rungs(kept, seen, tree, sure_first):
         removed = Key(u for nid in kept[:size] for u in tree.nodes[nid].units)
         got = (yield Ask(((removed, rest),), "slim (verification)"))[(removed, rest)]
