@@ -160,19 +160,28 @@ def decide_units(deltas: list[list[float]], margin: float, stopped: dict[int, st
     pvals = [1.0 if i in stopped else ni_pvalue(d, margin) for i, d in enumerate(deltas)]
     holm = holm_levels(pvals, alpha)
     keep_alpha = alpha - KEEP_ALPHA_INTERIM if two_stage else alpha
-    out = []
-    for i, d in enumerate(deltas):
-        rejected, level = holm[i]
-        mean = sum(d) / len(d) if d else None
-        sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1)) if len(d) > 1 else None
-        if i in stopped:
-            high = upper(d, KEEP_ALPHA_INTERIM)
-            out.append(UnitDecision(len(d), mean, ni_lower(d, level), high, 1.0, level, stopped[i], 1, sd))
-            continue
-        high = upper(d, keep_alpha)
-        verdict = "removable" if rejected else ("keep" if high is not None and high < 0 else "inconclusive")
-        out.append(UnitDecision(len(d), mean, ni_lower(d, level), high, pvals[i], level, verdict, 2, sd))
-    return out
+    return [decision(d, pvals[i], holm[i][1], holm[i][0], keep_alpha, stopped.get(i)) for i, d in enumerate(deltas)]
+
+
+def decision(d: list[float], p: float, level: float, rejected: bool, keep_alpha: float,
+             stopped: str | None = None) -> UnitDecision:
+    """One unit's (or tree node's) decision once its level and rejection are known: a stage-1 stop keeps its
+    verdict with the interim bound; else removable if rejected, keep if its upper bound is below 0."""
+    mean = sum(d) / len(d) if d else None
+    sd = sample_sd(d)
+    if stopped is not None:
+        return UnitDecision(len(d), mean, ni_lower(d, level), upper(d, KEEP_ALPHA_INTERIM), 1.0, level, stopped, 1, sd)
+    high = upper(d, keep_alpha)
+    verdict = "removable" if rejected else ("keep" if high is not None and high < 0 else "inconclusive")
+    return UnitDecision(len(d), mean, ni_lower(d, level), high, p, level, verdict, 2, sd)
+
+
+def sample_sd(values: list[float]) -> float | None:
+    """The sample standard deviation (n − 1); None below two values."""
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def slim_order(decisions: list[UnitDecision], saves: list[bool], usd_saved: list[float]) -> list[int]:
@@ -356,10 +365,9 @@ def harmless_passes(deltas: list[float], n: int, margin: float, alpha: float = A
     cases with `power`? Sparse deltas (answers unchanged or pass/fail): yes from the cases an unchanged set needs;
     dense ones (a judge re-scoring): when the bet reaches it. Planning only — it decides how the tree's verification
     cuts its rungs, never a verdict."""
-    if len(deltas) < 2 or _sparse(deltas):
+    sd = sample_sd(deltas)
+    if sd is None or _sparse(deltas):
         return n >= min_cases_unchanged(1, margin, alpha)
-    mean = sum(deltas) / len(deltas)
-    sd = math.sqrt(sum((d - mean) ** 2 for d in deltas) / (len(deltas) - 1))
     return _bet_reaches(sd, n, margin, alpha, power)
 
 

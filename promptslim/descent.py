@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generator, Mapping
 
-from promptslim.decide import (ALPHA, KEEP_ALPHA_INTERIM, MIN_TWO_STAGE, UnitDecision, harmless_passes, interim,
-                               ladder, ni_lower, ni_pvalue, search_indices, search_keeps, slim_step, split_slim,
+from promptslim.decide import (ALPHA, KEEP_ALPHA_INTERIM, MIN_TWO_STAGE, UnitDecision, decision, harmless_passes,
+                               interim, ladder, ni_pvalue, search_indices, search_keeps, slim_step, split_slim,
                                stage_one_indices, upper, verify_indices)
 from promptslim.hierarchy import Allocation, most_lenient, step_down
 from promptslim.template.tree import Tree
@@ -167,18 +167,8 @@ def _verdicts(out: Outcome, alloc: Allocation, decided, pvalues: dict[str, float
               alpha: float) -> None:
     keep_alpha = alpha - KEEP_ALPHA_INTERIM if out.adaptive else alpha
     for v, p in pvalues.items():
-        d = out.measured[v].deltas
         level = decided.levels.get(v, alpha * alloc.weights[v])
-        mean = sum(d) / len(d) if d else None
-        sd = (sum((x - mean) ** 2 for x in d) / (len(d) - 1)) ** 0.5 if len(d) > 1 and mean is not None else None
-        if v in stopped:
-            out.decisions[v] = UnitDecision(len(d), mean, ni_lower(d, level), upper(d, KEEP_ALPHA_INTERIM), 1.0, level,
-                                            stopped[v], 1, sd)
-            continue
-        high = upper(d, keep_alpha)
-        verdict = "removable" if v in decided.rejected else \
-            ("keep" if high is not None and high < 0 else "inconclusive")
-        out.decisions[v] = UnitDecision(len(d), mean, ni_lower(d, level), high, p, level, verdict, 2, sd)
+        out.decisions[v] = decision(out.measured[v].deltas, p, level, v in decided.rejected, keep_alpha, stopped.get(v))
 
 
 def _untested(out: Outcome, tree: Tree, rejected: frozenset[str]) -> None:
@@ -206,8 +196,7 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
     kept: list[str] = []
     kept_units: set[int] = set()
     drop: dict[str, float] = {}  # how much the search's mean fell when the node joined the set
-    last = [0.0]
-    spread: list[list[float]] = [[]]  # the deltas of the largest set the search kept, on its cases
+    last: list[list[float]] = [[]]  # the deltas of the largest set the search kept, on its cases
 
     def by_usd(ids) -> list[str]:
         return sorted((i for i in ids if i in worth), key=lambda i: (-static_usd.get(i, 0.0), tree.nodes[i].line, i))
@@ -234,9 +223,8 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
         if ok:
             kept.append(nid)
             kept_units.update(node.units)
-            mean = sum(got.deltas) / len(got.deltas) if got.deltas else 0.0
-            drop[nid], last[0] = last[0] - mean, mean
-            spread[0] = list(got.deltas)
+            drop[nid] = _mean(last[0]) - _mean(got.deltas)
+            last[0] = list(got.deltas)
         else:
             for child in by_usd(node.children):
                 yield from visit(child)
@@ -255,7 +243,7 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
         kept.sort(key=lambda nid: (nid not in seen, nid not in seen and tree.nodes[nid].parent is not None,
                                    round(drop[nid], 12) > 0, drop[nid], -static_usd.get(nid, 0.0)))
     if lead_rungs is None:  # (True: always, for benchmarks/tree_bench.py --lead-rungs, the rule before)
-        lead_rungs = harmless_passes(spread[0], len(rest), margin, alpha)
+        lead_rungs = harmless_passes(last[0], len(rest), margin, alpha)
     sure_first = clean_first and lead_rungs
     for size in _rungs(kept, seen, tree, sure_first):
         removed = Key(u for nid in kept[:size] for u in tree.nodes[nid].units)
@@ -265,6 +253,10 @@ def _search_and_verify(out: Outcome, tree: Tree, key: dict[str, Key], first: tup
         if not (ok and got.saves):
             break
         out.slim, out.slim_deltas, out.slim_low, out.slim_high = tuple(sorted(removed)), got.deltas, low, high
+
+
+def _mean(deltas: list[float]) -> float:
+    return sum(deltas) / len(deltas) if deltas else 0.0
 
 
 def _rungs(kept: list[str], seen: Mapping[str, Got], tree: Tree, sure_first: bool) -> list[int]:
